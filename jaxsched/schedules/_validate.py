@@ -114,3 +114,17 @@ def check_sorted(name: str, values: Any, *, strict: bool = True) -> None:
     if (strict and np.any(diffs <= 0)) or (not strict and np.any(diffs < 0)):
         order = "strictly increasing" if strict else "non-decreasing"
         raise ValueError(f"{name} must be {order}, got {name}={list(arr.tolist())}")
+
+
+def check_ge(name: str, value: Any, minimum: float) -> None:
+    """Require ``value >= minimum`` where concrete."""
+    check_finite(name, value)
+    arr = concrete(value)
+    if arr is not None and np.any(arr < minimum):
+        _fail(name, value, f">= {minimum}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Require a static Python bool (a flag that selects code, so it cannot be traced)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a bool, got {name}={value!r}")

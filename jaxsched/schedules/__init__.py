@@ -1,0 +1,68 @@
+"""Learning-rate schedules: pure functions ``step -> float32 lr``, usable as ``optax.Schedule``.
+
+A :data:`Schedule` accepts a Python int, a NumPy integer or a JAX integer array of any shape
+(traced under ``jit``, ``vmap`` or ``scan``) and returns float32 of the same shape. Negative steps
+count as step 0. Hyperparameters (values and lengths) may be JAX arrays, so ``jax.vmap`` can sweep
+over them; structural arguments (mode strings, milestone dicts, flags) are static. Concrete
+hyperparameters are validated when the schedule is built: a bad one raises ``ValueError``
+naming the argument and its value.
+
+Modules: ``basic`` (constant, linear, cosine, polynomial), ``steps`` (stepwise drops, step
+and multistep decay, piecewise constant), ``decay`` (exponential, inverse sqrt, inverse time),
+``cyclic`` (warm restarts, cyclical, one-cycle), ``warmup`` (generic warmup, warmup + decay,
+warmup-stable-decay), ``compose`` (join, product), ``plateau`` (reduce on plateau),
+``registry`` (names -> constructors).
+"""
+
+from jaxsched.schedules._core import Schedule
+from jaxsched.schedules.basic import constant, cosine_decay, linear_decay, polynomial_decay
+from jaxsched.schedules.compose import join, product
+from jaxsched.schedules.cyclic import cosine_restarts, cyclical, one_cycle
+from jaxsched.schedules.decay import (
+    exponential_decay,
+    inverse_sqrt,
+    inverse_time,
+    natural_exp_decay,
+)
+from jaxsched.schedules.plateau import Plateau, PlateauState, reduce_on_plateau
+from jaxsched.schedules.registry import COMBINATORS, SCHEDULES, from_spec, get, parse_spec
+from jaxsched.schedules.steps import multistep, piecewise_constant, step_decay, stepwise_drop
+from jaxsched.schedules.warmup import (
+    warmup,
+    warmup_cosine_decay,
+    warmup_linear_decay,
+    warmup_stable_decay,
+)
+
+__all__ = [
+    "COMBINATORS",
+    "SCHEDULES",
+    "Plateau",
+    "PlateauState",
+    "Schedule",
+    "constant",
+    "cosine_decay",
+    "cosine_restarts",
+    "cyclical",
+    "exponential_decay",
+    "from_spec",
+    "get",
+    "inverse_sqrt",
+    "inverse_time",
+    "join",
+    "linear_decay",
+    "multistep",
+    "natural_exp_decay",
+    "one_cycle",
+    "parse_spec",
+    "piecewise_constant",
+    "polynomial_decay",
+    "product",
+    "reduce_on_plateau",
+    "step_decay",
+    "stepwise_drop",
+    "warmup",
+    "warmup_cosine_decay",
+    "warmup_linear_decay",
+    "warmup_stable_decay",
+]

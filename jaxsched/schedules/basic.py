@@ -1,0 +1,123 @@
+"""Constant, linear, cosine and polynomial decays: one smooth anneal from ``peak`` to ``end_value``.
+
+Notation in the docstrings: ``t`` is the step (negative steps count as 0), ``D`` the decay length.
+Every argument except the structural ones may be a JAX array, so ``jax.vmap`` can sweep over it.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxsched.schedules import _validate as v
+from jaxsched.schedules._core import (
+    ArrayLike,
+    Schedule,
+    as_step,
+    cosine_fraction,
+    f32,
+    finish,
+)
+from jaxsched.schedules._core import power as _pow
+
+
+def _check_decay(peak: ArrayLike, length_name: str, length: ArrayLike, end_value: ArrayLike):
+    v.check_nonnegative("peak", peak)
+    v.check_positive(length_name, length)
+    v.check_nonnegative("end_value", end_value)
+    v.check_le("end_value", end_value, "peak", peak)
+
+
+def constant(value: ArrayLike) -> Schedule:
+    """The same learning rate at every step: ``lr(t) = value``.
+
+    Example::
+
+        sched = constant(1e-3)
+        sched(jnp.arange(3))  # [0.001, 0.001, 0.001]
+    """
+    v.check_nonnegative("value", value)
+
+    def schedule(step: ArrayLike):
+        return finish(value, f32(step))
+
+    return schedule
+
+
+def linear_decay(peak: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike = 0.0) -> Schedule:
+    """Linear decay from ``peak`` at step 0 to ``end_value`` at ``decay_steps``, held after.
+
+    ``lr(t) = (peak - end_value) * (1 - min(t, D) / D) + end_value``. With ``end_value = 0`` this
+    is bit for bit the notes' ``0.001 * (1 - step / max_steps)`` for ``t < D``.
+
+    Example::
+
+        sched = linear_decay(1e-3, decay_steps=100)
+        sched(50)  # 0.0005;  sched(150) -> 0.0
+    """
+    _check_decay(peak, "decay_steps", decay_steps, end_value)
+
+    def schedule(step: ArrayLike):
+        t = as_step(step)
+        d = f32(decay_steps)
+        frac = 1.0 - jnp.minimum(t, d) / d
+        return finish((f32(peak) - f32(end_value)) * frac + f32(end_value), t)
+
+    return schedule
+
+
+def cosine_decay(
+    peak: ArrayLike,
+    decay_steps: ArrayLike,
+    end_value: ArrayLike = 0.0,
+    exponent: ArrayLike = 1.0,
+) -> Schedule:
+    """Half a cosine from ``peak`` to ``end_value`` over ``decay_steps``, held after.
+
+    ``lr(t) = (peak - end_value) * [0.5 * (1 + cos(pi * min(t, D) / D))] ** exponent + end_value``.
+    With the defaults this is bit for bit the notes' ``0.001 * 0.5 * (1 + cos(pi * t / T))``.
+    Same curve as ``optax.cosine_decay_schedule(peak, D, alpha=end_value / peak, exponent)``.
+
+    Example::
+
+        sched = cosine_decay(1e-3, decay_steps=100, end_value=1e-5)
+        sched(50)  # 0.000505;  sched(100) -> 1e-05
+    """
+    _check_decay(peak, "decay_steps", decay_steps, end_value)
+    v.check_positive("exponent", exponent)
+
+    def schedule(step: ArrayLike):
+        t = as_step(step)
+        d = f32(decay_steps)
+        c = _pow(cosine_fraction(jnp.minimum(t, d) / d), exponent)
+        return finish((f32(peak) - f32(end_value)) * c + f32(end_value), t)
+
+    return schedule
+
+
+def polynomial_decay(
+    peak: ArrayLike,
+    decay_steps: ArrayLike,
+    end_value: ArrayLike = 0.0,
+    power: ArrayLike = 1.0,
+) -> Schedule:
+    """Polynomial decay: ``lr(t) = (peak - end_value) * (1 - min(t, D) / D) ** power + end_value``.
+
+    ``power = 1`` is :func:`linear_decay`; ``power = 2`` decays fast early, ``0.5`` late. Same
+    curve as ``optax.polynomial_schedule(peak, end_value, power, D)`` and, with
+    ``end_value = 0``, as ``torch.optim.lr_scheduler.PolynomialLR`` in closed form.
+
+    Example::
+
+        sched = polynomial_decay(1e-3, decay_steps=100, power=2.0)
+        sched(50)  # 0.00025
+    """
+    _check_decay(peak, "decay_steps", decay_steps, end_value)
+    v.check_positive("power", power)
+
+    def schedule(step: ArrayLike):
+        t = as_step(step)
+        d = f32(decay_steps)
+        frac = _pow(1.0 - jnp.minimum(t, d) / d, power)
+        return finish((f32(peak) - f32(end_value)) * frac + f32(end_value), t)
+
+    return schedule
