@@ -70,7 +70,7 @@ def _add_plot(subparsers: argparse._SubParsersAction) -> None:
         "--steps-per-epoch",
         type=_positive_int,
         metavar="K",
-        help="draw the x axis in epochs of K steps",
+        help="label the x axis in epochs of K steps (schedule arguments stay in steps)",
     )
     p.add_argument("--title", help="figure title")
     p.add_argument("--list", action="store_true", help="list the schedule names and exit")

@@ -47,6 +47,8 @@ Schedule = Callable[[Any], Any]
 __all__ = [
     "Curve",
     "available_schedules",
+    "default_color",
+    "evaluate_schedule",
     "moving_average",
     "parse_schedule_spec",
     "plot_comparison",
@@ -388,7 +390,9 @@ def evaluate_schedule(schedule: Schedule, steps: int, *, label: str = "schedule"
     steps = _check_positive_int("steps", steps)
     t = jnp.arange(steps, dtype=jnp.int32)
     try:
-        values = np.asarray(jax.jit(schedule)(t), dtype=np.float64)
+        # Wrapped: jit needs a weak reference to its function, which a callable object
+        # defined with __slots__ (the torch twins) does not allow.
+        values = np.asarray(jax.jit(lambda s: schedule(s))(t), dtype=np.float64)
     except (TypeError, ValueError) as err:
         # Python control flow on the step fails here: jax's tracer-conversion errors are
         # TypeErrors, and `if t < 3` on an array of steps is numpy's ambiguous-truth ValueError.
@@ -423,7 +427,7 @@ def plot_schedules(
 
     Each ``(label, schedule)`` is evaluated on ``0 .. steps-1`` in one jitted call. With
     ``steps_per_epoch`` the x axis is ``step / steps_per_epoch``, labelled "epoch". ``log``
-    puts the learning rate on a log axis spanning at most four decades below the largest value
+    puts the learning rate on a log axis reaching about four decades below the largest value
     (a decay towards zero runs off the bottom; zero itself cannot be drawn on a log axis).
 
     Example::
@@ -457,7 +461,8 @@ def plot_schedules(
             top = max(float(v.max()) for v in positive)
             low = min(float(v.min()) for v in positive)
             if low < top * _LOG_DECADES:
-                ax.set_ylim(bottom=top * _LOG_DECADES)
+                # On a power of ten, so that the bottom tick is labelled.
+                ax.set_ylim(bottom=10.0 ** math.floor(math.log10(top * _LOG_DECADES)))
     ax.set_xlabel("epoch" if steps_per_epoch else "step")
     ax.set_ylabel("learning rate")
     ax.set_xlim(x[0], x[-1] if steps > 1 else 1)

@@ -46,6 +46,20 @@ def test_plot_writes_png(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(out)
 
 
+SEED_004 = [
+    "sambaflow.cosine_schedule_with_warmup:learning_rate=0.1,warmup_steps=100,max_steps=1000",
+    "torch.cosine_annealing_lr:lr=0.1,T_max=1000",
+    "torch.cosine_annealing_warm_restarts:lr=0.1,T_0=200,T_mult=2",
+]
+
+
+def test_plot_seed_004_twins(tmp_path):
+    out = tmp_path / "seed004.png"
+    assert cli.main(["plot", *SEED_004, "--steps", "1200", "--out", str(out), "--log"]) == 0
+    w, h = png_size(out)
+    assert w > 600 and h > 300
+
+
 def test_plot_epochs(tmp_path):
     out = tmp_path / "lr.png"
     rc = cli.main(

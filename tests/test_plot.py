@@ -181,8 +181,9 @@ def test_available_schedules_holds_native_names():
 
 
 def test_compat_twins_resolve():
-    torch_compat = pytest.importorskip("jaxsched.compat.torch")
-    samba = pytest.importorskip("jaxsched.compat.sambaflow")
+    from jaxsched.compat import sambaflow as samba
+    from jaxsched.compat import torch as torch_compat
+
     _, f = plot.parse_schedule_spec("torch.cosine_annealing_lr:lr=0.1,T_max=100")
     g = torch_compat.cosine_annealing_lr(lr=0.1, T_max=100)
     t = jnp.arange(150)
@@ -229,8 +230,9 @@ def test_plot_schedules_log_and_epochs(tmp_path):
     assert ax.get_yscale() == "log"
     assert ax.get_xlabel() == "epoch"
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), np.arange(200) / 50)
-    # 0.2 * 0.9**199 is about 1e-10: the axis stops four decades below the top value
-    assert ax.get_ylim()[0] == pytest.approx(0.2 * 1e-4, rel=1e-5)
+    # 0.2 * 0.9**199 is about 1e-10: the axis stops about four decades below the top value,
+    # on a power of ten
+    assert ax.get_ylim()[0] == 1e-5
     linear_only = plot.plot_schedules(curves[:1], 200, log=True)
     assert linear_only.axes[0].get_ylim()[0] < 1e-3  # 1e-3 is within four decades: untouched
     assert "Learning-rate schedule" in ax.get_title() and "50 per epoch" in ax.get_title()
@@ -260,6 +262,22 @@ def test_plot_schedules_errors(tmp_path):
     with pytest.raises(ValueError, match=r"out must end with an image suffix"):
         plot.plot_schedules([good], 10, tmp_path / "lr.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+class _Slotted:
+    """A callable without a __weakref__ slot: jax.jit cannot wrap it directly."""
+
+    __slots__ = ("lr",)
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def __call__(self, t):
+        return jnp.full(jnp.shape(t), self.lr, jnp.float32)
+
+
+def test_evaluate_schedule_accepts_slotted_callables():
+    np.testing.assert_array_equal(plot.evaluate_schedule(_Slotted(0.5), 3), [0.5] * 3)
 
 
 def test_evaluate_schedule_constant_lambda_broadcasts():
