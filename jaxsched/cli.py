@@ -86,7 +86,8 @@ def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> i
 
         for name, factory in sorted(plot.available_schedules().items()):
             try:
-                sig = str(inspect.signature(factory)).split(" -> ")[0]
+                # Annotations are strings under postponed evaluation: show them unquoted.
+                sig = str(inspect.signature(factory)).split(" -> ")[0].replace("'", "")
             except (TypeError, ValueError):
                 sig = "(...)"
             print(f"{name}{sig}")
