@@ -53,6 +53,7 @@ __all__ = [
     "parse_schedule_spec",
     "plot_comparison",
     "plot_eval_curves",
+    "plot_final_vs_notes",
     "plot_loss_panel",
     "plot_pareto",
     "plot_schedules",
@@ -773,6 +774,45 @@ def plot_eval_curves(
         # Accuracy rises from the lower left and loss falls from the upper left, so no corner
         # of a panel is free for both: the note goes above the panels.
         fig.suptitle(note, fontsize="small", color="0.25", style="italic")
+    if out is not None:
+        save_figure(fig, out)
+    return fig
+
+
+def plot_final_vs_notes(
+    finals: Mapping[str, tuple[Sequence[float], float]],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    data_label: str | None = None,
+) -> Figure:
+    """Final smoothed losses of this reproduction beside the values read off the notes' plots.
+
+    ``finals[label] = (per-seed final losses, notes' value)``. Bars are paired per run; with
+    several seeds the bar is the mean and the whisker ±1 std (ddof=1).
+
+    Example::
+
+        plot_final_vs_notes({"Constant LR": ([0.21], 0.18), "Cosine Decay": ([0.06], 0.05)},
+                            "final.png", data_label="synthetic data (not CIFAR-10)")
+    """
+    if not finals:
+        raise ValueError("finals must hold at least one run, got none")
+    labels = list(finals)
+    ours = [np.asarray(finals[k][0], np.float64) for k in labels]
+    means = np.array([o.mean() for o in ours])
+    stds = np.array([o.std(ddof=1) if o.size > 1 else 0.0 for o in ours])
+    notes = np.array([float(finals[k][1]) for k in labels])
+    fig, (ax,) = _new_figure((max(PANEL_SIZE[0], 0.75 * len(labels) + 1.5), PANEL_SIZE[1] + 1.2))
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, notes, width=0.4, color="lightgrey", edgecolor="grey",
+           label="notes (100k steps, CIFAR-10)")
+    ax.bar(x + 0.2, means, width=0.4, color=default_color(0),
+           yerr=stds if np.any(stds > 0) else None, capsize=2, label="this run")
+    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel("final smoothed train loss")
+    title = "Final loss: this reproduction vs the notes"
+    ax.set_title(title if not data_label else f"{title}\n({data_label})", fontsize=9)
+    ax.legend(fontsize=7)
     if out is not None:
         save_figure(fig, out)
     return fig

@@ -1,0 +1,161 @@
+"""`jaxsched reproduce`: train the notes' runs at a preset, draw their figures, write REPORT.md."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from experiments import alchemist, report
+from jaxsched import plot
+from jaxsched.train import data as data_lib
+from jaxsched.train.results import RunDir, atomic_write_text
+from jaxsched.train.runner import Runner, RunResult
+
+# Figures `--figures` may name; "all" draws every one, "none" draws none.
+FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes")
+
+# The notes' colours: grey for constant, the default cycle's red for linear decays, black for the
+# compared optimizer in the Pareto panels.
+_DEFAULT_COLORS = ["C0", "C1", "C2", "C3", "C4"]
+
+
+def resolve_figures(names: Sequence[str] | None) -> tuple[str, ...]:
+    if not names or list(names) == ["all"]:
+        return FIGURES
+    if list(names) == ["none"]:
+        return ()
+    bad = [n for n in names if n not in FIGURES]
+    if bad:
+        raise ValueError(
+            f"figures must be 'all', 'none' or names from {list(FIGURES)}, got figures={bad}"
+        )
+    return tuple(names)
+
+
+def load_dataset(kind: str, preset: alchemist.Preset, *, progress: bool = True):
+    return data_lib.load(
+        kind,
+        progress=progress,
+        synthetic_kwargs={"n_train": preset.synthetic_train, "n_test": preset.synthetic_test},
+    )
+
+
+def reproduce(
+    preset_name: str,
+    out: str | pathlib.Path,
+    *,
+    data: str = "auto",
+    seeds: int = 1,
+    figures: Sequence[str] | None = None,
+    group: bool = True,
+    readout: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> pathlib.Path:
+    """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``."""
+    if preset_name not in alchemist.PRESETS:
+        raise ValueError(
+            f"preset must be one of {list(alchemist.PRESETS)}, got preset={preset_name!r}"
+        )
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got seeds={seeds!r}")
+    figure_names = resolve_figures(figures)
+    preset = alchemist.PRESETS[preset_name]
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    dataset = load_dataset(data, preset, progress=progress)
+    log(f"data: {dataset.name} ({len(dataset.train_labels)} train / "
+        f"{len(dataset.test_labels)} test images)")
+    by_label = alchemist.all_runs(preset, data=dataset.name, seeds=seeds, readout=readout)
+    configs = [c for cs in by_label.values() for c in cs]
+    runner = Runner(
+        dataset, out, group=group, chunk_size=preset.chunk_size,
+        checkpoint_every=max(preset.chunk_size, preset.steps // preset.eval_points),
+        smoothing=preset.window, progress=progress, log=log,
+    )
+    results = {r.config.run_id(): r for r in runner.run(configs)}
+
+    losses: dict[str, list[np.ndarray]] = {}
+    summaries: dict[str, list[dict]] = {}
+    for label, cfgs in by_label.items():
+        res: list[RunResult] = [results[c.run_id()] for c in cfgs if c.run_id() in results]
+        if not res:
+            continue
+        losses[label] = [r.run_dir.load_losses() for r in res]
+        summaries[label] = [r.summary for r in res]
+
+    window = preset.window
+    fig_dir = out / "figures"
+    drawn = draw_figures(figure_names, losses, window, fig_dir, dataset.name)
+    text = report.render(
+        preset=preset,
+        data_name=dataset.name,
+        seeds=seeds,
+        rows=report.final_table(losses, summaries, window),
+        claims=report.evaluate_claims(losses, window),
+        figures=drawn,
+        window=window,
+        wall_seconds=time.perf_counter() - t0,
+    )
+    path = out / "REPORT.md"
+    atomic_write_text(path, text)
+    log(f"wrote {path}")
+    return path
+
+
+def _curves(labels, losses, colors=None):
+    curves = []
+    for i, lab in enumerate(labels):
+        if lab not in losses:
+            continue
+        arrs = losses[lab]
+        n = min(len(a) for a in arrs)
+        stacked = np.stack([a[:n] for a in arrs]) if len(arrs) > 1 else arrs[0]
+        curves.append((lab, stacked, None if colors is None else colors[i]))
+    return curves
+
+
+def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -> list[str]:
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    drawn = []
+    comparisons = {c.name: c for c in alchemist.COMPARISONS}
+    for name in names:
+        file = f"{name}.png"
+        if name in comparisons:
+            c = comparisons[name]
+            plot.plot_comparison(
+                _curves(c.runs, losses), fig_dir / file, window=window, ylim=c.ylim,
+                title=c.title, data_label=data_name,
+            )
+        elif name == "pareto":
+            baselines = _curves(
+                alchemist.PARETO_BASELINES, losses,
+                ["grey"] + ["C3"] * len(alchemist.LINEAR_DECAYS),
+            )
+            compared = _curves(alchemist.PARETO_COMPARED, losses, ["black"] * 3)
+            plot.plot_pareto(
+                baselines, compared, fig_dir / file, window=window, ylim=alchemist.PARETO_YLIM,
+                data_label=data_name,
+            )
+        elif name == "final_vs_notes":
+            finals = {}
+            for lab, spec in alchemist.RUNS.items():
+                if lab in losses and spec.notes_loss is not None:
+                    finals[lab] = (
+                        [report.smoothed_at(x, len(x), window) for x in losses[lab]],
+                        spec.notes_loss,
+                    )
+            plot.plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)
+        drawn.append(file)
+    return drawn
+
+
+def list_run_dirs(out: str | pathlib.Path) -> list[RunDir]:
+    from jaxsched.train.results import list_runs
+
+    return list_runs(pathlib.Path(out) / "runs")

@@ -1,0 +1,238 @@
+"""Run configurations: what one training run is, how it is keyed, and which optimizer it builds.
+
+A :class:`RunConfig` is plain data (JSON round-trippable). Everything that changes the *structure*
+of the compiled program (the optimizer family, the model shape, the batch size) goes into
+:meth:`RunConfig.group_key`; runs that share it train together in one vmapped program, and
+everything else (learning-rate table, EMA decay, Adam betas, seed, horizon) travels on the run
+axis as data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxsched import optim, schedules
+from jaxsched.schedules import _validate as v
+
+
+class OptimizerKind(NamedTuple):
+    """How a named optimizer is built from a learning-rate function and per-run scalars."""
+
+    hparams: tuple[str, ...]
+    build: Callable[[Callable[[jax.Array], jax.Array], Mapping[str, jax.Array]], Any]
+    # The notes log the loss at the averaged parameters for averaging / schedule-free runs.
+    record_eval_loss: bool
+    description: str
+
+
+def _adam(lr, h):
+    return optim.adam(lr, b1=h["b1"], b2=h["b2"], eps=h["eps"])
+
+
+OPTIMIZERS: dict[str, OptimizerKind] = {
+    "adam": OptimizerKind(("b1", "b2", "eps"), _adam, False, "the notes' Adam"),
+    "adam_polyak": OptimizerKind(
+        ("b1", "b2", "eps"),
+        lambda lr, h: optim.polyak_average(_adam(lr, h)),
+        True,
+        "Adam with Polyak (uniform) averaging of the iterates",
+    ),
+    "adam_ema": OptimizerKind(
+        ("b1", "b2", "eps", "ema_decay"),
+        lambda lr, h: optim.ema_average(_adam(lr, h), decay=h["ema_decay"]),
+        True,
+        "Adam with a debiased exponential moving average of the iterates",
+    ),
+    "sf_adam_polyak": OptimizerKind(
+        ("b1", "b2", "eps"),
+        lambda lr, h: optim.schedule_free_adam(
+            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], average="polyak"
+        ),
+        True,
+        "the notes' schedule-free Adam, Polyak average",
+    ),
+    "sf_adam_ema": OptimizerKind(
+        ("b1", "b2", "eps", "ema_decay"),
+        lambda lr, h: optim.schedule_free_adam(
+            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], average="ema", ema_decay=h["ema_decay"]
+        ),
+        True,
+        "the notes' schedule-free Adam, debiased EMA average",
+    ),
+    "sf_adamw": OptimizerKind(
+        ("b1", "b2", "eps", "weight_decay"),
+        lambda lr, h: optim.schedule_free_adamw(
+            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
+        ),
+        True,
+        "Schedule-Free AdamW (Defazio et al. 2024)",
+    ),
+}
+
+# Names of the argument through which each kind of schedule takes its peak and its horizon.
+_PEAK_ARGS = ("peak", "value", "init_value", "learning_rate", "lr", "max_lr")
+_HORIZON_ARGS = ("decay_steps", "total_steps", "max_steps", "T_max")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """TinyViT shape. The defaults are the notes' model."""
+
+    features: int = 128
+    patch_size: int = 8
+    num_blocks: int = 4
+    num_heads: int = 4
+    dropout: float = 0.3
+    readout: str = "first_patch"
+
+    def validate(self) -> None:
+        for name in ("features", "patch_size", "num_blocks", "num_heads"):
+            v.check_int(name, getattr(self, name), minimum=1)
+        v.check_in_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
+        v.check_choice("readout", self.readout, ("first_patch", "class_token"))
+        if self.features % self.num_heads:
+            raise ValueError(
+                f"features must be divisible by num_heads, got features={self.features} "
+                f"and num_heads={self.num_heads}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One training run.
+
+    ``steps`` is the schedule's horizon; ``steps_this_run`` (SambaFlow's knob) stops training
+    earlier without changing the schedule. ``schedule`` names a :mod:`jaxsched.schedules` kind;
+    its peak is ``lr`` and, unless ``schedule_kwargs`` says otherwise, its horizon is ``steps``.
+    """
+
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    schedule_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    lr: float = 1e-3
+    steps: int = 100_000
+    steps_this_run: int | None = None
+    seed: int = 0
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-6
+    ema_decay: float = 0.9999
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: str = "synthetic"
+    eval_every: int = 1000
+    eval_examples: int = 10_000
+
+    # -- validation -------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule_kwargs", dict(self.schedule_kwargs))
+        if isinstance(self.model, Mapping):
+            object.__setattr__(self, "model", ModelConfig(**self.model))
+        v.check_choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        v.check_int("steps", self.steps, minimum=1)
+        if self.steps_this_run is not None:
+            v.check_int("steps_this_run", self.steps_this_run, minimum=1)
+            if self.steps_this_run > self.steps:
+                raise ValueError(
+                    f"steps_this_run must be <= steps, got steps_this_run={self.steps_this_run} "
+                    f"and steps={self.steps}"
+                )
+        v.check_int("seed", self.seed, minimum=0)
+        v.check_int("batch_size", self.batch_size, minimum=1)
+        v.check_int("eval_every", self.eval_every, minimum=1)
+        v.check_int("eval_examples", self.eval_examples, minimum=1)
+        v.check_nonnegative("lr", self.lr)
+        v.check_in_range("b1", self.b1, 0.0, 1.0, high_inclusive=False)
+        v.check_in_range("b2", self.b2, 0.0, 1.0, high_inclusive=False)
+        v.check_positive("eps", self.eps)
+        v.check_in_range("ema_decay", self.ema_decay, 0.0, 1.0, high_inclusive=False)
+        v.check_nonnegative("weight_decay", self.weight_decay)
+        v.check_choice("data", self.data, ("cifar10", "synthetic"))
+        self.model.validate()
+        schedules.get(self.schedule)  # unknown names fail here, listing the valid ones
+        self.build_schedule()  # and bad schedule arguments fail here, naming the argument
+
+    # -- derived ----------------------------------------------------------------------------
+    @property
+    def train_steps(self) -> int:
+        """How many steps this run trains for."""
+        return self.steps if self.steps_this_run is None else self.steps_this_run
+
+    @property
+    def kind(self) -> OptimizerKind:
+        return OPTIMIZERS[self.optimizer]
+
+    def hparams(self) -> dict[str, float]:
+        """The optimizer's per-run scalars (they ride on the vmapped run axis)."""
+        return {name: float(getattr(self, name)) for name in self.kind.hparams}
+
+    def schedule_arguments(self) -> dict[str, Any]:
+        fn = schedules.get(self.schedule)
+        params = inspect.signature(fn).parameters
+        kwargs = dict(self.schedule_kwargs)
+        peak = next((p for p in _PEAK_ARGS if p in params), None)
+        if peak is not None and peak not in kwargs:
+            kwargs[peak] = self.lr
+        horizon = next((p for p in _HORIZON_ARGS if p in params), None)
+        if horizon is not None and horizon not in kwargs:
+            kwargs[horizon] = self.steps
+        return kwargs
+
+    def build_schedule(self):
+        return schedules.get(self.schedule)(**self.schedule_arguments())
+
+    def lr_table(self) -> np.ndarray:
+        """The learning rate at each of the ``train_steps`` steps, float32."""
+        fn = self.build_schedule()
+        return np.asarray(jax.jit(fn)(jnp.arange(self.train_steps, dtype=jnp.int32)), np.float32)
+
+    def group_key(self) -> str:
+        """Runs with equal keys compile to the same program (their optimizer states match)."""
+        return json.dumps(
+            {
+                "optimizer": self.optimizer,
+                "model": dataclasses.asdict(self.model),
+                "batch_size": self.batch_size,
+                "data": self.data,
+                "eval_examples": self.eval_examples,
+            },
+            sort_keys=True,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["schedule_kwargs"] = dict(self.schedule_kwargs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown RunConfig fields: {sorted(unknown)}")
+        return cls(**dict(d))
+
+    def run_id(self) -> str:
+        """A readable, stable directory name: what the run is, plus a hash of its whole config."""
+        from jaxsched.train.results import config_key
+
+        sched = self.schedule
+        if "fraction" in self.schedule_kwargs:
+            sched += f"{self.schedule_kwargs['fraction']:g}"
+        parts = [self.optimizer, sched, f"{self.train_steps}", f"s{self.seed}"]
+        slug = re.sub(r"[^A-Za-z0-9_.]+", "-", "-".join(parts))
+        return f"{slug}-{config_key(self.to_dict())[:10]}"
+
+    def make_optimizer(self, lr_fn, hparams: Mapping[str, jax.Array]) -> optax.GradientTransformation:
+        return self.kind.build(lr_fn, hparams)

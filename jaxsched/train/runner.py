@@ -1,0 +1,408 @@
+"""Trains a list of runs: groups them into vmapped programs, checkpoints, resumes, records results.
+
+The runner is the only place that touches the disk during training. Its contract:
+
+* every run has a directory keyed by its config (:meth:`RunConfig.run_id`); a finished run is
+  never trained again;
+* runs that share :meth:`RunConfig.group_key` and the same current step train together in one
+  compiled program (a *cohort*); when the shortest of them reaches its end it is finalised and
+  dropped, and the rest go on;
+* every ``checkpoint_every`` steps each run's state is checkpointed; after a kill, a rerun restores
+  each run from its last checkpoint and, because every random draw is keyed by (run, step),
+  continues to exactly the losses and parameters of an uninterrupted run;
+* a non-finite loss stops that run with a message naming the step; its last good checkpoint
+  stays, and the other runs go on.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsched import optim
+from jaxsched.train import checkpoint as ckpt
+from jaxsched.train.config import RunConfig
+from jaxsched.train.data import Dataset
+from jaxsched.train.loop import GroupTrainer, TrainState
+from jaxsched.train.model import TinyViT
+from jaxsched.train.results import RunDir, config_key
+
+TERMINAL = ("finished", "diverged")
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    run_dir: RunDir
+    status: str  # "finished" | "diverged" | "skipped" (already finished before this call)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def smoothing_window(horizon: int) -> int:
+    """The notes smooth over 1000 steps at a 100k horizon; keep that fraction at any horizon."""
+    return max(1, round(horizon / 100))
+
+
+def smoothed_final(losses: np.ndarray, window: int) -> float:
+    """The last value of the notes' moving average (mean of the last ``window`` losses)."""
+    if len(losses) == 0:
+        return float("nan")
+    w = min(window, len(losses))
+    return float(np.mean(losses[-w:]))
+
+
+def make_model(cfg: RunConfig) -> TinyViT:
+    m = cfg.model
+    return TinyViT(
+        features=m.features,
+        patch_size=m.patch_size,
+        num_blocks=m.num_blocks,
+        num_heads=m.num_heads,
+        dropout=m.dropout,
+        readout=m.readout,
+    )
+
+
+@dataclass
+class _Run:
+    cfg: RunConfig
+    rd: RunDir
+    losses: list[np.ndarray]
+    evals: list[dict[str, Any]]
+    step: int
+    wall: float  # seconds of training spent on this run so far (shared time counted per run)
+
+    @property
+    def end(self) -> int:
+        return self.cfg.train_steps
+
+    def all_losses(self) -> np.ndarray:
+        if not self.losses:
+            return np.zeros((0,), np.float32)
+        return np.concatenate(self.losses).astype(np.float32)
+
+
+def _tree_slice(tree, i: int):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def _tree_stack(trees):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _tree_take(tree, idx: Sequence[int]):
+    idx = np.asarray(idx)
+    return jax.tree.map(lambda x: x[idx], tree)
+
+
+def _as_leaves(state) -> dict[str, Any]:
+    # Checkpoints hold a flat dict of leaves: optimizer states are nested NamedTuples that a
+    # checkpoint library need not understand, and the structure is rebuilt from a fresh init.
+    return {f"{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+
+
+def _from_leaves(leaves: dict[str, Any], like):
+    flat, treedef = jax.tree.flatten(like)
+    if len(leaves) != len(flat):
+        raise ValueError(
+            f"checkpoint has {len(leaves)} arrays but the run's state has {len(flat)}: "
+            "the checkpoint belongs to a different optimizer or model"
+        )
+    return jax.tree.unflatten(treedef, [jnp.asarray(leaves[f"{i:04d}"]) for i in range(len(flat))])
+
+
+class Runner:
+    """Trains runs on one dataset. See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        out_dir,
+        *,
+        group: bool = True,
+        chunk_size: int = 500,
+        checkpoint_every: int | None = None,
+        smoothing: int | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ):
+        from jaxsched.schedules import _validate as v
+
+        v.check_int("chunk_size", chunk_size, minimum=1)
+        if checkpoint_every is not None:
+            v.check_int("checkpoint_every", checkpoint_every, minimum=1)
+        self.dataset = dataset
+        self.root = pathlib.Path(out_dir) / "runs"
+        self.group = group
+        self.chunk_size = chunk_size
+        self.checkpoint_every = checkpoint_every
+        self.smoothing = smoothing
+        self.progress = progress
+        self.log = log
+        self._test = None
+
+    # -- public -------------------------------------------------------------------------------
+    def run(self, configs: Sequence[RunConfig]) -> list[RunResult]:
+        results: dict[str, RunResult] = {}
+        pending: list[_Run] = []
+        seen: set[str] = set()
+        for cfg in configs:
+            if cfg.data != self.dataset.name:
+                raise ValueError(
+                    f"config data={cfg.data!r} does not match the dataset {self.dataset.name!r}"
+                )
+            rid = cfg.run_id()
+            if rid in seen:
+                continue
+            seen.add(rid)
+            rd = RunDir(self.root, rid)
+            summary = rd.read_summary() if rd.summary_path.exists() else None
+            if summary and summary.get("status") in TERMINAL:
+                # A diverged run would diverge again at the same step: report, don't retrain.
+                results[rid] = RunResult(cfg, rd, "skipped", summary)
+                continue
+            self._check_config(rd, cfg)
+            pending.append(_Run(cfg, rd, [], [], 0, 0.0))
+
+        groups: dict[str, list[_Run]] = {}
+        for r in pending:
+            key = r.cfg.group_key() if self.group else r.rd.run_id
+            groups.setdefault(key, []).append(r)
+
+        total = sum(r.end for r in pending)
+        bar = self._bar(total)
+        try:
+            for runs in groups.values():
+                for res in self._train_group(runs, bar):
+                    results[res.run_dir.run_id] = res
+        finally:
+            if bar is not None:
+                bar.close()
+        return [results[c.run_id()] for c in configs if c.run_id() in results]
+
+    # -- internals ----------------------------------------------------------------------------
+    def _check_config(self, rd: RunDir, cfg: RunConfig) -> None:
+        if rd.config_path.exists():
+            if config_key(rd.read_config()) != config_key(cfg.to_dict()):
+                raise ValueError(
+                    f"run directory {rd.path} holds a different config; remove it or use "
+                    "another --out"
+                )
+        else:
+            rd.write_config(cfg.to_dict())
+
+    def _bar(self, total: int):
+        if not self.progress or total == 0:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True, smoothing=0.1)
+
+    def _test_set(self, n: int):
+        if self._test is None or self._test[0].shape[0] != n:
+            self._test = (
+                jnp.asarray(self.dataset.test_images[:n]),
+                jnp.asarray(self.dataset.test_labels[:n]),
+            )
+        return self._test
+
+    def _train_group(self, runs: list[_Run], bar) -> list[RunResult]:
+        cfg0 = runs[0].cfg
+        trainer = GroupTrainer(
+            make_model(cfg0),
+            cfg0.make_optimizer,
+            self.dataset.train_images,
+            self.dataset.train_labels,
+            batch_size=cfg0.batch_size,
+            record_eval_loss=cfg0.kind.record_eval_loss,
+        )
+        seeds = np.array([r.cfg.seed for r in runs], np.int32)
+        hparams = self._hparams(runs)
+        fresh = trainer.init(seeds, hparams)
+        states = []
+        for i, r in enumerate(runs):
+            states.append(self._restore(r, _tree_slice(fresh, i)))
+            if bar is not None:
+                bar.update(r.step)
+        results: list[RunResult] = []
+        # Runs resumed at different steps cannot share a program's step counter boundaries
+        # cleanly; train each step-cohort on its own.
+        by_step: dict[int, list[int]] = {}
+        for i, r in enumerate(runs):
+            by_step.setdefault(r.step, []).append(i)
+        for idx in by_step.values():
+            cohort = [runs[i] for i in idx]
+            state = _tree_stack([states[i] for i in idx])
+            results += self._train_cohort(trainer, cohort, state, bar)
+        return results
+
+    @staticmethod
+    def _hparams(runs: Sequence[_Run]) -> dict[str, jax.Array]:
+        names = runs[0].cfg.kind.hparams
+        return {n: jnp.asarray([r.cfg.hparams()[n] for r in runs], jnp.float32) for n in names}
+
+    def _restore(self, r: _Run, fresh_state: TrainState) -> TrainState:
+        c = ckpt.Checkpointer(r.rd.checkpoint_dir)
+        try:
+            step = c.latest_step()
+            if step is None:
+                return fresh_state
+            leaves = c.restore(_as_leaves(fresh_state), step=step)
+        finally:
+            c.close()
+        state = _from_leaves(leaves, fresh_state)
+        if int(state.step) != step:
+            raise ValueError(f"checkpoint {step} of {r.rd.path} holds step {int(state.step)}")
+        losses = r.rd.load_losses()
+        if len(losses) < step:
+            raise ValueError(
+                f"{r.rd.path}: losses.npy has {len(losses)} steps but "
+                f"the checkpoint is at step {step}"
+            )
+        r.losses = [losses[:step]]
+        r.evals = [e for e in r.rd.load_eval() if e["step"] <= step]
+        r.step = step
+        summary = r.rd.read_summary() or {}
+        r.wall = float(summary.get("wall_seconds", 0.0))
+        self.log(f"resuming {r.rd.run_id} from step {step}")
+        return state
+
+    def _train_cohort(self, trainer, runs: list[_Run], state, bar) -> list[RunResult]:
+        results: list[RunResult] = []
+        while runs:
+            step = runs[0].step
+            hparams = self._hparams(runs)
+            horizon = max(r.end for r in runs)
+            tables = np.stack(
+                [np.pad(t, (0, horizon - len(t)), mode="edge") for t in
+                 (r.cfg.lr_table() for r in runs)]
+            )
+            tables = jnp.asarray(tables)
+            stop = min(r.end for r in runs)
+            eval_every = min(r.cfg.eval_every for r in runs)
+            while step < stop:
+                targets = [stop, step + self.chunk_size, (step // eval_every + 1) * eval_every]
+                if self.checkpoint_every:
+                    ce = self.checkpoint_every
+                    targets.append((step // ce + 1) * ce)
+                n = min(targets) - step
+                t0 = time.perf_counter()
+                state, losses = trainer.train(state, tables, hparams, n)
+                losses = np.asarray(losses)  # the one host sync per chunk
+                dt = time.perf_counter() - t0
+                step += n
+                bad = self._record_chunk(runs, losses, dt, step)
+                if bar is not None:
+                    bar.update(n * len(runs))
+                if step % eval_every == 0 or step == stop:
+                    self._evaluate(trainer, runs, state, hparams, step)
+                if bad:
+                    results += [self._diverged(runs[i], *bad[i]) for i in sorted(bad)]
+                keep = [i for i in range(len(runs)) if i not in bad]
+                done = [i for i in keep if runs[i].end == step]
+                if self.checkpoint_every and step % self.checkpoint_every == 0:
+                    self._checkpoint([runs[i] for i in keep if i not in done],
+                                     state, [i for i in keep if i not in done])
+                for i in done:
+                    results.append(self._finish(runs[i], _tree_slice(state, i)))
+                if bad or done:
+                    keep = [i for i in keep if i not in done]
+                    runs = [runs[i] for i in keep]
+                    if not runs:
+                        return results
+                    state = _tree_take(state, keep)
+                    break  # recompute tables / stop for the remaining runs
+        return results
+
+    def _record_chunk(self, runs, losses: np.ndarray, dt: float, step: int):
+        n = losses.shape[1]
+        bad: dict[int, tuple[int, float]] = {}
+        for i, r in enumerate(runs):
+            finite = np.isfinite(losses[i])
+            if not finite.all():
+                j = int(np.argmin(finite))
+                bad[i] = (step - n + j, float(losses[i, j]))
+                r.losses.append(losses[i, :j])
+            else:
+                r.losses.append(losses[i])
+            r.step = step
+            r.wall += dt
+        return bad
+
+    def _evaluate(self, trainer, runs, state, hparams, step: int) -> None:
+        n = min(runs[0].cfg.eval_examples, len(self.dataset.test_labels))
+        images, labels = self._test_set(n)
+        metrics = trainer.evaluate(state, hparams, images, labels)
+        metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        for i, r in enumerate(runs):
+            r.evals.append(
+                {
+                    "step": step,
+                    "test_loss": float(metrics["loss"][i]),
+                    "test_accuracy": float(metrics["accuracy"][i]),
+                }
+            )
+
+    def _checkpoint(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
+        for r, i in zip(runs, idx, strict=True):
+            # Losses first: a kill between the two leaves losses ahead of the checkpoint,
+            # which a resume truncates; the reverse order could lose steps.
+            r.rd.save_losses(r.all_losses())
+            r.rd.save_eval(r.evals)
+            r.rd.write_summary(self._summary(r, "running"))
+            c = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2)
+            try:
+                c.save(r.step, _as_leaves(_tree_slice(state, i)))
+            finally:
+                c.close()
+
+    def _summary(self, r: _Run, status: str, **extra) -> dict[str, Any]:
+        losses = r.all_losses()
+        window = self.smoothing or smoothing_window(r.cfg.steps)
+        last_eval = r.evals[-1] if r.evals else {}
+        return {
+            "run_id": r.rd.run_id,
+            "status": status,
+            "data": self.dataset.name,
+            "optimizer": r.cfg.optimizer,
+            "schedule": r.cfg.schedule,
+            "steps": r.cfg.steps,
+            "train_steps": r.cfg.train_steps,
+            "steps_done": int(len(losses)),
+            "seed": r.cfg.seed,
+            "smoothing_window": window,
+            "final_loss_smoothed": smoothed_final(losses, window),
+            "final_test_loss": last_eval.get("test_loss"),
+            "final_test_accuracy": last_eval.get("test_accuracy"),
+            "wall_seconds": r.wall,
+            "steps_per_s": (len(losses) / r.wall) if r.wall > 0 else None,
+            **extra,
+        }
+
+    def _finish(self, r: _Run, state: TrainState) -> RunResult:
+        params = optim.eval_params(state.opt_state, state.params)
+        ckpt.save_pytree(r.rd.params_dir, jax.tree.map(np.asarray, params))
+        r.rd.save_losses(r.all_losses())
+        r.rd.save_eval(r.evals)
+        summary = self._summary(r, "finished")
+        r.rd.write_summary(summary)  # last: its presence marks the run finished
+        return RunResult(r.cfg, r.rd, "finished", summary)
+
+    def _diverged(self, r: _Run, step: int, value: float) -> RunResult:
+        msg = f"{r.rd.run_id}: loss became {value} at step {step}; training of this run stopped"
+        if math.isnan(value) or math.isinf(value):
+            msg += " (its last good checkpoint, if any, is kept)"
+        self.log(msg)
+        r.rd.save_losses(r.all_losses())
+        r.rd.save_eval(r.evals)
+        summary = self._summary(r, "diverged", message=msg, diverged_at_step=step)
+        r.rd.write_summary(summary)
+        return RunResult(r.cfg, r.rd, "diverged", summary)

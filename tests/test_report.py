@@ -1,0 +1,105 @@
+"""The notes' claims are evaluated from losses, not asserted: each flips when the data does."""
+
+import numpy as np
+import pytest
+
+from experiments import alchemist, report
+
+T = 400
+W = 20
+
+
+def _losses(final: dict[str, float], seeds: int = 1, noise: float = 0.0, offset: float = 0.0):
+    rng = np.random.default_rng(0)
+    out = {}
+    for label, spec in alchemist.RUNS.items():
+        n = round(T * spec.length)
+        runs = []
+        for k in range(seeds):
+            # Fast approach to the final value: each run is near its final loss well before
+            # the end of the shortest linear decay.
+            t = np.arange(n)
+            curve = final[label] + (2.0 - final[label]) * np.exp(-t / 5.0)
+            curve = curve + noise * rng.standard_normal(n) + offset * (k - (seeds - 1) / 2)
+            runs.append(curve.astype(np.float32))
+        out[label] = runs
+    return out
+
+
+NOTES = {label: spec.notes_loss for label, spec in alchemist.RUNS.items()}
+
+
+def _by_name(claims):
+    return {c.name: c for c in claims}
+
+
+def test_notes_values_hold_every_claim():
+    claims = _by_name(report.evaluate_claims(_losses(NOTES), W))
+    assert set(claims) == {
+        "decay_beats_constant", "decay_shapes_close", "ema_matches_cosine", "polyak_lags",
+        "schedule_free_pareto",
+    }
+    assert all(c.held for c in claims.values()), [c for c in claims.values() if not c.held]
+
+
+@pytest.mark.parametrize(
+    "change, claim",
+    [
+        ({"Cosine Decay": 0.30}, "decay_beats_constant"),
+        ({"Stepwise at 75%": 0.15}, "decay_shapes_close"),
+        ({"Exp Avg (0.9999)": 0.15}, "ema_matches_cosine"),
+        ({"Polyak Avg": 0.10}, "polyak_lags"),
+        ({"ScheduleFree (Exponential)": 0.07}, "schedule_free_pareto"),
+    ],
+)
+def test_each_claim_fails_when_its_runs_disagree(change, claim):
+    claims = _by_name(report.evaluate_claims(_losses({**NOTES, **change}), W))
+    assert claims[claim].held is False
+    others = [c for name, c in claims.items() if name != claim]
+    assert all(c.held for c in others) or claim == "decay_beats_constant"
+
+
+def test_pareto_uses_the_curve_at_each_linear_end_not_only_the_final():
+    losses = _losses(NOTES)
+    # Schedule-free ends lowest but sits high at 25% of the horizon: not Pareto-dominant.
+    sf = losses["ScheduleFree (Exponential)"][0]
+    sf[: T // 4] = 1.0
+    claims = _by_name(report.evaluate_claims(losses, W))
+    assert claims["schedule_free_pareto"].held is False
+    assert "Linear Decay 25%" in claims["schedule_free_pareto"].evidence
+
+
+def test_seeds_require_gap_beyond_spread():
+    values = {**NOTES, "Polyak Avg": 0.20}  # 0.02 above constant
+    tight = _by_name(report.evaluate_claims(_losses(values, seeds=3, noise=0.001), W))
+    loose = _by_name(report.evaluate_claims(_losses(values, seeds=3, offset=0.1), W))
+    assert tight["polyak_lags"].held is True
+    assert loose["polyak_lags"].held is False
+
+
+def test_missing_runs_are_reported_not_guessed():
+    losses = _losses(NOTES)
+    del losses["Polyak Avg"]
+    claims = _by_name(report.evaluate_claims(losses, W))
+    assert claims["polyak_lags"].held is None
+    assert "Polyak Avg" in claims["polyak_lags"].evidence
+
+
+def test_smoothed_at_is_the_notes_moving_average():
+    x = np.arange(10, dtype=np.float32)
+    ma = np.convolve(x, np.ones(3), "valid") / 3
+    assert report.smoothed_at(x, 10, 3) == pytest.approx(ma[-1])
+    assert report.smoothed_at(x, 5, 3) == pytest.approx(ma[2])
+
+
+def test_render_labels_synthetic_data():
+    losses = _losses(NOTES)
+    rows = report.final_table(losses, {}, W)
+    text = report.render(
+        preset=alchemist.PRESETS["smoke"], data_name="synthetic", seeds=1, rows=rows,
+        claims=report.evaluate_claims(losses, W), figures=["pareto.png"], window=W,
+    )
+    assert "synthetic" in text and "NOT CIFAR-10" in text
+    assert "| Constant LR |" in text and "0.18" in text
+    assert text.count("**held**") == 5
+    assert "![pareto.png](figures/pareto.png)" in text
