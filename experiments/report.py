@@ -87,7 +87,8 @@ def evaluate_claims(
     if not missing(name, st, ["Constant LR", *decays]):
         c = final("Constant LR")
         parts = [f"{d} {final(d)} vs constant {c}" for d in decays]
-        out.append(ClaimResult(name, st, all(_below(final(d), c) for d in decays), "; ".join(parts)))
+        held = all(_below(final(d), c) for d in decays)
+        out.append(ClaimResult(name, st, held, "; ".join(parts)))
 
     # 2. Decay shapes end close together.
     name = "decay_shapes_close"
@@ -160,7 +161,8 @@ def final_table(
         if label not in losses:
             continue
         fin = Stat.of([smoothed_at(x, len(x), window) for x in losses[label]])
-        acc = [s.get("final_test_accuracy") for s in summaries.get(label, [])]
+        sums = summaries.get(label, [])
+        acc = [s.get("final_test_accuracy") for s in sums]
         acc = [a for a in acc if a is not None]
         rows.append(
             {
@@ -170,7 +172,7 @@ def final_table(
                 "final": fin,
                 "notes": spec.notes_loss,
                 "test_accuracy": Stat.of(acc) if acc else None,
-                "status": ", ".join(sorted({s.get("status", "?") for s in summaries.get(label, [])})),
+                "status": ", ".join(sorted({s.get("status", "?") for s in sums})),
             }
         )
     return rows
@@ -214,7 +216,8 @@ def render(
         "",
         "The notes' column is read off their 100k-step CIFAR-10 plots (about ±0.02).",
         "",
-        "| run | optimizer | steps | final smoothed loss | notes (100k, CIFAR-10) | test accuracy | status |",
+        "| run | optimizer | steps | final smoothed loss | notes (100k, CIFAR-10) "
+        "| test accuracy | status |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

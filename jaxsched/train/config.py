@@ -234,5 +234,7 @@ class RunConfig:
         slug = re.sub(r"[^A-Za-z0-9_.]+", "-", "-".join(parts))
         return f"{slug}-{config_key(self.to_dict())[:10]}"
 
-    def make_optimizer(self, lr_fn, hparams: Mapping[str, jax.Array]) -> optax.GradientTransformation:
+    def make_optimizer(
+        self, lr_fn, hparams: Mapping[str, jax.Array]
+    ) -> optax.GradientTransformation:
         return self.kind.build(lr_fn, hparams)
