@@ -11,7 +11,7 @@ import numpy as np
 from experiments import alchemist, report
 from jaxsched import plot
 from jaxsched.train import data as data_lib
-from jaxsched.train.results import RunDir, atomic_write_text
+from jaxsched.train.results import atomic_write_text
 from jaxsched.train.runner import Runner, RunResult
 
 # Figures `--figures` may name; "all" draws every one, "none" draws none.
@@ -54,8 +54,13 @@ def reproduce(
     readout: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    load: Callable[[str, int, int], data_lib.Dataset] | None = None,
 ) -> pathlib.Path:
-    """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``."""
+    """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
+
+    ``load(kind, n_train, n_test)`` replaces the default dataset loader (the CLI passes one that
+    prints the auto-fallback warning as one line); the synthetic sizes come from the preset.
+    """
     if preset_name not in alchemist.PRESETS:
         raise ValueError(
             f"preset must be one of {list(alchemist.PRESETS)}, got preset={preset_name!r}"
@@ -68,7 +73,10 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    dataset = load_dataset(data, preset, progress=progress)
+    if load is None:
+        dataset = load_dataset(data, preset, progress=progress)
+    else:
+        dataset = load(data, preset.synthetic_train, preset.synthetic_test)
     log(f"data: {dataset.name} ({len(dataset.train_labels)} train / "
         f"{len(dataset.test_labels)} test images)")
     by_label = alchemist.all_runs(preset, data=dataset.name, seeds=seeds, readout=readout)
@@ -153,9 +161,3 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
             plot.plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)
         drawn.append(file)
     return drawn
-
-
-def list_run_dirs(out: str | pathlib.Path) -> list[RunDir]:
-    from jaxsched.train.results import list_runs
-
-    return list_runs(pathlib.Path(out) / "runs")

@@ -122,7 +122,201 @@ def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> i
 
 # --------------------------------------------------------------------------- main
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_plot]
+# --------------------------------------------------------------------------- training
+
+_MODELS = ("notes", "quick", "smoke")
+
+
+def _model_config(name: str, readout: str | None):
+    import dataclasses
+
+    from experiments import alchemist
+
+    preset = {"notes": "full", "quick": "quick", "smoke": "smoke"}[name]
+    model = alchemist.PRESETS[preset].model
+    return dataclasses.replace(model, readout=readout) if readout else model
+
+
+def _load_data(kind: str, n_train: int | None, n_test: int | None, progress: bool):
+    """Load the dataset, turning the auto-fallback warning into one plain stderr line."""
+    import warnings
+
+    from jaxsched.train import data as data_lib
+
+    synth = {k: v for k, v in (("n_train", n_train), ("n_test", n_test)) if v is not None}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = data_lib.load(kind, progress=progress, synthetic_kwargs=synth or None)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return dataset
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
+                   help="dataset: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic")
+    p.add_argument("--readout", choices=("first_patch", "class_token"), default=None,
+                   help="TinyViT readout: the notes' x[:, 0] (first_patch) or the class token")
+    p.add_argument("--no-group", action="store_true",
+                   help="train every run in its own program instead of vmapped groups")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
+    from experiments import alchemist, reproduce
+
+    p = subparsers.add_parser(
+        "reproduce",
+        help="rerun the notes' learning-rate experiments and write REPORT.md",
+        description=(
+            "Train every run of the notes' chapter at a preset's scale (resuming finished and "
+            "interrupted runs), draw the figures and write OUT/REPORT.md. Presets: "
+            + "; ".join(f"{k}: {v.steps} steps, {v.description}"
+                        for k, v in alchemist.PRESETS.items())
+        ),
+    )
+    p.add_argument("--preset", choices=tuple(alchemist.PRESETS), default="quick")
+    p.add_argument("--out", required=True, help="output directory (REPORT.md, figures/, runs/)")
+    p.add_argument("--figures", nargs="+", metavar="NAME", default=None,
+                   help="figures to draw: all (default), none, or any of "
+                   f"{list(reproduce.FIGURES)}")
+    p.add_argument("--seeds", type=_positive_int, default=1,
+                   help="seeds per run (figures show mean and a ±1 std band)")
+    _add_train_flags(p)
+    p.set_defaults(func=functools.partial(_run_reproduce, parser=p))
+
+
+def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from experiments import reproduce
+    from jaxsched.train.data import DataUnavailableError
+
+    try:
+        reproduce.resolve_figures(args.figures)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        path = reproduce.reproduce(
+            args.preset, args.out, data=args.data, seeds=args.seeds, figures=args.figures,
+            group=not args.no_group, readout=args.readout, progress=not args.no_progress,
+            load=functools.partial(_load_data, progress=not args.no_progress),
+        )
+    except DataUnavailableError as err:
+        print(f"jaxsched reproduce: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from jaxsched.train.config import OPTIMIZERS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train one TinyViT run (resumes if interrupted)",
+        description=(
+            "Train one run into OUT/runs/<run id>/ (config.json, losses.npy, eval.json, "
+            "summary.json, params/). Rerun the same command to resume after an interruption."
+        ),
+    )
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
+    p.add_argument("--schedule", default="constant", metavar="SPEC",
+                   help="NAME[:key=value,...] of jaxsched.schedules; its peak is --lr and its "
+                   "horizon --steps unless given (e.g. cosine_decay, stepwise_drop:fraction=0.75)")
+    p.add_argument("--steps", type=_positive_int, required=True, help="the schedule's horizon")
+    p.add_argument("--steps-this-run", type=_positive_int, default=None,
+                   help="stop after this many steps without changing the schedule")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=_positive_int, default=1,
+                   help="train seeds SEED .. SEED+N-1 together in one program")
+    p.add_argument("--ema-decay", type=float, default=0.9999)
+    p.add_argument("--b1", type=float, default=0.9)
+    p.add_argument("--b2", type=float, default=0.999)
+    p.add_argument("--eps", type=float, default=1e-6)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--model", choices=_MODELS, default="notes",
+                   help="TinyViT size: the notes' (default) or the quick/smoke presets' "
+                   "smaller one")
+    p.add_argument("--eval-every", type=_positive_int, default=None,
+                   help="test-set evaluation period (default: steps/20)")
+    p.add_argument("--eval-examples", type=_positive_int, default=10_000)
+    p.add_argument("--checkpoint-every", type=_positive_int, default=None,
+                   help="checkpoint period in steps (default: the eval period)")
+    p.add_argument("--chunk-size", type=_positive_int, default=500,
+                   help="steps per compiled dispatch")
+    p.add_argument("--synthetic-train", type=_positive_int, default=None,
+                   help="size of the synthetic training set (default 50000)")
+    p.add_argument("--synthetic-test", type=_positive_int, default=None,
+                   help="size of the synthetic test set (default 10000)")
+    _add_train_flags(p)
+    p.set_defaults(func=functools.partial(_run_train, parser=p))
+
+
+def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from jaxsched.plot import split_schedule_spec
+    from jaxsched.schedules import SCHEDULES
+    from jaxsched.train.config import RunConfig
+    from jaxsched.train.data import DataUnavailableError
+    from jaxsched.train.runner import Runner
+
+    try:
+        name, kwargs, _ = split_schedule_spec(args.schedule, registry=SCHEDULES)
+    except ValueError as err:
+        parser.error(f"--schedule: {err}")
+    eval_every = args.eval_every or max(1, args.steps // 20)
+    configs = []
+    for k in range(args.seeds):
+        try:
+            configs.append(
+                RunConfig(
+                    optimizer=args.optimizer, schedule=name, schedule_kwargs=kwargs, lr=args.lr,
+                    steps=args.steps, steps_this_run=args.steps_this_run, seed=args.seed + k,
+                    b1=args.b1, b2=args.b2, eps=args.eps, ema_decay=args.ema_decay,
+                    weight_decay=args.weight_decay, batch_size=args.batch_size,
+                    model=_model_config(args.model, args.readout),
+                    data="synthetic" if args.data == "synthetic" else "cifar10",
+                    eval_every=eval_every, eval_examples=args.eval_examples,
+                )
+            )
+        except ValueError as err:
+            parser.error(str(err))
+    try:
+        dataset = _load_data(args.data, args.synthetic_train, args.synthetic_test,
+                             not args.no_progress)
+    except DataUnavailableError as err:
+        print(f"jaxsched train: {err}", file=sys.stderr)
+        return 1
+    import dataclasses
+
+    configs = [dataclasses.replace(c, data=dataset.name) for c in configs]
+    runner = Runner(
+        dataset, args.out, group=not args.no_group, chunk_size=args.chunk_size,
+        checkpoint_every=args.checkpoint_every or eval_every, progress=not args.no_progress,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    status = 0
+    for res in runner.run(configs):
+        s = res.summary
+        if s.get("status") == "diverged":
+            print(f"jaxsched train: {s.get('message')}", file=sys.stderr)
+            status = 1
+            continue
+        acc = s.get("final_test_accuracy")
+        print(
+            f"{res.run_dir.path}: {s.get('status')} ({res.status}), data {s.get('data')}, "
+            f"final smoothed loss {s.get('final_loss_smoothed'):.4f}"
+            + (f", test accuracy {acc:.4f}" if acc is not None else "")
+        )
+    return status
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_plot,
+    _add_reproduce,
+    _add_train,
+]
 """Functions that each add one subcommand's parser (setting ``func``)."""
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "plot_pareto",
     "plot_schedules",
     "save_figure",
+    "split_schedule_spec",
 ]
 
 # Prefixes of the compat twins on the command line -> the module that holds them.
@@ -122,27 +123,18 @@ def _public_functions(module: Any) -> list[str]:
     )
 
 
-def parse_schedule_spec(
+def split_schedule_spec(
     spec: str, *, registry: Mapping[str, Callable[..., Schedule]] | None = None
-) -> tuple[str, Schedule]:
-    """Build ``(label, schedule)`` from a command-line spec.
+) -> tuple[str, dict[str, Any], str]:
+    """Parse a command-line spec into ``(name, kwargs, label)`` without building the schedule.
 
-    Grammar: ``NAME[:key=value,key=value,...][@label]``. ``NAME`` is a key of
-    ``jaxsched.schedules.SCHEDULES``, or ``torch.<fn>`` / ``sambaflow.<fn>`` for the twins in
-    :mod:`jaxsched.compat` (``registry`` replaces that lookup). A value is an int (``1000``,
-    ``100_000``), a float (``0.1``, ``1e-3``, ``inf``), a bool (``true``/``false``), ``None``, a
-    list (``[30,60]`` or ``30;60``), a dict (``{100:0.5,200:0.5}``), a quoted string, or a bare
-    word (``triangular2``) where the argument takes a string. Without ``@label`` the label is
-    ``NAME(key=value, ...)``.
+    The grammar is :func:`parse_schedule_spec`'s; ``label`` is ``""`` when the spec has none.
+    The trainer stores ``name`` and ``kwargs`` in a run's config (they are JSON-able).
 
     Example::
 
-        label, f = parse_schedule_spec("torch.multi_step_lr:lr=0.1,milestones=[30,60]@steps")
-        f(jnp.arange(100))
-
-    Raises:
-        ValueError: naming the spec and the offending part (unknown name, bad key, bad or
-            missing value, or the factory's own rejection of the arguments).
+        split_schedule_spec("stepwise_drop:fraction=0.25@drop")
+        # -> ("stepwise_drop", {"fraction": 0.25}, "drop")
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"schedule spec must be a non-empty string, got {spec!r}")
@@ -181,8 +173,37 @@ def parse_schedule_spec(
                 "bool, None or list"
             )
         kwargs[key] = value
+    if not label.strip() and raw:
+        label = f"{name}({', '.join(f'{k}={t.strip()}' for k, t in raw)})"
+    return name, kwargs, label.strip()
 
-    if params is not None:
+
+def parse_schedule_spec(
+    spec: str, *, registry: Mapping[str, Callable[..., Schedule]] | None = None
+) -> tuple[str, Schedule]:
+    """Build ``(label, schedule)`` from a command-line spec.
+
+    Grammar: ``NAME[:key=value,key=value,...][@label]``. ``NAME`` is a key of
+    ``jaxsched.schedules.SCHEDULES``, or ``torch.<fn>`` / ``sambaflow.<fn>`` for the twins in
+    :mod:`jaxsched.compat` (``registry`` replaces that lookup). A value is an int (``1000``,
+    ``100_000``), a float (``0.1``, ``1e-3``, ``inf``), a bool (``true``/``false``), ``None``, a
+    list (``[30,60]`` or ``30;60``), a dict (``{100:0.5,200:0.5}``), a quoted string, or a bare
+    word (``triangular2``) where the argument takes a string. Without ``@label`` the label is
+    ``NAME(key=value, ...)``.
+
+    Example::
+
+        label, f = parse_schedule_spec("torch.multi_step_lr:lr=0.1,milestones=[30,60]@steps")
+        f(jnp.arange(100))
+
+    Raises:
+        ValueError: naming the spec and the offending part (unknown name, bad key, bad or
+            missing value, or the factory's own rejection of the arguments).
+    """
+    name, kwargs, label = split_schedule_spec(spec, registry=registry)
+    table = _table_for(name) if registry is None else registry
+    factory = table[name]
+    if _parameters(factory) is not None:
         try:
             inspect.signature(factory).bind(**kwargs)
         except TypeError as err:
@@ -196,10 +217,7 @@ def parse_schedule_spec(
             f"schedule spec {spec!r}: {name} returns a {type(schedule).__name__}, "
             "not a step -> learning-rate schedule"
         )
-
-    if not label.strip():
-        label = f"{name}({', '.join(f'{k}={t.strip()}' for k, t in raw)})" if raw else name
-    return label.strip(), schedule
+    return label or name, schedule
 
 
 def _parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
