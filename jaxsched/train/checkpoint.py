@@ -191,9 +191,7 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         """The steps of every complete checkpoint, ascending."""
         return sorted(
-            step
-            for step, path in self._step_dirs().items()
-            if (path / _METADATA_FILE).is_file()
+            step for step, path in self._step_dirs().items() if (path / _METADATA_FILE).is_file()
         )
 
     def latest_step(self) -> int | None:
@@ -254,9 +252,7 @@ class Checkpointer:
                     f"available steps: {steps}"
                 )
         self._manager.reload()
-        stored = self._manager.restore(
-            int(step), args=ocp.args.StandardRestore(_storable(target))
-        )
+        stored = self._manager.restore(int(step), args=ocp.args.StandardRestore(_storable(target)))
         return _restored(stored, target)
 
     def close(self) -> None:
