@@ -169,8 +169,16 @@ def _cos2(k: Array, period: Any) -> Array:
     return jnp.sin(x) ** 2
 
 
-def _call_lambda(fn: Callable, k: Array) -> Array:
-    return _f32(fn(k))
+def _call_lambda(fn: Callable, x: Array) -> Array:
+    """``fn`` at every element of ``x`` as float32 of ``x``'s shape.
+
+    A scalar is passed as is; an array is ``vmap``-ped over, so a callable written for one step
+    (``lax.cond``, ``jnp.where`` on scalars, a constant) works on any array of steps.
+    """
+    if x.ndim == 0:
+        return jnp.broadcast_to(_f32(fn(x)), ())
+    flat = jax.vmap(lambda s: jnp.broadcast_to(_f32(fn(s)), ()))(x.reshape(-1))
+    return flat.reshape(x.shape)
 
 
 def _lambda_prod(fn: Callable, lo: Array, hi: Array) -> Array:
@@ -189,8 +197,7 @@ def _lambda_prod(fn: Callable, lo: Array, hi: Array) -> Array:
         if b <= a:
             return jnp.ones(lo.shape, _F32)
         ks = jnp.arange(a + 1, b + 1, dtype=_I32)
-        vals = jnp.broadcast_to(_call_lambda(fn, ks), ks.shape)
-        cum = jnp.concatenate([jnp.ones((1,), _F32), jnp.cumprod(vals)])
+        cum = jnp.concatenate([jnp.ones((1,), _F32), jnp.cumprod(_call_lambda(fn, ks))])
         return cum[jnp.clip(hi - a, 0, b - a)]
 
     def one(lo_s: Array, hi_s: Array) -> Array:
@@ -199,8 +206,7 @@ def _lambda_prod(fn: Callable, lo: Array, hi: Array) -> Array:
 
         def body(carry):
             k, acc = carry
-            factor = jnp.broadcast_to(_call_lambda(fn, k), ())
-            return k + 1, acc * factor
+            return k + 1, acc * _call_lambda(fn, k)
 
         return lax.while_loop(cond, body, (lo_s + 1, _f32(1.0)))[1]
 
@@ -569,7 +575,7 @@ def cyclic_lr(
     def scale(cycle: Array, t: Array) -> Array:
         if scale_fn is not None:
             x = cycle if scale_mode == "cycle" else t.astype(_F32)
-            return _f32(scale_fn(x))
+            return _call_lambda(scale_fn, x)
         if mode == "triangular":
             return _f32(1.0)
         if mode == "triangular2":
@@ -847,8 +853,9 @@ def multiplicative_lr(
     if max_steps is not None:
         n = _static_int("max_steps", max_steps, 1)
         ks = jnp.arange(1, n + 1, dtype=_I32)
-        vals = jnp.broadcast_to(_call_lambda(lr_lambda, ks), ks.shape)
-        table = jnp.concatenate([jnp.ones((1,), _F32), jnp.cumprod(vals), _f32([jnp.nan])])
+        table = jnp.concatenate(
+            [jnp.ones((1,), _F32), jnp.cumprod(_call_lambda(lr_lambda, ks)), _f32([jnp.nan])]
+        )
 
     def cum(t: Array) -> Array:
         """prod_{1 <= k <= t} lr_lambda(k)."""
@@ -866,8 +873,7 @@ def multiplicative_lr(
         return lr_f * cum(t)
 
     def entry(j: Array, prev: Callable[[], Array]) -> Array:
-        first = jnp.broadcast_to(_call_lambda(lr_lambda, jnp.zeros((), _I32)), ())
-        return prev() * first * cum(j)
+        return prev() * _call_lambda(lr_lambda, jnp.zeros((), _I32)) * cum(j)
 
     def ratio(k0: Array, t: Array) -> Array:
         c = concrete(k0)
@@ -980,8 +986,8 @@ def sequential_lr(
 
 
 def chained_scheduler(
-    schedules: Sequence[TorchSchedule] | None = None,
-    *,
+    schedules: Sequence[TorchSchedule] | TorchSchedule | None = None,
+    *more: TorchSchedule,
     schedulers: Sequence[TorchSchedule] | None = None,
 ) -> TorchSchedule:
     """``ChainedScheduler``: every ``step()`` steps each scheduler in turn on the same lr.
@@ -997,8 +1003,8 @@ def chained_scheduler(
     ``cosine_annealing_lr`` with ``eta_min != 0`` (its step is affine, ``eta + r (lr - eta)``),
     ``sequential_lr`` and plain callables are rejected with ``ValueError``: for them torch's
     chain has no closed form here. Members built with different ``lr`` are rejected (in torch
-    they share one optimizer). Nested chains are flattened. ``schedulers=`` is accepted as
-    torch's spelling.
+    they share one optimizer). Nested chains are flattened. The schedules come as one sequence
+    or as separate arguments; ``schedulers=`` is accepted as torch's spelling.
 
     Example::
 
@@ -1007,6 +1013,8 @@ def chained_scheduler(
         )
         sched(0), sched(1), sched(2)  # 0.1, 0.09, 0.81
     """
+    if more or isinstance(schedules, TorchSchedule):
+        schedules = [schedules, *more]
     items = _pick_schedules(schedules, schedulers, "chained_scheduler")
     members: list[TorchSchedule] = []
     for i, s in enumerate(items):

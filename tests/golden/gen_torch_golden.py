@@ -930,7 +930,10 @@ def main() -> int:
 
     warnings.simplefilter("ignore")
     fns = named_callables(np)
-    cases = build_cases() + random_cases()
+    randoms = random_cases()
+    for i, case in enumerate(randoms):
+        case["random"] = i  # the tests run every third random case by default, all with -m slow
+    cases = build_cases() + randoms
     counts: dict[str, int] = {}
     for case in cases:
         k = case["kind"]
