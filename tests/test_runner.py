@@ -1,0 +1,158 @@
+"""The runner: grouping equals training alone, resume after a kill is exact, NaN stops a run."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxsched.train import checkpoint as ckpt
+from jaxsched.train.config import ModelConfig, RunConfig
+from jaxsched.train.data import synthetic
+from jaxsched.train.runner import Runner
+
+TINY = ModelConfig(features=16, num_blocks=1, num_heads=2)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return synthetic(n_train=256, n_test=64, seed=0)
+
+
+def _cfg(**kw):
+    base = dict(steps=30, batch_size=8, model=TINY, data="synthetic", eval_every=10,
+                eval_examples=64)
+    return RunConfig(**{**base, **kw})
+
+
+def test_group_equals_alone_and_finished_runs_are_skipped(dataset, tmp_path):
+    cfgs = [
+        _cfg(schedule="linear_decay"),
+        _cfg(schedule="cosine_decay", steps=20, seed=1),
+        _cfg(schedule="stepwise_drop", schedule_kwargs={"fraction": 0.5}, lr=3e-3),
+    ]
+    grouped = Runner(dataset, tmp_path / "g", chunk_size=10, progress=False).run(cfgs)
+    alone = Runner(dataset, tmp_path / "a", group=False, chunk_size=7, progress=False).run(cfgs)
+    for g, a in zip(grouped, alone, strict=True):
+        assert g.status == a.status == "finished"
+        lg, la = g.run_dir.load_losses(), a.run_dir.load_losses()
+        assert lg.shape == (g.config.train_steps,)
+        np.testing.assert_allclose(lg, la, rtol=2e-5, atol=2e-6)
+        assert [e["step"] for e in g.run_dir.load_eval()] == [
+            s for s in (10, 20, 30) if s <= g.config.train_steps
+        ]
+        params = ckpt.load_pytree(g.run_dir.params_dir)
+        assert params  # the final eval params are on disk
+        summary = json.loads((g.run_dir.path / "summary.json").read_text())
+        assert summary["status"] == "finished" and summary["data"] == "synthetic"
+    again = Runner(dataset, tmp_path / "g", progress=False).run(cfgs)
+    assert [r.status for r in again] == ["skipped"] * 3
+
+
+def test_averaging_runs_record_loss_at_eval_params(dataset, tmp_path):
+    plain, avg = Runner(dataset, tmp_path, chunk_size=10, progress=False).run(
+        [_cfg(), _cfg(optimizer="adam_polyak")]
+    )
+    lp, la = plain.run_dir.load_losses(), avg.run_dir.load_losses()
+    # Same seed, same batches, same dropout: the first step's loss differs only because the
+    # Polyak run reports it at the average of the first two iterates, not at the iterate.
+    assert not np.allclose(lp, la)
+    assert np.all(np.isfinite(la))
+
+
+def test_nan_stops_the_run_naming_the_step(dataset, tmp_path):
+    ok, bad = Runner(dataset, tmp_path, chunk_size=10, checkpoint_every=10, progress=False,
+                     log=lambda m: None).run([_cfg(), _cfg(lr=1e30)])
+    assert ok.status == "finished"
+    assert bad.status == "diverged"
+    step = bad.summary["diverged_at_step"]
+    assert f"at step {step}" in bad.summary["message"]
+    assert len(bad.run_dir.load_losses()) == step
+    # Rerunning does not retrain a diverged run.
+    again = Runner(dataset, tmp_path, progress=False).run([_cfg(lr=1e30)])
+    assert again[0].status == "skipped"
+
+
+def test_config_mismatch_in_a_run_directory_is_refused(dataset, tmp_path):
+    cfg = _cfg()
+    rd = Runner(dataset, tmp_path, progress=False)
+    run_dir = tmp_path / "runs" / cfg.run_id()
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "lr": 5.0}))
+    with pytest.raises(ValueError, match="different config"):
+        rd.run([cfg])
+
+
+def test_data_mismatch_is_refused(dataset, tmp_path):
+    with pytest.raises(ValueError, match="data"):
+        Runner(dataset, tmp_path, progress=False).run([_cfg(data="cifar10")])
+
+
+TRAIN = [
+    sys.executable, "-m", "jaxsched.cli", "train", "--model", "smoke", "--batch-size", "8",
+    "--steps", "60", "--schedule", "cosine_decay", "--optimizer", "adam_ema",
+    "--ema-decay", "0.9", "--checkpoint-every", "10", "--eval-every", "20", "--chunk-size",
+    "5", "--data", "synthetic", "--synthetic-train", "256", "--synthetic-test", "64",
+    "--eval-examples", "64", "--no-progress",
+]
+
+
+def _run_dir(out: Path) -> Path:
+    (d,) = list((out / "runs").iterdir())
+    return d
+
+
+def test_resume_after_kill_is_exact(tmp_path):
+    env = {**os.environ, "JAXSCHED_DATA": str(tmp_path / "cache")}
+    ref = subprocess.run([*TRAIN, "--out", str(tmp_path / "ref")], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*TRAIN, "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        ck = out / "runs"
+        steps = [int(p.name) for p in ck.glob("*/ckpt/*") if p.name.isdigit()] if ck.exists() else []
+        if steps and max(steps) >= 20:
+            proc.send_signal(signal.SIGKILL)
+            killed_at = max(steps)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert killed_at is not None, "the run finished before it could be killed"
+    assert not (_run_dir(out) / "summary.json").exists() or json.loads(
+        (_run_dir(out) / "summary.json").read_text())["status"] != "finished"
+
+    resumed = subprocess.run([*TRAIN, "--out", str(out)], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+
+    a, b = _run_dir(tmp_path / "ref"), _run_dir(out)
+    assert a.name == b.name
+    np.testing.assert_array_equal(np.load(a / "losses.npy"), np.load(b / "losses.npy"))
+    pa, pb = ckpt.load_pytree(a / "params"), ckpt.load_pytree(b / "params")
+    import jax
+
+    for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert json.loads((a / "eval.json").read_text()) == json.loads((b / "eval.json").read_text())
+
+
+def test_steps_this_run_trains_fewer_steps_on_the_same_schedule(dataset, tmp_path):
+    full, part = Runner(dataset, tmp_path, chunk_size=10, progress=False).run(
+        [_cfg(schedule="linear_decay"), _cfg(schedule="linear_decay", steps_this_run=15)]
+    )
+    lf, lp = full.run_dir.load_losses(), part.run_dir.load_losses()
+    assert lp.shape == (15,)
+    np.testing.assert_allclose(lp, lf[:15], rtol=2e-5, atol=2e-6)
+    assert dataclasses.asdict(part.config)["steps"] == 30
