@@ -500,14 +500,17 @@ def cosine_annealing_warm_restarts(
             geo.append(g)
             g += mult**n
             n += 1
-        geo_arr = jnp.asarray(geo, dtype=_I32)
-        t0_arr = jnp.asarray(t0, dtype=_I32)
-        starts = jnp.where(geo_arr > _INT32_MAX // t0_arr, _INT32_MAX, geo_arr * t0_arr)
-        starts = jnp.concatenate([jnp.zeros((1,), _I32), starts])
+        if isinstance(t0, int):
+            starts_np = np.minimum(np.asarray(geo, np.int64) * t0, _INT32_MAX)
+            starts = jnp.asarray(np.concatenate([[0], starts_np]), dtype=_I32)
+        else:
+            geo_arr = jnp.asarray(geo, dtype=_I32)
+            starts = jnp.where(geo_arr > _INT32_MAX // t0, _INT32_MAX, geo_arr * t0)
+            starts = jnp.concatenate([jnp.zeros((1,), _I32), starts])
         powers = _f32([float(mult) ** i for i in range(len(geo) + 1)])
 
         def cycle(t: Array) -> tuple[Array, Array]:
-            idx = jnp.sum(t[..., None] >= starts[1:], axis=-1)
+            idx = jnp.searchsorted(starts, t, side="right") - 1
             t_cur = t - starts[idx]
             t_i = _f32(t0) * powers[idx]
             return t_cur, t_i
@@ -928,8 +931,10 @@ def sequential_lr(
     ``multiplicative_lr`` (continues from the lr it inherits, times ``lr_lambda(0)``). The
     scheduler active at step 0 (the first one, or the one a milestone 0 selects) behaves as on
     its own. Pieces keep their own ``lr``; in torch they share the optimizer's, so pass the
-    same value to each to mirror it. Plain callables (e.g. optax schedules) are restarted at
-    their milestone. ``schedulers=`` is accepted as torch's spelling of ``schedules``.
+    same value to each to mirror it (torch's OneCycleLR rewrites that lr to
+    ``max_lr / div_factor`` when it is built, and the other pieces then start from it).
+    Plain callables (e.g. optax schedules) are restarted at their milestone. ``schedulers=``
+    is accepted as torch's spelling of ``schedules``.
     Nesting ``sequential_lr`` / ``chained_scheduler`` inside is rejected (torch fails on it).
 
     Example::
@@ -1003,8 +1008,10 @@ def chained_scheduler(
     ``cosine_annealing_lr`` with ``eta_min != 0`` (its step is affine, ``eta + r (lr - eta)``),
     ``sequential_lr`` and plain callables are rejected with ``ValueError``: for them torch's
     chain has no closed form here. Members built with different ``lr`` are rejected (in torch
-    they share one optimizer). Nested chains are flattened. The schedules come as one sequence
-    or as separate arguments; ``schedulers=`` is accepted as torch's spelling.
+    they share one optimizer), unless a ``cyclic_lr`` / ``one_cycle_lr`` member is present:
+    torch's CyclicLR / OneCycleLR rewrite the optimizer's lr, so pass the members built after
+    them the lr they would see there. Nested chains are flattened. The schedules come as one
+    sequence or as separate arguments; ``schedulers=`` is accepted as torch's spelling.
 
     Example::
 
@@ -1033,7 +1040,14 @@ def chained_scheduler(
     bases = [m.base_lr for m in members if m.base_lr is not None]
     known = [concrete(b) for b in bases]
     known = [k for k in known if k is not None]
-    if known and any(k.shape != known[0].shape or np.any(k != known[0]) for k in known):
+    # cyclic_lr / one_cycle_lr (no base_lr) rewrite the optimizer's lr in torch, and the
+    # schedulers built after them start from that value, so the lrs may legitimately differ
+    resets = len(bases) < len(members)
+    if (
+        not resets
+        and known
+        and any(k.shape != known[0].shape or np.any(k != known[0]) for k in known)
+    ):
         raise ValueError(
             "schedules must share one lr (torch chains schedulers of one optimizer), got lr="
             f"{[k.tolist() for k in known]}"

@@ -82,6 +82,7 @@ def build_cases() -> list[dict]:
         (0.3, 30, 0.3),
         (2.0, 10, 0.999),
         (0.01, 4, 1.0),
+        (0.3, 5, 0.0),
     ]:
         add(_case("step_lr", {"lr": lr, "step_size": step_size, "gamma": gamma}, _range(120)))
     add(_case("step_lr", {"lr": 1e-3, "step_size": 97, "gamma": 0.9}, _sampled(20000, 331)))
@@ -103,6 +104,7 @@ def build_cases() -> list[dict]:
         (1e-3, 0.9999, _sampled(40000, 397)),
         (0.7, 0.99995, _sampled(100000, 997)),
         (0.2, 1.0, _range(10)),
+        (0.2, 0.0, _range(5)),
     ]:
         add(_case("exponential_lr", {"lr": lr, "gamma": gamma}, t))
 
@@ -219,6 +221,10 @@ def build_cases() -> list[dict]:
         dict(max_lr=0.3, total_steps=20, pct_start=0.3, anneal_strategy="linear"),
         dict(max_lr=0.2, total_steps=40, pct_start=0.45, three_phase=True),
         dict(max_lr=0.1, total_steps=200, pct_start=1.0 / 3.0, anneal_strategy="cos"),
+        dict(max_lr=0.1, total_steps=25, pct_start=0.0),
+        dict(max_lr=0.1, total_steps=25, pct_start=0.5, three_phase=True,
+             anneal_strategy="linear"),
+        dict(max_lr=0.05, total_steps=7, pct_start=0.6, div_factor=3.0, final_div_factor=2.0),
     ]:
         add(_case("one_cycle_lr", args, _range(args["total_steps"])))
     add(
@@ -433,6 +439,10 @@ def build_cases() -> list[dict]:
             30,
         ),
     ]
+    seq.append(
+        (0.1, [piece("linear_lr", 0.004, start_factor=0.5, total_iters=5),
+               {"kind": "one_cycle_lr", "args": {"max_lr": 0.1, "total_steps": 30}}], [5], 35)
+    )
     for opt_lr, pieces, milestones, n in seq:
         c = _case("sequential_lr", {"schedules": pieces, "milestones": milestones}, _range(n))
         c["opt_lr"] = opt_lr
@@ -546,6 +556,16 @@ def build_cases() -> list[dict]:
             40,
         ),
     ]
+    chains.append(
+        (0.1, [{"kind": "one_cycle_lr", "args": {"max_lr": 0.1, "total_steps": 40,
+                                                 "three_phase": True}},
+               piece("exponential_lr", 0.004, gamma=0.95)], 40)
+    )
+    chains.append(
+        (0.1, [piece("exponential_lr", 0.1, gamma=0.95),
+               {"kind": "one_cycle_lr", "args": {"max_lr": 0.1, "total_steps": 40}},
+               piece("step_lr", 0.004, step_size=7, gamma=0.5)], 40)
+    )
     for opt_lr, members, n in chains:
         c = _case("chained_scheduler", {"schedules": members}, _range(n))
         c["opt_lr"] = opt_lr
@@ -604,6 +624,9 @@ def build_cases() -> list[dict]:
         (1e-3, {"patience": 1, "factor": 0.5, "eps": 2e-4}, metrics_a(60)),
         (0.1, {"patience": 2, "cooldown": 1, "min_lr": 0.001}, metrics_c(50)),
         (0.1, {"mode": "max", "patience": 1, "factor": 0.2}, metrics_c(50)),
+        (0.1, {"patience": 3, "threshold": 1.0}, metrics_a(30)),  # inf * 0: never "better"
+        (0.1, {"mode": "max", "patience": 0, "threshold_mode": "abs", "threshold": 0.0,
+               "min_lr": 0.05}, metrics_b(40)),
     ]
     for lr, kw, metrics in plateau:
         c = _case("reduce_lr_on_plateau", {"lr": lr, **kw}, _range(len(metrics)))
