@@ -196,7 +196,9 @@ def test_warmup_cosine_decay_vs_optax(init, warmup_steps, total, end, exponent):
         _steps(total),
         peak,
     )
-    generic = S.warmup(S.cosine_decay(peak, total - warmup_steps, end, exponent), warmup_steps, init)
+    generic = S.warmup(
+        S.cosine_decay(peak, total - warmup_steps, end, exponent), warmup_steps, init
+    )
     assert_parity(generic, theirs, _steps(total), peak)
 
 

@@ -27,6 +27,16 @@ def _check_decay(peak: ArrayLike, length_name: str, length: ArrayLike, end_value
     v.check_le("end_value", end_value, "peak", peak)
 
 
+def _remaining(t, d):
+    """``1 - t / d`` on ``[0, d)``, exactly 0 from ``d`` on.
+
+    Under ``jit`` XLA may divide by a constant through its reciprocal, so ``d / d`` can round
+    to just above 1; without the guards the end would dip below ``end_value`` (and a
+    fractional power of the negative remainder would be NaN).
+    """
+    return jnp.where(t >= d, 0.0, jnp.maximum(1.0 - jnp.minimum(t, d) / d, 0.0))
+
+
 def constant(value: ArrayLike) -> Schedule:
     """The same learning rate at every step: ``lr(t) = value``.
 
@@ -59,7 +69,7 @@ def linear_decay(peak: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike =
     def schedule(step: ArrayLike):
         t = as_step(step)
         d = f32(decay_steps)
-        frac = 1.0 - jnp.minimum(t, d) / d
+        frac = _remaining(t, d)
         return finish((f32(peak) - f32(end_value)) * frac + f32(end_value), t)
 
     return schedule
@@ -88,7 +98,7 @@ def cosine_decay(
     def schedule(step: ArrayLike):
         t = as_step(step)
         d = f32(decay_steps)
-        c = _pow(cosine_fraction(jnp.minimum(t, d) / d), exponent)
+        c = jnp.where(t >= d, 0.0, _pow(cosine_fraction(jnp.minimum(t, d) / d), exponent))
         return finish((f32(peak) - f32(end_value)) * c + f32(end_value), t)
 
     return schedule
@@ -117,7 +127,7 @@ def polynomial_decay(
     def schedule(step: ArrayLike):
         t = as_step(step)
         d = f32(decay_steps)
-        frac = _pow(1.0 - jnp.minimum(t, d) / d, power)
+        frac = _pow(_remaining(t, d), power)
         return finish((f32(peak) - f32(end_value)) * frac + f32(end_value), t)
 
     return schedule

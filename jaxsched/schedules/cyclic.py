@@ -31,9 +31,12 @@ def _cycle_index(t, period, mult):
     safe_mult = jnp.where(mult > 1.0, mult, 2.0)
     guess_geo = jnp.floor(jnp.log1p(t * (safe_mult - 1.0) / period) / jnp.log(safe_mult))
     i = jnp.where(mult > 1.0, guess_geo, jnp.floor(t / period))
-    # log and division round in float32; correct an off-by-one at a cycle boundary.
-    i = jnp.where(_cycle_start(i, period, mult) > t, i - 1.0, i)
-    i = jnp.where(_cycle_start(i + 1.0, period, mult) <= t, i + 1.0, i)
+    # log, pow and division round in float32, so the guess can be one off at a boundary, and a
+    # boundary that is an integer in exact arithmetic (71 * (m - 1) / (m - 1)) can come out a few
+    # ulps above it. Compare with a few ulps of slack so such a step starts the new cycle.
+    slack = 4.0 * jnp.finfo(jnp.float32).eps * jnp.maximum(t, 1.0)
+    i = jnp.where(_cycle_start(i, period, mult) > t + slack, i - 1.0, i)
+    i = jnp.where(_cycle_start(i + 1.0, period, mult) <= t + slack, i + 1.0, i)
     return jnp.maximum(i, 0.0)
 
 

@@ -110,7 +110,7 @@ def piecewise_constant(
     v.check_nonnegative("init_value", init_value)
     items = sorted((boundaries_and_scales or {}).items(), key=lambda kv: float(kv[0]))
     for boundary, scale in items:
-        v.check_nonnegative("boundaries_and_scales boundary", boundary)
+        v.check_nonnegative("boundaries_and_scales key", boundary)
         v.check_nonnegative(f"boundaries_and_scales[{boundary!r}]", scale)
 
     def schedule(step: ArrayLike):
@@ -129,7 +129,8 @@ def _milestones(name: str, milestones) -> jnp.ndarray:
     ms = f32(list(milestones) if not hasattr(milestones, "shape") else milestones)
     if ms.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of steps, got {name}={milestones!r}")
-    v.check_nonnegative(name, ms)
-    if v.concrete(ms) is not None:
-        v.check_sorted(name, v.concrete(ms), strict=False)
+    given = v.concrete(milestones)  # None when any milestone is traced
+    if given is not None:
+        v.check_nonnegative(name, given)
+        v.check_sorted(name, given, strict=False)
     return ms
