@@ -1,0 +1,38 @@
+"""Optax optimizers of the notes: Adam, parameter averaging and schedule-free.
+
+Every function returns an ``optax.GradientTransformation`` usable in ``optax.chain``, under
+``optax.inject_hyperparams`` and under ``jax.vmap`` over its numeric hyperparameters.
+``eval_params(opt_state, params)`` gives the parameters to evaluate and checkpoint (the average
+for averaging and schedule-free optimizers, ``params`` otherwise).
+"""
+
+from jaxsched.optim.adam import AdamState, adam
+from jaxsched.optim.averaging import (
+    EmaAverageState,
+    PolyakAverageState,
+    ema_average,
+    polyak_average,
+)
+from jaxsched.optim.eval import eval_params
+from jaxsched.optim.schedule_free import (
+    ScheduleFreeAdamState,
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_adam,
+    schedule_free_adamw,
+)
+
+__all__ = [
+    "AdamState",
+    "EmaAverageState",
+    "PolyakAverageState",
+    "ScheduleFreeAdamState",
+    "ScheduleFreeState",
+    "adam",
+    "ema_average",
+    "eval_params",
+    "polyak_average",
+    "schedule_free",
+    "schedule_free_adam",
+    "schedule_free_adamw",
+]
