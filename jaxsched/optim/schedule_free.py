@@ -92,13 +92,13 @@ class ScheduleFreeState(NamedTuple):
 
 def _scalars(params: Any, state_dtype: Any, b1: Any) -> dict[str, jax.Array]:
     sdt = scalar_dtype(params, state_dtype)
-    zero = jnp.zeros([], sdt)
+    # distinct buffers (not one shared zero), so that the state can be donated to jit
     return dict(
         count=jnp.zeros([], jnp.int32),
-        b1=jnp.asarray(b1, sdt),
-        lr_max=zero,
-        weight_sum=zero,
-        weight_sum_comp=zero,
+        b1=jnp.array(b1, sdt, copy=True),
+        lr_max=jnp.zeros([], sdt),
+        weight_sum=jnp.zeros([], sdt),
+        weight_sum_comp=jnp.zeros([], sdt),
     )
 
 
