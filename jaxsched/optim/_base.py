@@ -183,3 +183,16 @@ def scalar_power(x: jax.Array, p: Any) -> jax.Array:
         if 0 <= k <= 16:
             return x**k
     return jnp.power(x, jnp.asarray(p, x.dtype))
+
+
+def round_to(x: jax.Array, dtype: Any) -> jax.Array:
+    """``x`` rounded to ``dtype``'s precision, kept in ``x``'s dtype.
+
+    ``x.astype(bf16).astype(f32)`` is not a reliable rounding inside a jitted program: XLA's
+    default ``xla_allow_excess_precision`` may drop the round trip. ``reduce_precision`` is an
+    explicit rounding that survives, so averages are of the iterates the user really holds.
+    """
+    fi, fx = jnp.finfo(dtype), jnp.finfo(x.dtype)
+    if fi.bits >= fx.bits:
+        return x
+    return jax.lax.reduce_precision(x, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)

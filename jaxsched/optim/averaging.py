@@ -34,6 +34,7 @@ from jaxsched.optim._base import (
     increment,
     is_static_value,
     one_minus_pow,
+    round_to,
     scalar_dtype,
     tree_copy,
 )
@@ -62,10 +63,13 @@ class EmaAverageState(NamedTuple):
     average: optax.Params  # the debiased EMA (params before the first averaged update)
 
 
-def _next_params(p: jax.Array, u: jax.Array) -> jax.Array:
-    # Exactly what optax.apply_updates gives the user, so the average is of the iterates they
-    # hold (bit for bit in bf16), and XLA can share the addition with their apply_updates.
-    return jnp.asarray(p + u).astype(jnp.asarray(p).dtype)
+def _next_params(p: jax.Array, u: jax.Array, cdt: Any) -> jax.Array:
+    """``optax.apply_updates``' result ``(p + u).astype(p.dtype)``, in ``cdt``, rounded as the
+    user's copy is (bit for bit in bf16), so the average is of the iterates they hold."""
+    p, u = jnp.asarray(p), jnp.asarray(u)
+    out_dtype = jnp.result_type(p.dtype, u.dtype)
+    s = round_to(p.astype(cdt) + u.astype(cdt), out_dtype)
+    return round_to(s, p.dtype)
 
 
 def _lerp_tree(average: Any, params: Any, updates: Any, c: jax.Array, apply: Any = None) -> Any:
@@ -77,7 +81,7 @@ def _lerp_tree(average: Any, params: Any, updates: Any, c: jax.Array, apply: Any
     def leaf(a, p, u):
         cdt = compute_dtype(a.dtype, p.dtype)
         cc = c.astype(cdt)
-        new = (1 - cc) * a.astype(cdt) + cc * _next_params(p, u).astype(cdt)
+        new = (1 - cc) * a.astype(cdt) + cc * _next_params(p, u, cdt)
         if apply is not None:
             new = jnp.where(apply, new, a.astype(cdt))
         return new.astype(a.dtype)

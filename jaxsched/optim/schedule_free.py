@@ -48,6 +48,7 @@ from jaxsched.optim._base import (
     is_static_value,
     learning_rate_at,
     one_minus_pow,
+    round_to,
     scalar_dtype,
     scalar_power,
     tree_copy,
@@ -152,8 +153,8 @@ def _average_and_interpolate(
     def u_leaf(p, x, z):
         cdt = compute_dtype(p.dtype, x.dtype, z.dtype)
         bb = jnp.asarray(b1, cdt)
-        y = (bb * x.astype(cdt) + (1 - bb) * z.astype(cdt)).astype(p.dtype)
-        return (y.astype(cdt) - p.astype(cdt)).astype(p.dtype)
+        y = round_to(bb * x.astype(cdt) + (1 - bb) * z.astype(cdt), p.dtype)
+        return (y - p.astype(cdt)).astype(p.dtype)
 
     updates = jax.tree.map(u_leaf, params, x_new, z_new)
     return x_new, updates
