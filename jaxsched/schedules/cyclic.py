@@ -20,23 +20,43 @@ from jaxsched.schedules._core import (
 from jaxsched.schedules._core import power as _pow
 
 
-def _cycle_start(i, period, mult):
+def _mult_kind(mult) -> str:
+    """"one" or "geometric" when ``period_mult`` is concrete, "traced" otherwise.
+
+    Specialising on a concrete multiplier halves the work (and the eager dispatch cost);
+    a traced one (vmapped sweep) evaluates both forms and selects.
+    """
+    c = v.concrete(mult)
+    if c is None or c.ndim != 0:
+        return "traced"
+    return "one" if float(c) == 1.0 else "geometric"
+
+
+def _cycle_start(i, period, mult, kind: str):
     """First step of 0-based cycle ``i`` when cycle ``k`` lasts ``period * mult**k`` steps."""
+    if kind == "one":
+        return period * i
     geometric = period * (jnp.power(mult, i) - 1.0) / safe_positive(mult - 1.0)
+    if kind == "geometric":
+        return geometric
     return jnp.where(mult == 1.0, period * i, geometric)
 
 
-def _cycle_index(t, period, mult):
+def _cycle_index(t, period, mult, kind: str):
     """0-based index of the cycle holding step ``t`` (geometric cycle lengths)."""
-    safe_mult = jnp.where(mult > 1.0, mult, 2.0)
-    guess_geo = jnp.floor(jnp.log1p(t * (safe_mult - 1.0) / period) / jnp.log(safe_mult))
-    i = jnp.where(mult > 1.0, guess_geo, jnp.floor(t / period))
+    if kind == "one":
+        i = jnp.floor(t / period)
+    else:
+        safe_mult = jnp.where(mult > 1.0, mult, 2.0)
+        i = jnp.floor(jnp.log1p(t * (safe_mult - 1.0) / period) / jnp.log(safe_mult))
+        if kind == "traced":
+            i = jnp.where(mult > 1.0, i, jnp.floor(t / period))
     # log, pow and division round in float32, so the guess can be one off at a boundary, and a
     # boundary that is an integer in exact arithmetic (71 * (m - 1) / (m - 1)) can come out a few
     # ulps above it. Compare with a few ulps of slack so such a step starts the new cycle.
     slack = 4.0 * jnp.finfo(jnp.float32).eps * jnp.maximum(t, 1.0)
-    i = jnp.where(_cycle_start(i, period, mult) > t + slack, i - 1.0, i)
-    i = jnp.where(_cycle_start(i + 1.0, period, mult) <= t + slack, i + 1.0, i)
+    i = jnp.where(_cycle_start(i, period, mult, kind) > t + slack, i - 1.0, i)
+    i = jnp.where(_cycle_start(i + 1.0, period, mult, kind) <= t + slack, i + 1.0, i)
     return jnp.maximum(i, 0.0)
 
 
@@ -77,12 +97,14 @@ def cosine_restarts(
     if max_cycles is not None:
         v.check_positive("max_cycles", max_cycles)
 
+    kind = _mult_kind(period_mult)
+
     def schedule(step: ArrayLike):
         t = as_step(step)
         p, m = f32(period), f32(period_mult)
-        i = _cycle_index(t, p, m)
-        length = p * jnp.power(m, i)
-        x = jnp.clip((t - _cycle_start(i, p, m)) / length, 0.0, 1.0)
+        i = _cycle_index(t, p, m, kind)
+        length = p if kind == "one" else p * jnp.power(m, i)
+        x = jnp.clip((t - _cycle_start(i, p, m, kind)) / length, 0.0, 1.0)
         amplitude = (f32(peak) - f32(end_value)) * jnp.power(f32(peak_decay), i)
         value = amplitude * _pow(cosine_fraction(x), exponent) + f32(end_value)
         if max_cycles is not None:
