@@ -377,6 +377,10 @@ def test_warmup_passes_integer_steps_to_user_schedules():
     S.warmup(user_schedule, 10)(jnp.arange(20, dtype=jnp.int32))
     S.join([user_schedule, user_schedule], [5])(jnp.arange(20, dtype=jnp.int32))
     assert seen and all(jnp.issubdtype(d, jnp.integer) for d in seen)
+    # an unsigned step is shifted as a signed one (no wrap-around below the boundary)
+    shifted = []
+    S.warmup(lambda s: shifted.append(jnp.min(s)) or 1.0, 10)(np.arange(20, dtype=np.uint16))
+    assert int(shifted[-1]) == -10
 
 
 CONTINUOUS = {

@@ -1,11 +1,12 @@
 """Learning-rate schedules: pure functions ``step -> float32 lr``, usable as ``optax.Schedule``.
 
 A :data:`Schedule` accepts a Python int, a NumPy integer or a JAX integer array of any shape
-(traced under ``jit``, ``vmap`` or ``scan``) and returns float32 of the same shape. Negative steps
-count as step 0. Hyperparameters (values and lengths) may be JAX arrays, so ``jax.vmap`` can sweep
-over them; structural arguments (mode strings, milestone dicts, flags) are static. Concrete
-hyperparameters are validated when the schedule is built: a bad one raises ``ValueError``
-naming the argument and its value.
+(traced under ``jit``, ``vmap`` or ``scan``) and returns float32 of the same shape (broadcast
+against any hyperparameter given as a non-scalar array). Negative steps count as step 0.
+Hyperparameters (values and lengths) may be JAX arrays, so ``jax.vmap`` can sweep over them;
+structural arguments (mode strings, milestone dicts, flags) are static. Concrete hyperparameters
+are validated when the schedule is built: a bad one raises ``ValueError`` naming the argument
+and its value; traced ones cannot be inspected and are not checked.
 
 Modules: ``basic`` (constant, linear, cosine, polynomial), ``steps`` (stepwise drops, step
 and multistep decay, piecewise constant), ``decay`` (exponential, inverse sqrt, inverse time),

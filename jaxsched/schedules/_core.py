@@ -69,6 +69,8 @@ def shift(step: ArrayLike, offset: Any) -> jax.Array:
     otherwise the difference is float32.
     """
     s = jnp.asarray(step)
+    if jnp.issubdtype(s.dtype, jnp.unsignedinteger):
+        s = s.astype(jnp.int32)  # an unsigned step - offset would wrap around below 0
     c = concrete(offset)
     if (
         jnp.issubdtype(s.dtype, jnp.integer)

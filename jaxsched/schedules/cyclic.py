@@ -21,7 +21,7 @@ from jaxsched.schedules._core import power as _pow
 
 
 def _mult_kind(mult) -> str:
-    """"one" or "geometric" when ``period_mult`` is concrete, "traced" otherwise.
+    """``"one"`` or ``"geometric"`` when ``period_mult`` is concrete, ``"traced"`` otherwise.
 
     Specialising on a concrete multiplier halves the work (and the eager dispatch cost);
     a traced one (vmapped sweep) evaluates both forms and selects.
