@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxsched import optim
 from jaxsched.train import checkpoint as ckpt
+from jaxsched.train import sharding
 from jaxsched.train.config import RunConfig
 from jaxsched.train.data import Dataset
 from jaxsched.train.loop import GroupTrainer, TrainState
@@ -133,6 +134,7 @@ class Runner:
         smoothing: int | None = None,
         progress: bool = True,
         log: Callable[[str], None] = print,
+        shard: bool = True,
     ):
         from jaxsched.schedules import _validate as v
 
@@ -147,6 +149,7 @@ class Runner:
         self.smoothing = smoothing
         self.progress = progress
         self.log = log
+        self.shard = shard
         self._test = None
 
     # -- public -------------------------------------------------------------------------------
@@ -216,6 +219,11 @@ class Runner:
 
     def _train_group(self, runs: list[_Run], bar) -> list[RunResult]:
         cfg0 = runs[0].cfg
+        # Several runs: split the run axis over the devices. One run: data parallel.
+        axis = "runs" if len(runs) > 1 else "data"
+        mesh = sharding.local_mesh(axis) if self.shard else None
+        if mesh is not None and axis == "data" and cfg0.batch_size % mesh.size:
+            mesh = None  # a batch that does not split evenly stays on one device
         trainer = GroupTrainer(
             make_model(cfg0),
             cfg0.make_optimizer,
@@ -223,7 +231,11 @@ class Runner:
             self.dataset.train_labels,
             batch_size=cfg0.batch_size,
             record_eval_loss=cfg0.kind.record_eval_loss,
+            chunk_size=self.chunk_size,
+            data_sharding=None if mesh is None else sharding.replicated(mesh),
+            batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
         )
+        self._mesh, self._axis = mesh, axis
         seeds = np.array([r.cfg.seed for r in runs], np.int32)
         hparams = self._hparams(runs)
         fresh = trainer.init(seeds, hparams)
@@ -241,8 +253,19 @@ class Runner:
         for idx in by_step.values():
             cohort = [runs[i] for i in idx]
             state = _tree_stack([states[i] for i in idx])
+            if self._mesh is not None:
+                self.log(f"{len(cohort)} run(s) on {self._mesh.size} devices ({self._axis} axis)")
             results += self._train_cohort(trainer, cohort, state, bar)
         return results
+
+    def _place(self, tree, n_runs: int):
+        """Lay a cohort's arrays out on the mesh: padded and split by run, or replicated."""
+        if self._mesh is None:
+            return tree
+        if self._axis == "data":
+            return sharding.replicate(tree, self._mesh)
+        padded = sharding.pad_runs(tree, sharding.padded_size(n_runs, self._mesh))
+        return sharding.shard_runs(padded, self._mesh)
 
     @staticmethod
     def _hparams(runs: Sequence[_Run]) -> dict[str, jax.Array]:
@@ -285,7 +308,7 @@ class Runner:
                 [np.pad(t, (0, horizon - len(t)), mode="edge") for t in
                  (r.cfg.lr_table() for r in runs)]
             )
-            tables = jnp.asarray(tables)
+            state, tables, hparams = self._place((state, jnp.asarray(tables), hparams), len(runs))
             stop = min(r.end for r in runs)
             eval_every = min(r.cfg.eval_every for r in runs)
             while step < stop:
@@ -296,7 +319,7 @@ class Runner:
                 n = min(targets) - step
                 t0 = time.perf_counter()
                 state, losses = trainer.train(state, tables, hparams, n)
-                losses = np.asarray(losses)  # the one host sync per chunk
+                losses = np.asarray(losses)[: len(runs)]  # the one host sync per chunk
                 dt = time.perf_counter() - t0
                 step += n
                 bad = self._record_chunk(runs, losses, dt, step)
@@ -341,7 +364,7 @@ class Runner:
         n = min(runs[0].cfg.eval_examples, len(self.dataset.test_labels))
         images, labels = self._test_set(n)
         metrics = trainer.evaluate(state, hparams, images, labels)
-        metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        metrics = {k: np.asarray(v)[: len(runs)] for k, v in metrics.items()}
         for i, r in enumerate(runs):
             r.evals.append(
                 {

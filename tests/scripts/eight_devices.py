@@ -1,0 +1,54 @@
+"""Run in a fresh process with 8 simulated CPU devices: sharded groups vs single device.
+
+Prints one JSON object: the largest loss difference for a run-parallel group (3 runs padded to
+8 devices) and for a data-parallel single run, each against the same runs with sharding off.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxsched.train.config import ModelConfig, RunConfig  # noqa: E402
+from jaxsched.train.data import synthetic  # noqa: E402
+from jaxsched.train.runner import Runner  # noqa: E402
+
+assert len(jax.devices()) == 8, jax.devices()
+data = synthetic(n_train=256, n_test=64, seed=0)
+tiny = ModelConfig(features=16, num_blocks=1, num_heads=2)
+
+
+def cfg(**kw):
+    base = dict(steps=12, batch_size=16, model=tiny, data="synthetic", eval_every=6,
+                eval_examples=64)
+    return RunConfig(**{**base, **kw})
+
+
+group = [cfg(schedule="linear_decay"), cfg(schedule="cosine_decay", seed=1),
+         cfg(optimizer="adam", lr=3e-3, steps=8)]
+single = [cfg(optimizer="adam_ema", ema_decay=0.9)]
+out = {}
+with tempfile.TemporaryDirectory() as tmp:
+    for name, cfgs in (("runs", group), ("data", single)):
+        logs = []
+        sharded = Runner(data, f"{tmp}/{name}-s", chunk_size=5, progress=False,
+                         log=logs.append).run(cfgs)
+        plain = Runner(data, f"{tmp}/{name}-p", chunk_size=5, progress=False, shard=False,
+                       log=lambda m: None).run(cfgs)
+        diff = max(
+            float(np.max(np.abs(a.run_dir.load_losses() - b.run_dir.load_losses())))
+            for a, b in zip(sharded, plain, strict=True)
+        )
+        evals = max(
+            abs(x["test_loss"] - y["test_loss"])
+            for a, b in zip(sharded, plain, strict=True)
+            for x, y in zip(a.run_dir.load_eval(), b.run_dir.load_eval(), strict=True)
+        )
+        out[name] = {"max_loss_diff": diff, "max_eval_diff": evals, "log": logs,
+                     "steps": [len(a.run_dir.load_losses()) for a in sharded]}
+json.dump(out, sys.stdout)
