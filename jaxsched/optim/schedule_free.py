@@ -17,8 +17,10 @@ Unlike ``optax.contrib.schedule_free``, which stores only ``z`` and recovers
 ``x = (y - (1-b1) z)/b1`` from the parameters, the state here keeps ``x`` explicitly (one more
 parameter-sized buffer): ``x`` is then exact whatever the parameters' dtype (recovering it from
 bf16 parameters loses it within a few hundred steps), it does not depend on the parameters
-being updated by exactly these updates, and on CPU the update is also faster, because XLA
-needs no copy of ``z`` to break the read/write cycle between ``y`` and ``z``.
+being updated by exactly these updates, and on CPU the update is also faster (0.6x optax's
+time for 19M parameters), because XLA needs no copy of ``z`` to break the read/write cycle
+between ``y`` and ``z``. On GPU, where XLA fuses the whole update into one pass, the extra
+buffer costs one more read and write per parameter (~1.3x optax's update time on an H100).
 
 Precision: ``z``, ``x`` and the second moment follow the parameters' dtype unless
 ``state_dtype`` is given; the arithmetic is done in at least float32, and the scalar state
