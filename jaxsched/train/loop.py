@@ -1,28 +1,37 @@
 """The compiled training loop: many runs in one program, many steps per dispatch.
 
-A *group* is R runs whose optimizers share a state structure. Their parameters, optimizer states,
-step counters and PRNG keys are stacked on a leading run axis and trained by one ``vmap``-ed
-``lax.scan``. Each run brings its own learning-rate table (any schedule, evaluated per step) and
-its own hyperparameters (EMA decay, betas, ...), which ride on the run axis as data: constant,
-linear decays of four lengths, cosine and stepwise drops all compile to the same program.
+A *group* is R runs whose optimizers share a state structure. Their parameters, optimizer
+states, step counters and keys are stacked on a leading run axis and advanced together by one
+compiled ``while`` loop over steps, ``vmap``-ed over runs. Each run brings its own learning-rate
+table (any schedule, precomputed per step) and its own hyperparameters (EMA decay, betas, ...),
+which ride on the run axis as data: constant, linear decays of four lengths, cosine and stepwise
+drops all share one program.
 
-Everything random is keyed by ``fold_in(run_key, step)``: which images a step samples and which
-dropout masks it draws depend on nothing else, so a run gives the same losses alone or inside
-any group, and under any split of its steps into dispatches (which makes resuming exact).
+Randomness is keyed by (run key, step) only::
 
-The dataset lives on the device; batches are sampled with replacement inside the step, as the
-notes do; the only host synchronisation is the caller reading a chunk's losses.
+    k = fold_in(run_key, step);  data_key, dropout_key = split(k)
+    batch = randint(data_key, (batch_size,), 0, N)          # with replacement, as the notes
+
+so a run gives the same losses alone or inside any group, and under any split of its steps into
+``train`` calls (which is what makes resuming exact). The trip count of the loop is a runtime
+value: one program serves every chunk length up to ``chunk_size``.
+
+Seeds follow the notes: ``key = PRNGKey(seed); key, param_key = split(key)``; the parameters
+(and the init-time dropout stream) come from ``param_key`` and the run key is ``key``. Seed 0
+therefore starts from the notes' parameters.
 
 Example::
 
     trainer = GroupTrainer(TinyViT(), lambda lr, h: adam(lr, b1=h["b1"]), images, labels,
                            record_eval_loss=False)
-    state = trainer.init(jnp.array([0, 1]), {"b1": jnp.array([0.9, 0.9])})
-    state, losses = trainer.train(state, tables, hparams, 500)   # losses: [2, 500]
+    state = trainer.init(jnp.array([0, 1]), {"b1": jnp.array([0.9, 0.95])})
+    state, losses = trainer.train(state, tables, {"b1": ...}, 500)   # losses: f32[2, 500]
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -33,42 +42,99 @@ import numpy as np
 import optax
 
 from jaxsched.optim import eval_params
+from jaxsched.schedules import _validate as v
+
+__all__ = ["MakeOptimizer", "TrainState", "GroupTrainer", "cross_entropy", "EVAL_LOSS_TIMINGS"]
 
 MakeOptimizer = Callable[
     [Callable[[jax.Array], jax.Array], Mapping[str, jax.Array]], optax.GradientTransformation
 ]
-"""``(lr_schedule, hparams) -> optimizer``; called inside ``vmap`` with one run's values."""
+"""``(lr_schedule, hparams) -> optimizer``, called inside ``vmap`` with one run's table and
+scalars; ``lr_schedule(count)`` reads the run's table at ``min(count, T - 1)``."""
+
+EVAL_LOSS_TIMINGS = ("after", "before")
+
+_KEY_IMPL = "threefry2x32"
 
 
 class TrainState(NamedTuple):
-    """One run's state (with a leading run axis on every leaf inside a group)."""
+    """State of a group of runs; every leaf has a leading run axis ``R``.
 
-    step: jax.Array  # int32: steps taken
+    Attributes:
+      step: int32 ``[R]``, steps taken.
+      params: the live parameters.
+      opt_state: the optimizer state (averages, moments, counts).
+      key: uint32 ``[R, 2]``, raw threefry key data of each run's training stream (plain
+        integers, so a checkpoint needs no key type).
+    """
+
+    step: jax.Array
     params: Any
     opt_state: Any
-    key: jax.Array  # raw uint32[2] key data, so checkpoints need no key type
+    key: jax.Array
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy, as the notes compute it."""
-    return jnp.mean(-jnp.take_along_axis(nn.log_softmax(logits), labels[:, None], axis=-1))
+    """Mean softmax cross-entropy ``mean(-log_softmax(logits)[label])``, as the notes compute."""
+    logp = nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
+
+
+def _num_runs(state: TrainState) -> int:
+    return int(np.shape(state.step)[0])
+
+
+def _squeeze_runs(tree: Any) -> Any:
+    return jax.tree.map(lambda a: a[0], tree)
+
+
+def _expand_runs(tree: Any) -> Any:
+    return jax.tree.map(lambda a: a[None], tree)
+
+
+def _over_runs(fn: Callable, num_runs: int, in_axes=0) -> Callable:
+    """``vmap(fn)`` over the run axis; for a single run, squeeze instead.
+
+    A batch dimension of size one still turns every matrix product into a batched one, which
+    XLA:CPU runs through slower kernels, so a lone run is traced unbatched.
+    """
+    if num_runs != 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def one(*args):
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        args = [_squeeze_runs(a) if ax == 0 else a for a, ax in zip(args, axes, strict=True)]
+        return _expand_runs(fn(*args))
+
+    return one
 
 
 class GroupTrainer:
     """Trains a group of runs that share a model and an optimizer structure.
 
     Args:
-      model: a flax module mapping images in [0, 1] to logits (``deterministic`` flag).
+      model: flax module mapping float images in [0, 1] (NHWC) to logits; called with
+        ``deterministic=`` and a ``"dropout"`` rng.
       make_optimizer: see :data:`MakeOptimizer`.
-      train_images: uint8 ``[N, H, W, C]``; put on the device once.
-      train_labels: int ``[N]``.
-      batch_size: images per step (sampled with replacement).
-      record_eval_loss: record the loss at ``eval_params`` after the update, on the same batch
-        and dropout masks, instead of the training loss (the notes' logging for averaging and
-        schedule-free runs).
-      chunk_size: steps per compiled ``scan``; ``train`` dispatches ``num_steps // chunk_size``
-        chunks plus one remainder, so few distinct programs are compiled.
-      unroll: ``lax.scan`` unroll factor (XLA:CPU runs short looped bodies faster unrolled).
+      train_images: uint8 ``[N, H, W, C]``; put on the device once (``x / 255`` per batch).
+      train_labels: integer ``[N]``.
+      batch_size: images per step, sampled with replacement inside the compiled step.
+      record_eval_loss: record, instead of the training loss, the loss at
+        ``eval_params(opt_state, params)`` on the same batch with the same dropout key (the
+        notes' logging for averaging and schedule-free runs). Costs one more forward pass.
+      eval_loss_timing: ``"after"`` (default) evaluates that loss after the step's update;
+        ``"before"`` before it, which is what the notes' schedule-free function does (its
+        averaging functions evaluate after).
+      chunk_size: most steps per dispatch; also the length of the loss buffer of the program.
+        ``train`` splits longer requests into several dispatches without host syncs.
+      unroll: steps per loop iteration (XLA:CPU pays a fixed cost per iteration, which only
+        matters for tiny models).
+      data_sharding: optional ``jax.sharding.Sharding`` for the dataset (e.g. replicated over a
+        mesh); by default the arrays go to the default device.
+      batch_sharding: optional sharding applied to each sampled batch inside the step (data
+        parallelism for one run); ``None`` leaves placement to XLA.
+      compiler_options: XLA options for the trainer's programs (``jax.jit``'s
+        ``compiler_options``), e.g. cheaper compiles for short tests.
     """
 
     def __init__(
@@ -80,48 +146,72 @@ class GroupTrainer:
         *,
         batch_size: int = 128,
         record_eval_loss: bool = False,
-        chunk_size: int = 500,
+        eval_loss_timing: str = "after",
+        chunk_size: int = 1000,
         unroll: int = 1,
+        data_sharding: jax.sharding.Sharding | None = None,
+        batch_sharding: jax.sharding.Sharding | None = None,
+        compiler_options: Mapping[str, Any] | None = None,
     ):
-        from jaxsched.schedules import _validate as v
-
         v.check_int("batch_size", batch_size, minimum=1)
         v.check_int("chunk_size", chunk_size, minimum=1)
         v.check_int("unroll", unroll, minimum=1)
-        images = jnp.asarray(train_images)
-        labels = jnp.asarray(train_labels, jnp.int32).reshape(-1)
-        if images.ndim != 4 or images.shape[0] != labels.shape[0] or images.shape[0] == 0:
+        v.check_bool("record_eval_loss", record_eval_loss)
+        v.check_choice("eval_loss_timing", eval_loss_timing, EVAL_LOSS_TIMINGS)
+        if not callable(make_optimizer):
             raise ValueError(
-                f"train_images must be [N, H, W, C] with N = len(train_labels) > 0, got "
-                f"train_images shape {images.shape} and train_labels shape {labels.shape}"
+                f"make_optimizer must be callable, got make_optimizer={make_optimizer!r}"
             )
+        shape = tuple(np.shape(train_images))
+        if len(shape) != 4 or shape[0] == 0:
+            raise ValueError(
+                f"train_images must be a non-empty [N, H, W, C] array, got shape {shape}"
+            )
+        if np.dtype(train_images.dtype) != np.uint8:
+            raise ValueError(
+                f"train_images must be uint8 (the loop divides by 255), got dtype "
+                f"{train_images.dtype}"
+            )
+        if tuple(np.shape(train_labels)) != (shape[0],):
+            raise ValueError(
+                f"train_labels must have shape ({shape[0]},) to match train_images, got "
+                f"shape {tuple(np.shape(train_labels))}"
+            )
+        if not np.issubdtype(np.dtype(train_labels.dtype), np.integer):
+            raise ValueError(f"train_labels must be integers, got dtype {train_labels.dtype}")
+        put = (lambda a: jax.device_put(a, data_sharding)) if data_sharding else jnp.asarray
         self.model = model
         self.make_optimizer = make_optimizer
-        self.images = images
-        self.labels = labels
+        self.images = put(train_images)
+        self.labels = put(jnp.asarray(train_labels, jnp.int32))
         self.batch_size = batch_size
         self.record_eval_loss = record_eval_loss
+        self.eval_loss_timing = eval_loss_timing
         self.chunk_size = chunk_size
         self.unroll = unroll
-        self._chunk = jax.jit(self._chunk_impl, static_argnames=("n",), donate_argnums=(0,))
-        self._init = jax.jit(jax.vmap(self._init_one))
-        self._eval = jax.jit(self._eval_impl, static_argnames=("batch",))
+        self.batch_sharding = batch_sharding
+        jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
+        self._run = jit(self._run_impl, donate_argnums=(0,))
+        self._init = jit(self._init_impl)
+        self._eval = jit(self._eval_impl, static_argnames=("batch",))
 
-    # -- one run ------------------------------------------------------------------------------
+    # -- one run, unbatched -------------------------------------------------------------------
     def _optimizer(self, table: jax.Array, hparams: Mapping[str, jax.Array]):
         last = table.shape[0] - 1
-        return self.make_optimizer(lambda count: table[jnp.minimum(count, last)], hparams)
 
-    def _init_one(self, seed: jax.Array, hparams: Mapping[str, jax.Array]) -> TrainState:
-        # The notes initialise with one key for params and dropout; the training stream gets
-        # the other half of the split so that it never reuses the init key.
-        param_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+        def lr_schedule(count):
+            return table[jnp.clip(count, 0, last)]
+
+        return self.make_optimizer(lr_schedule, hparams)
+
+    def _init_one(self, seed, hparams, table) -> TrainState:
+        key, param_key = jax.random.split(jax.random.key(seed, impl=_KEY_IMPL))
         x = jnp.zeros((1, *self.images.shape[1:]), jnp.float32)
         params = self.model.init(
             {"params": param_key, "dropout": param_key}, x, deterministic=True
         )["params"]
-        opt = self._optimizer(jnp.zeros((1,), jnp.float32), hparams)
-        return TrainState(jnp.int32(0), params, opt.init(params), train_key)
+        opt_state = self._optimizer(table, hparams).init(params)
+        return TrainState(jnp.int32(0), params, opt_state, jax.random.key_data(key))
 
     def _loss(self, params, x, y, dropout_key):
         logits = self.model.apply(
@@ -129,29 +219,58 @@ class GroupTrainer:
         )
         return cross_entropy(logits, y)
 
-    def _step(self, state: TrainState, table, hparams):
-        opt = self._optimizer(table, hparams)
-        data_key, dropout_key = jax.random.split(jax.random.fold_in(state.key, state.step))
+    def _batch(self, data_key):
         idx = jax.random.randint(data_key, (self.batch_size,), 0, self.images.shape[0])
         x = self.images[idx].astype(jnp.float32) / 255.0
         y = self.labels[idx]
+        if self.batch_sharding is not None:
+            x = jax.lax.with_sharding_constraint(x, self.batch_sharding)
+            y = jax.lax.with_sharding_constraint(y, self.batch_sharding)
+        return x, y
+
+    def _step(self, state: TrainState, table, hparams) -> tuple[TrainState, jax.Array]:
+        opt = self._optimizer(table, hparams)
+        run_key = jax.random.wrap_key_data(state.key, impl=_KEY_IMPL)
+        data_key, dropout_key = jax.random.split(jax.random.fold_in(run_key, state.step))
+        x, y = self._batch(data_key)
         loss, grads = jax.value_and_grad(self._loss)(state.params, x, y, dropout_key)
+        if self.record_eval_loss and self.eval_loss_timing == "before":
+            loss = self._loss(eval_params(state.opt_state, state.params), x, y, dropout_key)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        if self.record_eval_loss:
+        if self.record_eval_loss and self.eval_loss_timing == "after":
             loss = self._loss(eval_params(opt_state, params), x, y, dropout_key)
         return TrainState(state.step + 1, params, opt_state, state.key), loss
 
     # -- compiled programs --------------------------------------------------------------------
-    def _chunk_impl(self, state, tables, hparams, *, n: int):
-        def run(s, table, h):
-            return jax.lax.scan(
-                lambda c, _: self._step(c, table, h), s, None, length=n, unroll=self.unroll
-            )
+    def _init_impl(self, seeds, hparams, tables):
+        return _over_runs(self._init_one, seeds.shape[0])(seeds, hparams, tables)
 
-        return jax.vmap(run)(state, tables, hparams)
+    def _run_impl(self, state: TrainState, tables, hparams, n):
+        num_runs = _num_runs(state)
+        step = _over_runs(self._step, num_runs)
+        buf = jnp.zeros((num_runs, self.chunk_size), jnp.float32)
+        u = self.unroll
 
-    def _eval_impl(self, state, hparams, images, labels, weights, *, batch: int):
+        def body(i, carry, width):
+            s, b = carry
+            losses = []
+            for _ in range(width):
+                s, loss = step(s, tables, hparams)
+                losses.append(loss)
+            b = jax.lax.dynamic_update_slice(b, jnp.stack(losses, axis=1), (0, i * width))
+            return s, b
+
+        carry = (state, buf)
+        if u > 1:
+            full = n // u
+            carry = jax.lax.fori_loop(0, full, lambda i, c: body(i, c, u), carry)
+            carry = jax.lax.fori_loop(full * u, n, lambda i, c: body(i, c, 1), carry)
+        else:
+            carry = jax.lax.fori_loop(0, n, lambda i, c: body(i, c, 1), carry)
+        return carry
+
+    def _eval_impl(self, state, images, labels, weights, *, batch: int):
         def one(s):
             params = eval_params(s.opt_state, s.params)
 
@@ -161,45 +280,99 @@ class GroupTrainer:
                     {"params": params}, x.astype(jnp.float32) / 255.0, deterministic=True
                 )
                 nll = -jnp.take_along_axis(nn.log_softmax(logits), y[:, None], axis=-1)[:, 0]
-                correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
+                correct = (jnp.argmax(logits, axis=-1) == y).astype(jnp.float32)
                 return (carry[0] + jnp.sum(w * nll), carry[1] + jnp.sum(w * correct)), None
 
-            (loss, correct), _ = jax.lax.scan(body, (0.0, 0.0), (images, labels, weights))
+            zero = jnp.zeros((), jnp.float32)
+            (nll, correct), _ = jax.lax.scan(body, (zero, zero), (images, labels, weights))
             total = jnp.sum(weights)
-            return loss / total, correct / total
+            return {"loss": nll / total, "accuracy": correct / total}
 
-        loss, acc = jax.vmap(one)(state)
-        return {"loss": loss, "accuracy": acc}
+        return _over_runs(one, _num_runs(state))(state)
+
+    # -- checks -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_hparams(hparams: Mapping[str, Any], num_runs: int) -> dict[str, jax.Array]:
+        if not isinstance(hparams, Mapping):
+            raise ValueError(f"hparams must be a mapping of name -> [R] array, got {hparams!r}")
+        out = {}
+        for name, value in hparams.items():
+            arr = jnp.asarray(value, jnp.float32)
+            if arr.shape != (num_runs,):
+                raise ValueError(
+                    f"hparams[{name!r}] must have shape ({num_runs},) (one value per run), "
+                    f"got shape {arr.shape}"
+                )
+            out[name] = arr
+        return out
+
+    def _check_tables(self, lr_tables: Any, num_runs: int) -> jax.Array:
+        tables = jnp.asarray(lr_tables, jnp.float32)
+        if tables.ndim != 2 or tables.shape[0] != num_runs or tables.shape[1] == 0:
+            raise ValueError(
+                f"lr_tables must have shape ({num_runs}, T) with T >= 1, got shape "
+                f"{tables.shape}"
+            )
+        return tables
 
     # -- public -------------------------------------------------------------------------------
     def init(self, seeds: Any, hparams: Mapping[str, Any]) -> TrainState:
-        """Fresh states for runs with these seeds; every leaf gets a leading run axis."""
-        seeds = jnp.asarray(seeds, jnp.int32).reshape(-1)
-        hparams = {k: jnp.asarray(v, jnp.float32).reshape(-1) for k, v in hparams.items()}
-        return self._init(seeds, hparams)
+        """Fresh states for runs with these seeds (int ``[R]``); hparams are f32 ``[R]`` each.
+
+        Parameters come from ``split(PRNGKey(seed))[1]`` as in the notes; the optimizer state
+        from ``make_optimizer(...).init(params)``.
+        """
+        seeds = np.asarray(seeds)
+        if seeds.ndim != 1 or seeds.shape[0] == 0 or not np.issubdtype(seeds.dtype, np.integer):
+            raise ValueError(f"seeds must be a non-empty 1-D integer array, got seeds={seeds!r}")
+        if seeds.min() < -(2**31) or seeds.max() >= 2**31:
+            raise ValueError(f"seeds must fit in int32, got seeds={seeds!r}")
+        num_runs = seeds.shape[0]
+        hp = self._check_hparams(hparams, num_runs)
+        tables = jnp.zeros((num_runs, 1), jnp.float32)
+        return self._init(jnp.asarray(seeds, jnp.int32), hp, tables)
 
     def train(
         self, state: TrainState, lr_tables: Any, hparams: Mapping[str, Any], num_steps: int
     ) -> tuple[TrainState, jax.Array]:
-        """Advance every run by ``num_steps``; returns the new state and losses ``[R, steps]``.
+        """Advance every run by ``num_steps``; returns the new state and losses ``[R, num_steps]``.
 
-        Run ``r`` at step ``s`` uses learning rate ``lr_tables[r, min(s, T - 1)]``. ``state``
-        is donated: do not use it after the call.
+        Run ``r`` at optimizer count ``c`` uses ``lr_tables[r, min(c, T - 1)]``. ``state`` is
+        donated: do not use it after the call. Nothing is synchronised with the host.
         """
         if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)):
             raise ValueError(f"num_steps must be an integer, got num_steps={num_steps!r}")
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got num_steps={num_steps}")
-        tables = jnp.asarray(lr_tables, jnp.float32)
-        hparams = {k: jnp.asarray(v, jnp.float32) for k, v in hparams.items()}
-        losses = []
+        if num_steps < 0:
+            raise ValueError(f"num_steps must be >= 0, got num_steps={num_steps}")
+        num_runs = _num_runs(state)
+        tables = self._check_tables(lr_tables, num_runs)
+        hp = self._check_hparams(hparams, num_runs)
+        pieces = []
         left = int(num_steps)
-        while left:
+        while left > 0:
             n = min(left, self.chunk_size)
-            state, chunk = self._chunk(state, tables, hparams, n=n)
-            losses.append(chunk)
+            state, buf = self._run(state, tables, hp, jnp.int32(n))
+            pieces.append(buf if n == self.chunk_size else buf[:, :n])
             left -= n
-        return state, losses[0] if len(losses) == 1 else jnp.concatenate(losses, axis=1)
+        if not pieces:
+            return state, jnp.zeros((num_runs, 0), jnp.float32)
+        return state, pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces, axis=1)
+
+    def flops_per_step(self, state: TrainState, lr_tables: Any, hparams: Mapping[str, Any]):
+        """XLA's FLOP count of one step of the whole group (nothing runs; ``state`` is kept).
+
+        Read from the cost analysis of the compiled loop program that ``train`` runs (a cache
+        hit after the first ``train``), which counts the loop body once.
+        """
+        num_runs = _num_runs(state)
+        compiled = self._run.lower(
+            state, self._check_tables(lr_tables, num_runs),
+            self._check_hparams(hparams, num_runs), jnp.int32(1),
+        ).compile()
+        cost = compiled.cost_analysis()
+        if isinstance(cost, (list, tuple)):
+            cost = cost[0] if cost else {}
+        return float((cost or {}).get("flops", 0.0))
 
     def evaluate(
         self,
@@ -207,25 +380,45 @@ class GroupTrainer:
         hparams: Mapping[str, Any],
         images: Any,
         labels: Any,
-        batch_size: int = 500,
+        batch_size: int = 1000,
     ) -> dict[str, jax.Array]:
-        """Test loss and accuracy of every run at its ``eval_params``, without dropout."""
-        del hparams  # evaluation needs no optimizer hyperparameters; kept for symmetry
-        images = jnp.asarray(images)
-        labels = jnp.asarray(labels, jnp.int32).reshape(-1)
-        n = labels.shape[0]
+        """Mean loss and accuracy of every run at its ``eval_params``, without dropout.
+
+        ``images`` uint8 ``[M, H, W, C]``, ``labels`` integer ``[M]``. ``hparams`` is checked
+        for shape but not needed: every optimizer here keeps what ``eval_params`` reads in its
+        state. Returns ``{"loss": f32[R], "accuracy": f32[R]}``.
+        """
+        num_runs = _num_runs(state)
+        self._check_hparams(hparams, num_runs)
+        v.check_int("batch_size", batch_size, minimum=1)
+        shape = tuple(np.shape(images))
+        if len(shape) != 4 or shape[0] == 0 or shape[1:] != tuple(self.images.shape[1:]):
+            raise ValueError(
+                f"images must be [M, {', '.join(map(str, self.images.shape[1:]))}] with M > 0, "
+                f"got shape {shape}"
+            )
+        if np.dtype(images.dtype) != np.uint8:
+            raise ValueError(f"images must be uint8, got dtype {images.dtype}")
+        if tuple(np.shape(labels)) != (shape[0],):
+            raise ValueError(
+                f"labels must have shape ({shape[0]},) to match images, got shape "
+                f"{tuple(np.shape(labels))}"
+            )
+        n = shape[0]
         batch = min(batch_size, n)
-        pad = (-n) % batch
-        weights = jnp.concatenate([jnp.ones((n,)), jnp.zeros((pad,))])
-        images = jnp.concatenate([images, jnp.zeros((pad, *images.shape[1:]), images.dtype)])
-        labels = jnp.concatenate([labels, jnp.zeros((pad,), jnp.int32)])
-        nb = (n + pad) // batch
+        nb = math.ceil(n / batch)
+        pad = nb * batch - n
+        images = jnp.asarray(images)
+        labels = jnp.asarray(labels, jnp.int32)
+        weights = jnp.ones((n,), jnp.float32)
+        if pad:
+            images = jnp.concatenate([images, jnp.zeros((pad, *shape[1:]), images.dtype)])
+            labels = jnp.concatenate([labels, jnp.zeros((pad,), jnp.int32)])
+            weights = jnp.concatenate([weights, jnp.zeros((pad,), jnp.float32)])
         return self._eval(
             state,
-            None,
-            images.reshape(nb, batch, *images.shape[1:]),
+            images.reshape(nb, batch, *shape[1:]),
             labels.reshape(nb, batch),
             weights.reshape(nb, batch),
             batch=batch,
         )
-

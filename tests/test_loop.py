@@ -1,0 +1,296 @@
+"""The compiled group trainer: keys, chunking, groups, logging at eval params, evaluation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsched import optim
+from jaxsched.train.loop import GroupTrainer, TrainState, cross_entropy
+from jaxsched.train.model import TinyViT
+
+MODEL = TinyViT(features=16, patch_size=4, num_blocks=1, num_heads=2)
+N, SIZE, BATCH = 96, 16, 8
+# Compile time dominates these tests on a busy 2-core machine: skip LLVM's expensive passes.
+FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def Trainer(*args, **kw):  # noqa: N802 - stands for the class
+    return GroupTrainer(*args, compiler_options=FAST, **kw)
+
+
+def toy_data(n=N, seed=0):
+    """Learnable: the label is which of 10 colour patterns dominates, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    base = rng.integers(0, 256, (10, 1, 1, 3))
+    noise = rng.normal(0, 40, (n, SIZE, SIZE, 3))
+    imgs = np.clip(base[labels] + noise, 0, 255).astype(np.uint8)
+    return imgs, labels
+
+
+IMAGES, LABELS = toy_data()
+
+
+def make_adam(lr, h):
+    return optim.adam(lr, b1=h["b1"])
+
+
+def make_polyak(lr, h):
+    return optim.polyak_average(optim.adam(lr, b1=h["b1"]))
+
+
+def hp(*b1):
+    return {"b1": jnp.asarray(b1, jnp.float32)}
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    return Trainer(MODEL, make_adam, IMAGES, LABELS, batch_size=BATCH, chunk_size=64)
+
+
+def tables(*rows, length=8):
+    return jnp.asarray([np.full(length, r, np.float32) for r in rows])
+
+
+def leaves_equal(a, b):
+    return all(bool(jnp.array_equal(x, y)) for x, y in zip(jax.tree.leaves(a),
+                                                           jax.tree.leaves(b), strict=True))
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_init_shapes_and_notes_seed_derivation(trainer):
+    state = trainer.init(np.array([0, 5, 3]), hp(0.9, 0.9, 0.8))
+    assert isinstance(state, TrainState)
+    assert state.step.shape == (3,) and state.step.dtype == jnp.int32
+    assert state.key.shape == (3, 2) and state.key.dtype == jnp.uint32
+    for leaf in jax.tree.leaves((state.params, state.opt_state)):
+        assert leaf.shape[0] == 3
+    # notes: key, param_key = split(PRNGKey(seed)); params from param_key
+    key, param_key = jax.random.split(jax.random.PRNGKey(5))
+    ref = MODEL.init({"params": param_key, "dropout": param_key},
+                     jnp.zeros((1, SIZE, SIZE, 3)), deterministic=True)["params"]
+    assert leaves_equal(jax.tree.map(lambda a: a[1], state.params), ref)
+    np.testing.assert_array_equal(state.key[1], key)
+
+
+def test_losses_shape_determinism_and_chunking(trainer):
+    seeds, h, t = np.array([0, 1]), hp(0.9, 0.9), tables(1e-3, 3e-3)
+    a, la = trainer.train(trainer.init(seeds, h), t, h, 100)  # 64 + 36 inside
+    assert la.shape == (2, 100) and la.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(la)))
+    b, lb1 = trainer.train(trainer.init(seeds, h), t, h, 40)
+    b, lb2 = trainer.train(b, t, h, 60)
+    np.testing.assert_array_equal(la, jnp.concatenate([lb1, lb2], axis=1))
+    assert leaves_equal(a, b)
+    assert a.step.tolist() == [100, 100]
+    _, none = trainer.train(b, t, h, 0)
+    assert none.shape == (2, 0)
+
+
+def test_run_in_group_equals_run_alone(trainer):
+    h3, t3 = hp(0.9, 0.8, 0.95), jnp.stack([jnp.linspace(1e-3, 0, 30)] * 3) * jnp.array(
+        [[1.0], [2.0], [0.5]])
+    group, lg = trainer.train(trainer.init(np.array([4, 7, 9]), h3), t3, h3, 30)
+    alone, la = trainer.train(trainer.init(np.array([7]), hp(0.8)), t3[1:2], hp(0.8), 30)
+    np.testing.assert_allclose(lg[1], la[0], rtol=2e-5, atol=2e-6)
+    # Losses agree to float32 tolerance; parameters are compared at the scale of one Adam step
+    # (lr): where a gradient is ~0, m / (sqrt(v) + eps) turns vmap's different summation order
+    # into O(lr) differences of either sign, which is rounding, not a different trajectory.
+    for g, a in zip(jax.tree.leaves(group.params), jax.tree.leaves(alone.params), strict=True):
+        np.testing.assert_allclose(g[1], a[0], rtol=1e-3, atol=1e-3)
+
+
+def test_lr_table_indexing(trainer):
+    h = hp(0.9, 0.9)
+    start = trainer.init(np.array([0, 1]), h)
+    params0 = jax.tree.map(np.asarray, start.params)
+    # run 0: lr 0 throughout; run 1: lr 0 for 5 steps, then 1e-3 (the last entry repeats)
+    t = jnp.asarray([[0.0] * 6, [0.0] * 5 + [1e-3]])
+    state, _ = trainer.train(start, t, h, 5)
+    assert leaves_equal(jax.tree.map(lambda a: a[1], state.params),
+                        jax.tree.map(lambda a: a[1], params0))
+    state, _ = trainer.train(state, t, h, 10)
+    assert leaves_equal(jax.tree.map(lambda a: a[0], state.params),
+                        jax.tree.map(lambda a: a[0], params0))
+    moved = [float(jnp.max(jnp.abs(a[1] - b[1])))
+             for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(params0), strict=True)]
+    assert max(moved) > 1e-4
+
+
+def test_state_is_donated(trainer):
+    h = hp(0.9)
+    state = trainer.init(np.array([0]), h)
+    new, _ = trainer.train(state, tables(1e-3), h, 3)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(state.params))
+    assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(new.params))
+
+
+def test_loss_decreases_on_a_learnable_set():
+    trainer = Trainer(MODEL, make_adam, IMAGES, LABELS, batch_size=16, chunk_size=200)
+    h = hp(0.9)
+    _, losses = trainer.train(trainer.init(np.array([0]), h), tables(3e-3), h, 200)
+    losses = np.asarray(losses[0])
+    assert losses[-40:].mean() < 0.6 * losses[:20].mean()
+
+
+def _manual_step_batch(state_key, step, model, params, images, labels, batch):
+    """The trainer's keying, written out: fold_in(run key, step) -> data and dropout keys."""
+    k = jax.random.fold_in(jax.random.wrap_key_data(state_key, impl="threefry2x32"), step)
+    data_key, dropout_key = jax.random.split(k)
+    idx = jax.random.randint(data_key, (batch,), 0, images.shape[0])
+    x = jnp.asarray(images)[idx].astype(jnp.float32) / 255.0
+    y = jnp.asarray(labels)[idx]
+
+    def loss(p):
+        return cross_entropy(model.apply({"params": p}, x, rngs={"dropout": dropout_key}), y)
+
+    return loss
+
+
+@pytest.mark.parametrize("timing", ["after", "before"])
+def test_record_eval_loss_is_the_loss_at_eval_params_on_the_same_batch(timing):
+    kw = dict(batch_size=BATCH, chunk_size=4)
+    logged = Trainer(MODEL, make_polyak, IMAGES, LABELS, record_eval_loss=True,
+                     eval_loss_timing=timing, **kw)
+    plain = Trainer(MODEL, make_polyak, IMAGES, LABELS, **kw)
+    h, t = hp(0.9), tables(3e-3)
+    s = plain.init(np.array([3]), h)
+    key = np.asarray(s.key[0])
+    snapshots = [jax.tree.map(np.asarray, s)]
+    train_losses = []
+    for _ in range(3):
+        s, loss = plain.train(s, t, h, 1)
+        snapshots.append(jax.tree.map(np.asarray, s))
+        train_losses.append(float(loss[0, 0]))
+    _, eval_losses = logged.train(logged.init(np.array([3]), h), t, h, 3)
+    for step in range(3):
+        which = snapshots[step + 1] if timing == "after" else snapshots[step]
+        one = jax.tree.map(lambda a: a[0], which)
+        loss_fn = _manual_step_batch(key, step, MODEL, one.params, IMAGES, LABELS, BATCH)
+        expected = loss_fn(optim.eval_params(one.opt_state, one.params))
+        np.testing.assert_allclose(eval_losses[0, step], expected, rtol=2e-5)
+        # the training loss of the plain trainer is the loss at the live params before the step
+        before = jax.tree.map(lambda a: a[0], snapshots[step])
+        np.testing.assert_allclose(train_losses[step], loss_fn(before.params), rtol=2e-5)
+    assert abs(float(eval_losses[0, 0]) - train_losses[0]) > 1e-6
+
+
+def test_evaluate_matches_a_direct_computation(trainer):
+    h = hp(0.9, 0.9)
+    state, _ = trainer.train(trainer.init(np.array([0, 1]), h), tables(1e-3, 1e-3), h, 5)
+    test_x, test_y = toy_data(37, seed=3)
+    metrics = trainer.evaluate(state, h, test_x, test_y, batch_size=10)  # padded last batch
+    assert set(metrics) == {"loss", "accuracy"}
+    for r in range(2):
+        params = jax.tree.map(lambda a, r=r: a[r], state.params)
+        logits = MODEL.apply({"params": params}, jnp.asarray(test_x) / 255.0, deterministic=True)
+        np.testing.assert_allclose(metrics["loss"][r], cross_entropy(logits, test_y), rtol=1e-5)
+        acc = float(jnp.mean(jnp.argmax(logits, -1) == test_y))
+        np.testing.assert_allclose(metrics["accuracy"][r], acc, atol=1e-6)
+
+
+def test_evaluate_uses_eval_params():
+    trainer = Trainer(MODEL, make_polyak, IMAGES, LABELS, batch_size=BATCH)
+    h = hp(0.9)
+    state, _ = trainer.train(trainer.init(np.array([0]), h), tables(1e-2), h, 4)
+    one = jax.tree.map(lambda a: a[0], state)
+    avg = optim.eval_params(one.opt_state, one.params)
+    logits = MODEL.apply({"params": avg}, jnp.asarray(IMAGES) / 255.0, deterministic=True)
+    metrics = trainer.evaluate(state, h, IMAGES, LABELS)
+    np.testing.assert_allclose(metrics["loss"][0], cross_entropy(logits, LABELS), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES.astype(np.float32), LABELS),
+         "train_images"),
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES[:, :, :, 0], LABELS), "train_images"),
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS[:-1]), "train_labels"),
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS.astype(np.float32)),
+         "train_labels"),
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS, batch_size=0), "batch_size"),
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS, chunk_size=0), "chunk_size"),
+        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS, eval_loss_timing="never"),
+         "eval_loss_timing"),
+        (lambda: GroupTrainer(MODEL, "adam", IMAGES, LABELS), "make_optimizer"),
+    ],
+)
+def test_bad_trainer_arguments(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_bad_call_arguments(trainer):
+    h = hp(0.9, 0.9)
+    with pytest.raises(ValueError, match="seeds"):
+        trainer.init(np.array([[0, 1]]), h)
+    with pytest.raises(ValueError, match="hparams"):
+        trainer.init(np.array([0, 1]), hp(0.9))
+    state = trainer.init(np.array([0, 1]), h)
+    with pytest.raises(ValueError, match="lr_tables"):
+        trainer.train(state, tables(1e-3), h, 2)
+    with pytest.raises(ValueError, match="num_steps"):
+        trainer.train(state, tables(1e-3, 1e-3), h, -1)
+    with pytest.raises(ValueError, match="num_steps"):
+        trainer.train(state, tables(1e-3, 1e-3), h, 2.0)
+    with pytest.raises(ValueError, match="images"):
+        trainer.evaluate(state, h, IMAGES[:, :8], LABELS)
+    with pytest.raises(ValueError, match="labels"):
+        trainer.evaluate(state, h, IMAGES, LABELS[:3])
+
+
+SHARDED = textwrap.dedent(
+    """
+    import numpy as np, jax, jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from jaxsched import optim
+    from jaxsched.train.loop import GroupTrainer
+    from jaxsched.train.model import TinyViT
+    assert len(jax.devices()) == 4
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64).astype(np.int32)
+    model = TinyViT(features=16, patch_size=4, num_blocks=1, num_heads=2)
+    make = lambda lr, h: optim.adam(lr, b1=h["b1"])
+    mesh = Mesh(np.array(jax.devices()), ("r",))
+    runs, rep = NamedSharding(mesh, P("r")), NamedSharding(mesh, P())
+    h = {"b1": jnp.array([0.9, 0.8, 0.85, 0.95])}
+    t = jnp.asarray(np.linspace(1e-3, 3e-3, 4)[:, None] * np.ones((4, 10)), jnp.float32)
+    plain = GroupTrainer(model, make, imgs, labels, batch_size=8)
+    _, ref = plain.train(plain.init(np.arange(4), h), t, h, 6)
+    sharded = GroupTrainer(model, make, imgs, labels, batch_size=8, data_sharding=rep)
+    state = jax.device_put(sharded.init(np.arange(4), h), runs)
+    state, out = sharded.train(state, jax.device_put(t, runs), jax.device_put(h, runs), 6)
+    assert state.params["Conv_0"]["kernel"].sharding.spec[0] == "r"
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    # one run, the batch split over the devices
+    b = GroupTrainer(model, make, imgs, labels, batch_size=8, data_sharding=rep,
+                     batch_sharding=NamedSharding(mesh, P("r")))
+    _, one = b.train(b.init(np.arange(1), {"b1": h["b1"][:1]}), t[:1], {"b1": h["b1"][:1]}, 6)
+    _, ref1 = plain.train(plain.init(np.arange(1), {"b1": h["b1"][:1]}), t[:1],
+                          {"b1": h["b1"][:1]}, 6)
+    np.testing.assert_allclose(one, ref1, rtol=1e-5, atol=1e-6)
+    print("OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_sharded_runs_and_batch_match_single_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK" in out.stdout

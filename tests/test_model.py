@@ -1,0 +1,244 @@
+"""TinyViT against a literal transcription of the notes' module (seed 003)."""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from einops import rearrange
+
+from jaxsched.train.model import TinyViT, get_2d_sincos_pos_embed, hash_keep_mask
+
+# ----------------------------------------------------------------- the notes, verbatim
+
+
+def notes_1d(embed_dim, pos):
+    assert embed_dim % 2 == 0
+    omega = jnp.arange(embed_dim // 2, dtype=jnp.float32) / (embed_dim // 2)
+    omega = 1.0 / 10000**omega  # (D/2,)
+    pos = pos.reshape(-1)  # (M,)
+    out = jnp.einsum("m,d->md", pos, omega)  # (M, D/2), outer product
+    emb = jnp.concatenate([jnp.sin(out), jnp.cos(out)], axis=1)  # (M, D)
+    return emb
+
+
+def notes_2d(embed_dim, length):
+    grid_size = int(length**0.5)
+    assert grid_size * grid_size == length
+    grid_hw = jnp.arange(grid_size, dtype=jnp.float32)
+    grid = jnp.stack(jnp.meshgrid(grid_hw, grid_hw), axis=0)
+    grid = grid.reshape([2, 1, grid_size, grid_size])
+    emb_h = notes_1d(embed_dim // 2, grid[0])  # (H*W, D/2)
+    emb_w = notes_1d(embed_dim // 2, grid[1])  # (H*W, D/2)
+    pos_embed = jnp.concatenate([emb_h, emb_w], axis=1)  # (H*W, D)
+    return jnp.expand_dims(pos_embed, 0)  # (1, H*W, D
+
+
+class NotesTinyViT(nn.Module):
+    """The notes' module; ``num_blocks``/``num_heads``/``read`` added for small variants only."""
+
+    features: int = 128
+    patch_size: int = 8
+    num_classes: int = 10
+    dropout: float = 0.3
+    num_blocks: int = 4
+    num_heads: int = 4
+    read: int = 0
+
+    @nn.compact
+    def __call__(self, x, deterministic=False):
+        patch_tuple = (self.patch_size, self.patch_size)
+        num_patches = x.shape[1] // self.patch_size
+        x = nn.Conv(self.features, patch_tuple, patch_tuple, use_bias=True, padding="VALID")(x)
+        x = rearrange(x, "b h w c -> b (h w) c", h=num_patches, w=num_patches)
+        x = x + notes_2d(self.features, num_patches**2)
+        x = jnp.concatenate(
+            [x, nn.Embed(1, self.features)(jnp.zeros((x.shape[0], 1), dtype=jnp.int32))], axis=1
+        )  # Class Token
+        for _ in range(self.num_blocks):
+            y = nn.LayerNorm()(x)
+            y = nn.MultiHeadDotProductAttention(
+                num_heads=self.num_heads, dropout_rate=self.dropout, deterministic=deterministic
+            )(y, y)
+            x = x + y
+            y = nn.LayerNorm()(x)
+            y = nn.Dense(self.features * 2)(y)
+            y = nn.gelu(y)
+            y = nn.Dropout(rate=self.dropout, deterministic=deterministic)(y)
+            y = nn.Dense(self.features)(y)
+            y = nn.Dropout(rate=self.dropout, deterministic=deterministic)(y)
+            x = x + y
+        x = x[:, self.read]
+        x = nn.Dense(self.num_classes)(x)
+        return x
+
+
+KEY = jax.random.PRNGKey(0)
+# Small variants keep the notes' token layout (16 patches + class token) but compile fast.
+SMALL = dict(features=16, patch_size=4, num_blocks=2, num_heads=2)
+
+
+def images(n=4, size=16, seed=1):
+    return jax.random.uniform(jax.random.PRNGKey(seed), (n, size, size, 3))
+
+
+# Jitted once per (module, shapes): flax modules run op by op are far slower, and every
+# distinct program costs seconds of compile time on a busy 2-core machine, so the tests also
+# skip LLVM's expensive optimizations (XLA's graph optimizations still run).
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+
+
+@functools.partial(jit, static_argnums=0)
+def init(model, x, key=KEY):
+    # deterministic: the parameters do not depend on it, and the traced graph is smaller
+    return model.init({"params": key, "dropout": key}, x[:1], deterministic=True)["params"]
+
+
+@pytest.fixture(scope="module")
+def small_params():
+    return init(NotesTinyViT(**SMALL), images(1))
+
+
+@functools.partial(jit, static_argnums=(0, 4))
+def apply(model, params, x, key=KEY, deterministic=False):
+    return model.apply({"params": params}, x, rngs={"dropout": key}, deterministic=deterministic)
+
+
+@functools.partial(jit, static_argnums=0)
+def loss_and_grad(model, params, x, y, key):
+    def loss(p):
+        logits = model.apply({"params": p}, x, rngs={"dropout": key})
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    return jax.value_and_grad(loss)(params)
+
+
+def tree_max_abs_diff(a, b):
+    return max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a),
+                                                              jax.tree.leaves(b), strict=True))
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_positions_are_the_notes_table():
+    np.testing.assert_array_equal(get_2d_sincos_pos_embed(128, 16), notes_2d(128, 16))
+
+
+def test_params_and_logits_identical_to_notes_module():
+    x = images(6, size=32)
+    ours = init(TinyViT(), x)
+    theirs = init(NotesTinyViT(), x)
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, theirs)
+    assert tree_max_abs_diff(ours, theirs) == 0.0
+    count = sum(p.size for p in jax.tree.leaves(theirs))
+    assert sum(p.size for p in jax.tree.leaves(ours)) == count == 556_042
+    ref = apply(NotesTinyViT(), theirs, x, KEY, True)
+    out = apply(TinyViT(), theirs, x, KEY, True)
+    np.testing.assert_allclose(out, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_small_variant_logits_and_gradients_match_notes_module(small_params):
+    # Dropout off, so the stock-flax module and ours compute the same function; this also
+    # checks the custom VJPs of the feature-major products against autodiff.
+    x, y, params = images(5), jnp.arange(5) % 10, small_params
+    ref_loss, ref = loss_and_grad(NotesTinyViT(**SMALL, dropout=0.0), params, x, y, KEY)
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(ref))
+    for prune in (True, False):
+        model = TinyViT(**SMALL, dropout=0.0, prune_readout=prune)
+        value, ours = loss_and_grad(model, params, x, y, KEY)
+        np.testing.assert_allclose(value, ref_loss, rtol=1e-5)
+        assert tree_max_abs_diff(ours, ref) < 1e-5 * scale
+
+
+def test_class_token_readout_reads_the_last_token(small_params):
+    x, params = images(5), small_params
+    ref = apply(NotesTinyViT(**SMALL, read=-1), params, x, KEY, True)
+    out = apply(TinyViT(**SMALL, readout="class_token"), params, x, KEY, True)
+    np.testing.assert_allclose(out, ref, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rng", ["hash", "jax"])
+def test_pruned_last_block_is_exact_with_dropout(rng, small_params):
+    x, y, params = images(5), jnp.arange(5), small_params
+    model = TinyViT(**SMALL, dropout_rng=rng)
+    key = jax.random.PRNGKey(7)
+    full_loss, full = loss_and_grad(
+        TinyViT(**SMALL, dropout_rng=rng, prune_readout=False), params, x, y, key
+    )
+    pruned_loss, pruned = loss_and_grad(model, params, x, y, key)
+    np.testing.assert_allclose(full_loss, pruned_loss, rtol=1e-6)
+    assert tree_max_abs_diff(full, pruned) < 1e-5
+
+
+def test_dropout_is_active_keyed_and_off_when_deterministic(small_params):
+    x, params = images(5), small_params
+    model = TinyViT(**SMALL)
+    det = apply(model, params, x, KEY, True)
+    a = apply(model, params, x, jax.random.PRNGKey(1))
+    a2 = apply(model, params, x, jax.random.PRNGKey(1))
+    b = apply(model, params, x, jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(a, a2)
+    assert float(jnp.max(jnp.abs(a - b))) > 1e-3
+    assert float(jnp.max(jnp.abs(a - det))) > 1e-3
+    no_drop = apply(TinyViT(**SMALL, dropout=0.0), params, x, KEY)
+    np.testing.assert_allclose(no_drop, det, atol=1e-6)
+
+
+def test_hash_mask_statistics():
+    shape = (256, 128, 17)
+    n = np.prod(shape)
+    draw = jit(hash_keep_mask, static_argnums=(1, 2))
+    a = np.asarray(draw(jax.random.PRNGKey(0), 0.7, shape)).ravel()
+    b = np.asarray(draw(jax.random.PRNGKey(1), 0.7, shape)).ravel()
+    sigma = np.sqrt(0.7 * 0.3 / n)
+    for m in (a, b):
+        assert abs(m.mean() - 0.7) < 5 * sigma
+        # neighbours (in the counter order) and two keys are uncorrelated
+        assert abs(np.corrcoef(m[:-1], m[1:])[0, 1]) < 5 / np.sqrt(n)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(n)
+    # the 2x2 pattern of neighbouring pairs is that of independent draws
+    pairs = a[:-1:2] * 2 + a[1::2]
+    counts = np.bincount(pairs, minlength=4) / len(pairs)
+    np.testing.assert_allclose(counts, [0.09, 0.21, 0.21, 0.49], atol=5e-3)
+    assert np.asarray(hash_keep_mask(KEY, 0.0, (1000,))).sum() == 0
+    assert np.asarray(hash_keep_mask(KEY, 1.0, (1000,))).all()
+
+
+def test_model_runs_under_vmap_on_other_sizes():
+    x = images(3, size=12)  # 3x3 patches of 4
+    model = TinyViT(features=16, patch_size=4, num_blocks=1, num_heads=2)
+    params = init(model, x)
+    keys = jax.random.split(KEY, 2)
+    out = jit(jax.vmap(lambda k: model.apply({"params": params}, x, rngs={"dropout": k})))(keys)
+    assert out.shape == (2, 3, 10)
+    assert bool(jnp.all(jnp.isfinite(out)))
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(readout="middle"), "readout"),
+        (dict(dropout_rng="numpy"), "dropout_rng"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=-0.1), "dropout"),
+        (dict(features=30, num_heads=4), "features"),
+        (dict(num_blocks=0), "num_blocks"),
+        (dict(patch_size=64), "patch_size"),
+    ],
+)
+def test_bad_configuration_names_the_argument(kw, name):
+    with pytest.raises(ValueError, match=name):
+        jax.eval_shape(TinyViT(**kw).init, KEY, jnp.zeros((1, 32, 32, 3)))
+
+
+def test_bad_keep_prob_names_the_argument():
+    with pytest.raises(ValueError, match="keep_prob"):
+        hash_keep_mask(KEY, 1.5, (4,))
