@@ -128,6 +128,21 @@ def _curves(labels, losses, colors=None):
     return curves
 
 
+def _ylim(notes_ylim: float, curves, window: int) -> float:
+    """The notes' y limit, widened when this run's smoothed curves would leave the axis.
+
+    Short presets and synthetic data start and stay higher than the notes' 100k-step CIFAR-10
+    curves; clipping them at the notes' limit would leave a blank panel.
+    """
+    top = 0.0
+    for _, arr, _ in curves:
+        a = np.atleast_2d(np.asarray(arr, np.float64))
+        w = max(1, min(window, a.shape[1]))
+        sm = np.stack([np.convolve(x, np.ones(w) / w, "valid") for x in a])
+        top = max(top, float(np.nanmax(sm)))
+    return notes_ylim if top <= notes_ylim else float(np.ceil(top * 1.05 * 10) / 10)
+
+
 def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -> list[str]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     drawn = []
@@ -136,8 +151,9 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
         file = f"{name}.png"
         if name in comparisons:
             c = comparisons[name]
+            curves = _curves(c.runs, losses)
             plot.plot_comparison(
-                _curves(c.runs, losses), fig_dir / file, window=window, ylim=c.ylim,
+                curves, fig_dir / file, window=window, ylim=_ylim(c.ylim, curves, window),
                 title=c.title, data_label=data_name,
             )
         elif name == "pareto":
@@ -146,8 +162,9 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
                 ["grey"] + ["C3"] * len(alchemist.LINEAR_DECAYS),
             )
             compared = _curves(alchemist.PARETO_COMPARED, losses, ["black"] * 3)
+            ylim = _ylim(alchemist.PARETO_YLIM, baselines + compared, window)
             plot.plot_pareto(
-                baselines, compared, fig_dir / file, window=window, ylim=alchemist.PARETO_YLIM,
+                baselines, compared, fig_dir / file, window=window, ylim=ylim,
                 data_label=data_name,
             )
         elif name == "final_vs_notes":
