@@ -95,11 +95,16 @@ class NotesTinyViT(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
+# The toy configuration only checks that everything runs (tests): its programs skip LLVM's
+# expensive optimizations, which take most of its time otherwise.
+_CHEAP_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
 def _config(tiny: bool) -> dict[str, Any]:
     if tiny:
         arch = dict(features=16, num_blocks=1, num_heads=2)
-        return dict(arch=arch, batch=8, n_images=256, peak_n=256)
-    return dict(arch={}, batch=128, n_images=50_000, peak_n=2048)
+        return dict(arch=arch, batch=8, n_images=256, peak_n=256, options=_CHEAP_COMPILE)
+    return dict(arch={}, batch=128, n_images=50_000, peak_n=2048, options={})
 
 
 def _device() -> str:
@@ -157,17 +162,19 @@ def _notes_adam(lr, params, opt_state, grads, step):
 class _NaiveLoop:
     """The notes' ``train_cifar`` loop, steppable so that it can be timed in rounds."""
 
-    def __init__(self, model: nn.Module, images: np.ndarray, labels: np.ndarray, batch: int):
+    def __init__(self, model: nn.Module, images: np.ndarray, labels: np.ndarray, batch: int,
+                 compiler_options: dict[str, Any] | None = None):
         self.images, self.labels, self.batch = images, labels, batch
+        jit = functools.partial(jax.jit, compiler_options=compiler_options or {})
         key = jax.random.PRNGKey(0)
         key, param_key = jax.random.split(key)
         x0 = jnp.zeros((2, *images.shape[1:]), jnp.float32)
         # jitted only to compile once instead of op by op; the values are the notes' init.
-        params = jax.jit(model.init)({"params": param_key, "dropout": param_key}, x0)["params"]
+        params = jit(model.init)({"params": param_key, "dropout": param_key}, x0)["params"]
         zeros = jax.tree.map(jnp.zeros_like, params)
         self.key, self.params, self.opt_state, self.step = key, params, (zeros, zeros), 0
 
-        @jax.jit
+        @jit
         def update_fn(key, params, opt_state, images, labels, step):
             def loss_fn(p, x, y):
                 x = x / 255.0
@@ -226,9 +233,11 @@ def _adam_constant(lr_schedule, hparams):
 class _Compiled:
     """A group of ``runs`` runs of the trainer at a constant learning rate, steppable."""
 
-    def __init__(self, model, images, labels, *, batch: int, steps: int, runs: int = 1):
+    def __init__(self, model, images, labels, *, batch: int, steps: int, runs: int = 1,
+                 compiler_options: dict[str, Any] | None = None):
         self.trainer = GroupTrainer(
-            model, _adam_constant, images, labels, batch_size=batch, chunk_size=steps
+            model, _adam_constant, images, labels, batch_size=batch, chunk_size=steps,
+            compiler_options=compiler_options,
         )
         self.runs, self.steps = runs, steps
         self.state = self.trainer.init(np.arange(runs), {})
@@ -248,9 +257,11 @@ class _Compiled:
 def compiled_steps_per_s(
     images: np.ndarray, labels: np.ndarray, *, batch: int = 128, steps: int = 100,
     runs: int = 1, rounds: int = 2, model: nn.Module | None = None,
+    compiler_options: dict[str, Any] | None = None,
 ) -> float:
     """Run-steps/s of ``runs`` runs trained in one program (best of ``rounds`` dispatches)."""
-    c = _Compiled(model or TinyViT(), images, labels, batch=batch, steps=steps, runs=runs)
+    c = _Compiled(model or TinyViT(), images, labels, batch=batch, steps=steps, runs=runs,
+                  compiler_options=compiler_options)
     c.run()  # compiles and warms up
     return runs * steps / min(c.run() for _ in range(rounds))
 
@@ -265,7 +276,8 @@ def run_bench(
     """The figures of ``jaxsched bench``.
 
     Args:
-      tiny: a toy model, batch and dataset (seconds; for tests), not the notes' TinyViT.
+      tiny: a toy model, batch and dataset compiled cheaply (for tests), not the notes'
+        TinyViT: its figures say nothing about speed.
       steps: compiled steps per timed dispatch (default 100; 10 when tiny).
       naive_steps: naive-loop steps per timed round (default 20; 5 when tiny).
       rounds: timed rounds, alternating the two loops; the best round of each counts.
@@ -286,8 +298,9 @@ def run_bench(
     images, labels = _data(cfg["n_images"])
     batch = cfg["batch"]
     peak = matmul_peak_gflops(cfg["peak_n"])
-    compiled = _Compiled(TinyViT(**cfg["arch"]), images, labels, batch=batch, steps=steps)
-    naive = _NaiveLoop(NotesTinyViT(**cfg["arch"]), images, labels, batch)
+    compiled = _Compiled(TinyViT(**cfg["arch"]), images, labels, batch=batch, steps=steps,
+                         compiler_options=cfg["options"])
+    naive = _NaiveLoop(NotesTinyViT(**cfg["arch"]), images, labels, batch, cfg["options"])
     compiled.run()
     naive.run(2)
     best_compiled = best_naive = float("inf")
@@ -340,7 +353,8 @@ def sweep_bench(
     v.check_int("steps", steps, minimum=1)
     images, labels = _data(cfg["n_images"])
     rate = functools.partial(
-        compiled_steps_per_s, images, labels, batch=cfg["batch"], steps=steps, rounds=rounds
+        compiled_steps_per_s, images, labels, batch=cfg["batch"], steps=steps, rounds=rounds,
+        compiler_options=cfg["options"],
     )
     rates = {k: rate(runs=k, model=TinyViT(**cfg["arch"])) for k in sorted(set(ks) | {1})}
     kmax = max(ks)

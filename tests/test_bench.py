@@ -1,0 +1,54 @@
+"""The benchmark functions on a toy configuration: keys and sane values (no timing claims)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from jaxsched.train import bench
+
+KEYS = (
+    "steps_per_s", "naive_steps_per_s", "speedup", "gflop_per_step", "naive_gflop_per_step",
+    "gflops_per_s", "matmul_peak_gflops", "pct_of_matmul_peak", "notes_flop_gflops_per_s",
+    "pct_of_matmul_peak_notes_flop",
+)
+
+
+def test_run_bench_tiny_reports_every_figure():
+    out = bench.run_bench(tiny=True, steps=4, naive_steps=2, rounds=1)
+    for key in KEYS:
+        assert math.isfinite(out[key]) and out[key] > 0, (key, out[key])
+    assert out["speedup"] == pytest.approx(out["steps_per_s"] / out["naive_steps_per_s"])
+    assert out["gflops_per_s"] == pytest.approx(out["steps_per_s"] * out["gflop_per_step"])
+    assert out["pct_of_matmul_peak"] == pytest.approx(
+        100 * out["gflops_per_s"] / out["matmul_peak_gflops"]
+    )
+    # the naive step runs the notes' full-sequence last block; ours prunes it
+    assert out["gflop_per_step"] < out["naive_gflop_per_step"]
+    assert isinstance(out["device"], str) and out["model"] == "tiny"
+
+
+def test_sweep_bench_tiny():
+    out = bench.sweep_bench((2,), tiny=True, steps=3, rounds=1)
+    assert out["sweep_k"] == 2
+    assert set(out["sweep_run_steps_per_s"]) == {"1", "2"}
+    assert all(v > 0 for v in out["sweep_run_steps_per_s"].values())
+    assert out["sweep_speedup"] == pytest.approx(
+        out["sweep_run_steps_per_s"]["2"] / out["sweep_run_steps_per_s"]["1"]
+    )
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: bench.run_bench(tiny=True, steps=0), "steps"),
+        (lambda: bench.run_bench(tiny=True, rounds=0), "rounds"),
+        (lambda: bench.sweep_bench((), tiny=True), "ks"),
+        (lambda: bench.sweep_bench((0, 2), tiny=True), "ks"),
+        (lambda: bench.matmul_peak_gflops(0), "n"),
+    ],
+)
+def test_bad_arguments(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
