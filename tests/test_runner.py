@@ -121,7 +121,8 @@ def test_resume_after_kill_is_exact(tmp_path):
     killed_at = None
     while time.time() < deadline and proc.poll() is None:
         ck = out / "runs"
-        steps = [int(p.name) for p in ck.glob("*/ckpt/*") if p.name.isdigit()] if ck.exists() else []
+        found = ck.glob("*/ckpt/*") if ck.exists() else []
+        steps = [int(p.name) for p in found if p.name.isdigit()]
         if steps and max(steps) >= 20:
             proc.send_signal(signal.SIGKILL)
             killed_at = max(steps)
