@@ -113,6 +113,16 @@ def test_losses_shape_determinism_and_chunking(trainer):
     assert none.shape == (2, 0)
 
 
+def test_unrolled_loop_takes_the_same_steps(trainer):
+    h, t = hp(0.9, 0.8), tables(1e-3, 2e-3)
+    unrolled = Trainer(MODEL, make_adam, IMAGES, LABELS, batch_size=BATCH, chunk_size=64,
+                       unroll=3)
+    _, ref = trainer.train(trainer.init(np.array([0, 1]), h), t, h, 8)
+    state, first = unrolled.train(unrolled.init(np.array([0, 1]), h), t, h, 7)  # 2 x 3 + 1
+    _, second = unrolled.train(state, t, h, 1)
+    np.testing.assert_allclose(jnp.concatenate([first, second], axis=1), ref, rtol=1e-5)
+
+
 def test_run_in_group_equals_run_alone(trainer):
     # every table has T = 8 here so that one compiled program serves (T is a shape)
     h3, t3 = hp(0.9, 0.8, 0.95), jnp.stack([jnp.linspace(1e-3, 0, 8)] * 3) * jnp.array(
