@@ -9,6 +9,7 @@ import pytest
 from jaxsched import cli
 
 
+@pytest.mark.slow  # the same smoke reproduction runs in tests/test_notebooks.py by default
 def test_reproduce_smoke_writes_report_figures_and_resumes(tmp_path, capsys):
     out = tmp_path / "smoke"
     args = ["reproduce", "--preset", "smoke", "--out", str(out), "--data", "synthetic",
@@ -28,6 +29,32 @@ def test_reproduce_smoke_writes_report_figures_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main([*args, "--figures", "none"]) == 0
     assert {p.name: (p / "summary.json").stat().st_mtime for p in runs} == mtimes
+
+
+def test_reproduce_passes_every_option_through(tmp_path, monkeypatch, capsys):
+    from experiments import reproduce
+
+    calls = []
+
+    def fake(preset, out, **kwargs):
+        calls.append((preset, out, kwargs))
+        return tmp_path / "REPORT.md"
+
+    monkeypatch.setattr(reproduce, "reproduce", fake)
+    argv = ["reproduce", "--preset", "quick", "--out", str(tmp_path), "--seeds", "3",
+            "--data", "synthetic", "--figures", "pareto", "averaging", "--no-group",
+            "--readout", "class_token", "--no-progress"]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "REPORT.md")
+    (preset, out, kw), = calls
+    assert (preset, str(out)) == ("quick", str(tmp_path))
+    assert kw["seeds"] == 3 and kw["data"] == "synthetic" and kw["group"] is False
+    assert kw["figures"] == ["pareto", "averaging"] and kw["readout"] == "class_token"
+    assert kw["progress"] is False and callable(kw["load"])
+    calls.clear()
+    assert cli.main(["reproduce", "--out", str(tmp_path)]) == 0
+    (preset, _, kw), = calls
+    assert preset == "quick" and kw["seeds"] == 1 and kw["group"] is True and kw["data"] == "auto"
 
 
 @pytest.mark.parametrize(

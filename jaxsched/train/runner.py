@@ -80,6 +80,13 @@ class _Run:
     evals: list[dict[str, Any]]
     step: int
     wall: float  # seconds of training spent on this run so far (shared time counted per run)
+    _table: np.ndarray | None = None
+
+    def lr_table(self) -> np.ndarray:
+        # Computed once: a cohort rebuilds its tables each time a run leaves it.
+        if self._table is None:
+            self._table = self.cfg.lr_table()
+        return self._table
 
     @property
     def end(self) -> int:
@@ -92,16 +99,23 @@ class _Run:
 
 
 def _tree_slice(tree, i: int):
+    """Run ``i`` of a host (NumPy) tree. Slicing device arrays eagerly would compile one tiny
+    program per leaf shape and index; with tens of runs that cost more than the training."""
     return jax.tree.map(lambda x: x[i], tree)
 
 
 def _tree_stack(trees):
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+@jax.jit
+def _take_runs(tree, idx):
+    # One program per (runs in, runs out), whatever the indices.
+    return jax.tree.map(lambda x: jnp.take(x, idx, axis=0), tree)
 
 
 def _tree_take(tree, idx: Sequence[int]):
-    idx = np.asarray(idx)
-    return jax.tree.map(lambda x: x[idx], tree)
+    return _take_runs(tree, jnp.asarray(np.asarray(idx, np.int32)))
 
 
 def _as_leaves(state) -> dict[str, Any]:
@@ -238,7 +252,7 @@ class Runner:
         self._mesh, self._axis = mesh, axis
         seeds = np.array([r.cfg.seed for r in runs], np.int32)
         hparams = self._hparams(runs)
-        fresh = trainer.init(seeds, hparams)
+        fresh = jax.device_get(trainer.init(seeds, hparams))
         states = []
         for i, r in enumerate(runs):
             states.append(self._restore(r, _tree_slice(fresh, i)))
@@ -261,7 +275,7 @@ class Runner:
     def _place(self, tree, n_runs: int):
         """Lay a cohort's arrays out on the mesh: padded and split by run, or replicated."""
         if self._mesh is None:
-            return tree
+            return jax.device_put(tree)
         if self._axis == "data":
             return sharding.replicate(tree, self._mesh)
         padded = sharding.pad_runs(tree, sharding.padded_size(n_runs, self._mesh))
@@ -306,7 +320,7 @@ class Runner:
             horizon = max(r.end for r in runs)
             tables = np.stack(
                 [np.pad(t, (0, horizon - len(t)), mode="edge") for t in
-                 (r.cfg.lr_table() for r in runs)]
+                 (r.lr_table() for r in runs)]
             )
             state, tables, hparams = self._place((state, jnp.asarray(tables), hparams), len(runs))
             stop = min(r.end for r in runs)
@@ -331,11 +345,14 @@ class Runner:
                     results += [self._diverged(runs[i], *bad[i]) for i in sorted(bad)]
                 keep = [i for i in range(len(runs)) if i not in bad]
                 done = [i for i in keep if runs[i].end == step]
-                if self.checkpoint_every and step % self.checkpoint_every == 0:
+                ckpt_now = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
+                # One transfer of the whole group when runs are saved, then NumPy slices.
+                host = jax.device_get(state) if done or (ckpt_now and keep) else None
+                if ckpt_now:
                     self._checkpoint([runs[i] for i in keep if i not in done],
-                                     state, [i for i in keep if i not in done])
+                                     host, [i for i in keep if i not in done])
                 for i in done:
-                    results.append(self._finish(runs[i], _tree_slice(state, i)))
+                    results.append(self._finish(runs[i], _tree_slice(host, i)))
                 if bad or done:
                     keep = [i for i in keep if i not in done]
                     runs = [runs[i] for i in keep]
@@ -375,6 +392,7 @@ class Runner:
             )
 
     def _checkpoint(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
+        """Checkpoint ``runs``, which sit at ``idx`` of the host copy ``state``."""
         for r, i in zip(runs, idx, strict=True):
             # Losses first: a kill between the two leaves losses ahead of the checkpoint,
             # which a resume truncates; the reverse order could lose steps.
