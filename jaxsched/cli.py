@@ -329,6 +329,11 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="also measure K runs in one program against K sequential runs "
                    "(default K = 1 2 4 8 when the flag is given without values)")
     p.add_argument("--steps", type=_positive_int, default=None, help="timed compiled steps")
+    p.add_argument("--project", default="full", metavar="PRESET",
+                   help="with --sweep: the reproduction preset whose training time the "
+                   "measured rates project, grouped and sequential (default: full)")
+    p.add_argument("--project-seeds", type=_positive_int, default=1, metavar="N",
+                   help="seeds per run in that projection (default 1)")
     p.add_argument("--tiny", action="store_true", help="a toy model (for tests)")
     p.set_defaults(func=functools.partial(_run_bench, parser=p))
 
@@ -336,11 +341,16 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
     import json
 
+    from experiments import alchemist
     from jaxsched.train import bench
 
+    if args.project not in alchemist.PRESETS:
+        parser.error(f"--project must be one of {sorted(alchemist.PRESETS)}, got {args.project!r}")
     result = bench.run_bench(tiny=args.tiny, steps=args.steps)
     if args.sweep is not None:
         result.update(bench.sweep_bench(args.sweep or (1, 2, 4, 8), tiny=args.tiny))
+        result.update(_projection(args.project, args.project_seeds,
+                                  result["sweep_run_steps_per_s"]))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -355,7 +365,37 @@ def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
         for k, v in result["sweep_run_steps_per_s"].items():
             print(f"sweep K={k}: {v:.2f} run-steps/s")
         print(f"sweep speedup at K={result['sweep_k']}: {result['sweep_speedup']:.2f}x")
+        print(f"projected training time of preset {result['projected_preset']!r} "
+              f"({result['projected_runs']} runs, {result['projected_run_steps']} run-steps): "
+              f"{result['projected_grouped_s'] / 60:.1f} min grouped, "
+              f"{result['projected_sequential_s'] / 60:.1f} min one run at a time "
+              "(no compiles, evals or checkpoints)")
     return 0
+
+
+def _projection(preset_name: str, seeds: int, rates) -> dict:
+    """What the sweep's rates project for a reproduction preset (see bench.projected_seconds)."""
+    from experiments import alchemist
+    from jaxsched.train import bench
+
+    preset = alchemist.PRESETS[preset_name]
+    groups: dict[str, list[int]] = {}
+    for cfgs in alchemist.all_runs(preset, data="synthetic", seeds=seeds).values():
+        for cfg in cfgs:
+            groups.setdefault(cfg.group_key(), []).append(cfg.train_steps)
+    lengths = list(groups.values())
+    grouped = bench.projected_seconds(lengths, rates, grouped=True)
+    sequential = bench.projected_seconds(lengths, rates, grouped=False)
+    return {
+        "projected_preset": preset_name,
+        "projected_seeds": seeds,
+        "projected_runs": sum(len(g) for g in lengths),
+        "projected_run_steps": sum(sum(g) for g in lengths),
+        "projected_groups": len(lengths),
+        "projected_grouped_s": grouped,
+        "projected_sequential_s": sequential,
+        "projected_speedup": sequential / grouped,
+    }
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [

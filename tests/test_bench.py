@@ -52,3 +52,35 @@ def test_sweep_bench_tiny():
 def test_bad_arguments(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_rate_at_interpolates_between_measured_k_and_holds_beyond():
+    rates = {"1": 10.0, "4": 40.0, "8": 48.0}
+    assert bench.rate_at(1, rates) == 10.0
+    assert bench.rate_at(2, rates) == pytest.approx(20.0)
+    assert bench.rate_at(6, rates) == pytest.approx(44.0)
+    assert bench.rate_at(16, rates) == 48.0
+    assert bench.rate_at(3, {2: 5.0}) == 5.0
+
+
+def test_projected_seconds_follows_the_runners_phases():
+    rates = {1: 10.0, 2: 40.0}
+    # two runs together for 50 steps (2 * 50 / 40 s), then the longer alone (50 / 10 s)
+    assert bench.projected_seconds([[100, 50]], rates) == pytest.approx(2.5 + 5.0)
+    assert bench.projected_seconds([[100, 50]], rates, grouped=False) == pytest.approx(15.0)
+    two_groups = bench.projected_seconds([[100], [100, 100]], rates)
+    assert two_groups == pytest.approx(10.0 + 5.0)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: bench.rate_at(0, {1: 1.0}), "k"),
+        (lambda: bench.rate_at(1, {}), "rates"),
+        (lambda: bench.rate_at(1, {1: 0.0}), "rates"),
+        (lambda: bench.projected_seconds([[0]], {1: 1.0}), "groups"),
+    ],
+)
+def test_projection_rejects_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

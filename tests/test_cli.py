@@ -106,3 +106,29 @@ def test_bench_json_has_the_fixed_keys(capsys):
     for key in ("steps_per_s", "naive_steps_per_s", "speedup", "gflops_per_s",
                 "pct_of_matmul_peak"):
         assert out[key] > 0, key
+
+
+def test_bench_sweep_projects_a_preset(capsys):
+    from jaxsched.train import bench
+
+    argv = ["bench", "--json", "--tiny", "--steps", "2", "--sweep", "2", "--project", "quick",
+            "--project-seeds", "2"]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sweep_k"] == 2 and out["sweep_speedup"] > 0
+    assert out["projected_preset"] == "quick" and out["projected_runs"] == 26
+    assert out["projected_groups"] == 5
+    rates = out["sweep_run_steps_per_s"]
+    assert out["projected_sequential_s"] == pytest.approx(out["projected_run_steps"] / rates["1"])
+    assert out["projected_speedup"] == pytest.approx(
+        out["projected_sequential_s"] / out["projected_grouped_s"]
+    )
+    assert bench.projected_seconds([[1000] * 2], rates) == pytest.approx(2000 / rates["2"])
+
+
+def test_bench_unknown_projection_preset_is_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--sweep", "2", "--project", "huge"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--project" in err and "'huge'" in err

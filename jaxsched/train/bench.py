@@ -19,6 +19,8 @@ burst of load from elsewhere on a shared machine hits both sides alike):
 
 :func:`sweep_bench` measures run-steps/s of K runs trained in one program against K runs
 trained one after another (K times the time of one), also in one process.
+:func:`projected_seconds` turns those rates into the training time of a list of runs (a preset),
+grouped as the runner groups them or one run after another.
 
 Example::
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -51,6 +53,8 @@ __all__ = [
     "compiled_steps_per_s",
     "run_bench",
     "sweep_bench",
+    "rate_at",
+    "projected_seconds",
 ]
 
 
@@ -365,3 +369,59 @@ def sweep_bench(
         "sweep_k": kmax,
         "sweep_speedup": rates[kmax] / rates[1],
     }
+
+
+# --------------------------------------------------------------------- projection
+
+
+def rate_at(k: int, rates: Mapping[Any, float]) -> float:
+    """Run-steps/s of ``k`` runs in one program, from rates measured at some K.
+
+    Linear between measured K; beyond the largest measured K the run-steps/s stays at its value
+    there (no further gain is assumed); below the smallest it is that K's rate.
+    """
+    v.check_int("k", k, minimum=1)
+    pts = sorted((int(kk), float(r)) for kk, r in rates.items())
+    if not pts:
+        raise ValueError(f"rates must hold at least one measured K, got rates={dict(rates)!r}")
+    for kk, r in pts:
+        if kk < 1 or not r > 0:
+            raise ValueError(f"rates must map K >= 1 to a positive rate, got {kk}: {r}")
+    if k <= pts[0][0]:
+        return pts[0][1]
+    for (k0, r0), (k1, r1) in zip(pts, pts[1:], strict=False):
+        if k <= k1:
+            return r0 + (r1 - r0) * (k - k0) / (k1 - k0)
+    return pts[-1][1]
+
+
+def projected_seconds(
+    groups: Sequence[Sequence[int]], rates: Mapping[Any, float], *, grouped: bool = True
+) -> float:
+    """Training seconds of runs of the given lengths at the measured run-steps/s.
+
+    Args:
+      groups: the lengths (steps) of the runs of each group (runs that share a program).
+      rates: K -> run-steps/s, as ``sweep_bench``'s ``sweep_run_steps_per_s``.
+      grouped: ``True`` trains each group as the runner does: all its runs together until the
+        shortest ends, then the rest (a phase of ``n`` steps with ``K`` runs takes
+        ``n * K / rate(K)``); ``False`` trains every run alone (``steps / rate(1)``).
+
+    Compiles, evaluations and checkpoints are not counted, and every step is costed like the
+    benchmark's (plain Adam); runs that log the loss at their averaged parameters do one more
+    forward pass per step, so the figure is a lower bound for them.
+    """
+    total = 0.0
+    for lengths in groups:
+        lengths = sorted(int(n) for n in lengths)
+        for n in lengths:
+            v.check_int("groups", n, minimum=1)
+        if not grouped:
+            total += sum(lengths) / rate_at(1, rates)
+            continue
+        done = 0
+        for i, n in enumerate(lengths):
+            k = len(lengths) - i
+            total += (n - done) * k / rate_at(k, rates)
+            done = n
+    return total
