@@ -602,8 +602,7 @@ def plot_loss_panel(
     mean over seeds with a band of one standard deviation (ddof=1), both taken after
     smoothing. Curves may have different lengths (a 25k-step decay beside a 100k-step one).
     The x value of a smoothed point is the last step of its window. ``data_label`` (for example
-    "synthetic data") is written in the lower-left corner, with the seed count when bands are
-    drawn.
+    "synthetic data") heads the legend, with the seed count when bands are drawn.
     """
     if not curves:
         raise ValueError("curves must hold at least one (label, losses), got none")
@@ -633,23 +632,12 @@ def plot_loss_panel(
     _format_steps(ax, max_step)
     ax.grid(True, alpha=0.3)
     note = _data_note(data_label, most_seeds)
+    # The note heads the legend: as free text, "best" legend placement (which ignores text)
+    # put the legend over it once seed bands filled the rest of the panel.
+    legend = ax.legend(fontsize="small", title=note or None, title_fontsize="x-small")
     if note:
-        # Lower left is where a loss curve never is early in training; "best" legend placement
-        # avoids text, so the two do not collide.
-        ax.text(
-            0.02,
-            0.03,
-            note,
-            transform=ax.transAxes,
-            ha="left",
-            va="bottom",
-            fontsize="x-small",
-            color="0.25",
-            style="italic",
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5},
-        )
-    ax.legend(fontsize="small")
-
+        legend.get_title().set_color("0.25")
+        legend.get_title().set_style("italic")
 
 def _data_note(data_label: str | None, seeds: int) -> str:
     notes = [data_label] if data_label else []

@@ -363,8 +363,7 @@ def test_plot_comparison_lines_bands_and_lengths(tmp_path):
     assert top == pytest.approx((smooth.mean(0) + smooth.std(0, ddof=1)).max(), rel=1e-9)
     assert ax.get_ylim() == (-0.05, 1.5)
     assert ax.get_title() == "Train Loss"
-    notes = [t.get_text() for t in ax.texts]
-    assert notes == ["synthetic data · mean ± 1 std over 3 seeds"]
+    assert ax.get_legend().get_title().get_text() == "synthetic data · mean ± 1 std over 3 seeds"
 
 
 def test_plot_comparison_thins_long_curves_but_keeps_the_end():
@@ -412,7 +411,7 @@ def test_plot_pareto_layout_and_colours(tmp_path):
         assert [ln.get_label() for ln in lines] == [b[0] for b in baselines] + [label]
         colours = [to_rgba(ln.get_color()) for ln in lines]
         assert colours == [to_rgba("grey")] + [red] * 4 + [to_rgba("black")]
-        assert ax.texts[0].get_text().startswith("synthetic")
+        assert ax.get_legend().get_title().get_text().startswith("synthetic")
     assert sum(isinstance(c, PolyCollection) for c in fig.axes[2].collections) == 2
     assert sum(isinstance(c, PolyCollection) for c in fig.axes[0].collections) == 1
 
@@ -456,3 +455,30 @@ def test_plot_eval_curves(tmp_path):
         plot.plot_eval_curves([("bad", {"step": steps, "test_loss": [1, 2, 3]})], None)
     with pytest.raises(ValueError, match="no run has the metric 'test_accuracy'"):
         plot.plot_eval_curves([runs[1]], None)
+
+
+def test_legend_does_not_cover_the_data_and_seed_note():
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    # the quick preset's decay-length panel: a fast drop to a plateau, then slow descents of
+    # different lengths; "best" used to put the legend in the empty lower left, over the note
+    def curve(length, end):
+        t = np.arange(length)
+        mean = 2.3 + 0.7 * np.exp(-t / 20) - (2.3 - end) * np.clip(t - 300, 0, None) / 700
+        return mean + 0.05 * rng.standard_normal((3, length))
+
+    curves = [("constant", curve(1000, 1.1)), ("linear 100%", curve(1000, 1.6)),
+              ("linear 75%", curve(750, 1.9)), ("linear 50%", curve(500, 2.15)),
+              ("linear 25%", curve(250, 2.27))]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    plot.plot_loss_panel(ax, curves, window=10, ylim=3.3, title="Train Loss",
+                         data_label="synthetic")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "synthetic · mean ± 1 std over 3 seeds"
+    assert not ax.texts  # nothing free-standing for the legend to land on
+    box = legend.get_window_extent(renderer)
+    assert ax.get_window_extent(renderer).contains(box.x0, box.y0)
+    plt.close(fig)
