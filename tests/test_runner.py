@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -157,3 +158,42 @@ def test_steps_this_run_trains_fewer_steps_on_the_same_schedule(dataset, tmp_pat
     assert lp.shape == (15,)
     np.testing.assert_allclose(lp, lf[:15], rtol=2e-5, atol=2e-6)
     assert dataclasses.asdict(part.config)["steps"] == 30
+
+
+def test_a_group_interrupted_mid_run_resumes_exactly(dataset, tmp_path, monkeypatch):
+    from jaxsched.train.loop import GroupTrainer
+
+    cfgs = [
+        _cfg(optimizer="adam_ema", ema_decay=0.9, schedule="linear_decay"),
+        _cfg(optimizer="adam_ema", ema_decay=0.8, schedule="cosine_decay", seed=1),
+        _cfg(optimizer="adam_ema", ema_decay=0.9, steps=20, seed=2),
+    ]
+
+    def runner(out):
+        return Runner(dataset, out, chunk_size=5, checkpoint_every=10, progress=False)
+
+    ref = runner(tmp_path / "ref").run(cfgs)
+
+    real_train = GroupTrainer.train
+
+    def train_until_25(self, state, *args):
+        if int(np.asarray(state.step)[0]) >= 25:
+            raise KeyboardInterrupt  # as if killed after the step-20 checkpoint
+        return real_train(self, state, *args)
+
+    monkeypatch.setattr(GroupTrainer, "train", train_until_25)
+    with pytest.raises(KeyboardInterrupt):
+        runner(tmp_path / "cut").run(cfgs)
+    monkeypatch.setattr(GroupTrainer, "train", real_train)
+    logs = []
+    resumed = Runner(dataset, tmp_path / "cut", chunk_size=5, checkpoint_every=10,
+                     progress=False, log=logs.append).run(cfgs)
+
+    assert [r.status for r in resumed] == ["finished", "finished", "skipped"]
+    assert sum("resuming" in m and "from step 20" in m for m in logs) == 2
+    for a, b in zip(ref, resumed, strict=True):
+        np.testing.assert_array_equal(a.run_dir.load_losses(), b.run_dir.load_losses())
+        assert a.run_dir.load_eval() == b.run_dir.load_eval()
+        pa, pb = ckpt.load_pytree(a.run_dir.params_dir), ckpt.load_pytree(b.run_dir.params_dir)
+        for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
