@@ -124,6 +124,9 @@ def test_bench_sweep_projects_a_preset(capsys):
         out["projected_sequential_s"] / out["projected_grouped_s"]
     )
     assert bench.projected_seconds([[1000] * 2], rates) == pytest.approx(2000 / rates["2"])
+    assert out["sweep_speedup_vs_notes_loop_by_k"]["2"] == pytest.approx(
+        rates["2"] / out["naive_steps_per_s"]
+    )
 
 
 def test_bench_unknown_projection_preset_is_refused(capsys):
