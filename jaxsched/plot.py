@@ -639,6 +639,7 @@ def plot_loss_panel(
         legend.get_title().set_color("0.25")
         legend.get_title().set_style("italic")
 
+
 def _data_note(data_label: str | None, seeds: int) -> str:
     notes = [data_label] if data_label else []
     if seeds > 1:

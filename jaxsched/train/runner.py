@@ -105,7 +105,7 @@ def _tree_slice(tree, i: int):
 
 
 def _tree_stack(trees):
-    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+    return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
 @jax.jit
@@ -115,7 +115,7 @@ def _take_runs(tree, idx):
 
 
 def _tree_take(tree, idx: Sequence[int]):
-    return _take_runs(tree, jnp.asarray(np.asarray(idx, np.int32)))
+    return _take_runs(tree, np.asarray(idx, np.int32))
 
 
 def _as_leaves(state) -> dict[str, Any]:
@@ -131,7 +131,8 @@ def _from_leaves(leaves: dict[str, Any], like):
             f"checkpoint has {len(leaves)} arrays but the run's state has {len(flat)}: "
             "the checkpoint belongs to a different optimizer or model"
         )
-    return jax.tree.unflatten(treedef, [jnp.asarray(leaves[f"{i:04d}"]) for i in range(len(flat))])
+    # Host arrays: the runner stacks a cohort on the host and places it on the devices once.
+    return jax.tree.unflatten(treedef, [np.asarray(leaves[f"{i:04d}"]) for i in range(len(flat))])
 
 
 class Runner:
