@@ -130,7 +130,7 @@ _MODELS = ("notes", "quick", "smoke")
 def _model_config(name: str, readout: str | None):
     import dataclasses
 
-    from experiments import alchemist
+    from jaxsched.chapter import alchemist
 
     preset = {"notes": "full", "quick": "quick", "smoke": "smoke"}[name]
     model = alchemist.PRESETS[preset].model
@@ -163,7 +163,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
-    from experiments import alchemist, reproduce
+    from jaxsched.chapter import alchemist, reproduce
 
     p = subparsers.add_parser(
         "reproduce",
@@ -187,7 +187,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
-    from experiments import reproduce
+    from jaxsched.chapter import reproduce
     from jaxsched.train.data import DataUnavailableError
 
     try:
@@ -341,7 +341,7 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
     import json
 
-    from experiments import alchemist
+    from jaxsched.chapter import alchemist
     from jaxsched.train import bench
 
     if args.project not in alchemist.PRESETS:
@@ -383,7 +383,7 @@ def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
 
 def _projection(preset_name: str, seeds: int, rates) -> dict:
     """What the sweep's rates project for a reproduction preset (see bench.projected_seconds)."""
-    from experiments import alchemist
+    from jaxsched.chapter import alchemist
     from jaxsched.train import bench
 
     preset = alchemist.PRESETS[preset_name]

@@ -27,8 +27,8 @@
 #    decay without knowing the horizon, at *every* horizon (a Pareto comparison)?
 #
 # This notebook reruns the whole chapter with `jaxsched`: every run is data in
-# `experiments.alchemist`, the training is one compiled, vmapped program per optimizer
-# structure, and `experiments.reproduce.reproduce` writes the figures and a report that marks
+# `jaxsched.chapter.alchemist`, the training is one compiled, vmapped program per optimizer
+# structure, and `jaxsched.chapter.reproduce.reproduce` writes the figures and a report that marks
 # each of the notes' claims as held or not held in *this* run.
 #
 # **Scale.** `PRESET` chooses the size. `"smoke"` (the default, what the tests run) is a toy
@@ -56,9 +56,9 @@ import jax
 import numpy as np
 from IPython.display import Image, Markdown, display
 
-from experiments import alchemist
-from experiments.reproduce import reproduce
 from jaxsched import plot
+from jaxsched.chapter import alchemist
+from jaxsched.chapter.reproduce import reproduce
 
 preset = alchemist.PRESETS[PRESET]
 out = pathlib.Path(OUT_DIR) if OUT_DIR else pathlib.Path(tempfile.mkdtemp(prefix=f"jaxsched-{PRESET}-"))

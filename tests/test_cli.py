@@ -32,7 +32,7 @@ def test_reproduce_smoke_writes_report_figures_and_resumes(tmp_path, capsys):
 
 
 def test_reproduce_passes_every_option_through(tmp_path, monkeypatch, capsys):
-    from experiments import reproduce
+    from jaxsched.chapter import reproduce
 
     calls = []
 

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from experiments import alchemist
+from jaxsched.chapter import alchemist
 from jaxsched.train.config import ModelConfig, RunConfig
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from experiments import alchemist, report
+from jaxsched.chapter import alchemist, report
 
 T = 400
 W = 20

@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsched.schedules import _validate as v
-from jaxsched.schedules._validate import concrete
+from jaxsched import _validate as v
+from jaxsched._validate import concrete
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsched.schedules._validate import (
+from jaxsched._validate import (
     check_in_range,
     check_nonnegative,
     concrete,

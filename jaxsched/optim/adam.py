@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxsched._validate import check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
     check_beta,
@@ -20,7 +21,6 @@ from jaxsched.optim._base import (
     scalar_dtype,
     tree_zeros,
 )
-from jaxsched.schedules._validate import check_nonnegative
 
 
 class AdamState(NamedTuple):

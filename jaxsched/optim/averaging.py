@@ -25,6 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsched._validate import (
+    check_bool,
+    check_le,
+    check_positive,
+    concrete,
+)
 from jaxsched.optim._base import (
     check_beta,
     check_params_given,
@@ -37,12 +43,6 @@ from jaxsched.optim._base import (
     round_to,
     scalar_dtype,
     tree_copy,
-)
-from jaxsched.schedules._validate import (
-    check_bool,
-    check_le,
-    check_positive,
-    concrete,
 )
 
 

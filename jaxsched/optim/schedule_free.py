@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxsched._validate import check_choice, check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
     check_beta,
@@ -56,7 +57,6 @@ from jaxsched.optim._base import (
     tree_copy,
     tree_zeros,
 )
-from jaxsched.schedules._validate import check_choice, check_nonnegative
 
 
 class ScheduleFreeAdamState(NamedTuple):

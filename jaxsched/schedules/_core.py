@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsched.schedules._validate import concrete
+from jaxsched._validate import concrete
 
 ArrayLike: TypeAlias = jax.typing.ArrayLike
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsched.schedules import _validate as v
+from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, f32, finish, shift
 
 

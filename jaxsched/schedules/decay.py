@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsched.schedules import _validate as v
+from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, as_step, f32, finish
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import jax.numpy as jnp
 
-from jaxsched.schedules import _validate as v
+from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, as_step, f32, finish
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxsched.schedules import _validate as v
+from jaxsched import _validate as v
 from jaxsched.schedules._core import (
     ArrayLike,
     Schedule,

@@ -41,8 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 from einops import rearrange
 
+from jaxsched import _validate as v
 from jaxsched import optim
-from jaxsched.schedules import _validate as v
 from jaxsched.train.loop import GroupTrainer
 from jaxsched.train.model import TinyViT, get_2d_sincos_pos_embed
 

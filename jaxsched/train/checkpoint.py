@@ -39,7 +39,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxsched.schedules._validate import check_int
+from jaxsched._validate import check_int
 
 __all__ = ["Checkpointer", "load_pytree", "save_pytree"]
 

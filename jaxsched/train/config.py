@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsched import _validate as v
 from jaxsched import optim, schedules
-from jaxsched.schedules import _validate as v
 
 
 class OptimizerKind(NamedTuple):

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxsched.schedules._validate import check_choice, check_int
+from jaxsched._validate import check_choice, check_int
 
 __all__ = [
     "CIFAR10_CLASSES",

@@ -46,8 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsched import _validate as v
 from jaxsched.optim import eval_params
-from jaxsched.schedules import _validate as v
 
 __all__ = ["MakeOptimizer", "TrainState", "GroupTrainer", "cross_entropy", "EVAL_LOSS_TIMINGS"]
 

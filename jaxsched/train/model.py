@@ -51,7 +51,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsched.schedules import _validate as v
+from jaxsched import _validate as v
 
 __all__ = [
     "TinyViT",

@@ -151,7 +151,7 @@ class Runner:
         log: Callable[[str], None] = print,
         shard: bool = True,
     ):
-        from jaxsched.schedules import _validate as v
+        from jaxsched import _validate as v
 
         v.check_int("chunk_size", chunk_size, minimum=1)
         if checkpoint_every is not None:

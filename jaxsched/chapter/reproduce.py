@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from experiments import alchemist, report
 from jaxsched import plot
+from jaxsched.chapter import alchemist, report
 from jaxsched.train import data as data_lib
 from jaxsched.train.results import atomic_write_text
 from jaxsched.train.runner import Runner, RunResult

@@ -3,7 +3,7 @@
 Every run of the chapter is a named :class:`RunSpec` written at the notes' scale (100k steps);
 a :class:`Preset` rescales horizons, the EMA time constants and the smoothing window to its own
 horizon, and may shrink the model for a CPU. The comparisons (figures) and the claims the chapter
-makes are data too; :mod:`experiments.report` evaluates the claims on finished runs.
+makes are data too; :mod:`jaxsched.chapter.report` evaluates the claims on finished runs.
 """
 
 from __future__ import annotations

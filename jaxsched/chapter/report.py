@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from experiments import alchemist
+from jaxsched.chapter import alchemist
 
 # How close "close together" is: within this fraction of the gain that decay brings over a
 # constant learning rate (the notes: shapes within 0.00 of each other, 0.13 below constant).
