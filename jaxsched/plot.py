@@ -27,7 +27,6 @@ import inspect
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,6 +39,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+from jaxsched._io import atomic_writer
+from jaxsched.smoothing import moving_average
 
 Schedule = Callable[[Any], Any]
 """``step -> learning rate``, as in :mod:`jaxsched.schedules`."""
@@ -363,15 +365,8 @@ def save_figure(fig: Figure, out: str | os.PathLike[str], *, dpi: int = DPI) -> 
             f"out must end with an image suffix ({', '.join('.' + s for s in sorted(supported))}),"
             f" got out={str(out)!r}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, suffix=f".tmp.{fmt}") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
     return path
 
 
@@ -530,31 +525,6 @@ def _as_curve(item: Any) -> Curve:
     raise ValueError(
         f"a curve must be (label, losses) or (label, losses, color), got {type(item).__name__}"
     )
-
-
-def moving_average(x: Any, window: int) -> np.ndarray:
-    """The notes' smoothing: ``np.convolve(x, np.ones(window), 'valid') / window``.
-
-    ``x`` is 1-D ``[T]`` or 2-D ``[seeds, T]`` (each row smoothed); the result has
-    ``T - window + 1`` values per row, element ``i`` being the mean of steps ``i .. i+window-1``.
-
-    Example::
-
-        moving_average(np.arange(5.0), 2)  # array([0.5, 1.5, 2.5, 3.5])
-    """
-    window = _check_positive_int("window", window)
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim not in (1, 2):
-        raise ValueError(f"x must be 1-D [steps] or 2-D [seeds, steps], got shape {a.shape}")
-    if a.shape[-1] < window:
-        raise ValueError(
-            f"window must be at most the number of steps, got window={window} "
-            f"for {a.shape[-1]} steps"
-        )
-    kernel = np.ones(window)
-    if a.ndim == 1:
-        return np.convolve(a, kernel, "valid") / window
-    return np.stack([np.convolve(row, kernel, "valid") / window for row in a])
 
 
 def _smoothed(curve: Curve, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:

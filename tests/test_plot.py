@@ -311,10 +311,10 @@ def test_moving_average_is_the_notes_convolution():
 @pytest.mark.parametrize(
     ("x", "window", "match"),
     [
-        (np.ones(10), 0, "window must be a positive integer"),
+        (np.ones(10), 0, "window must be >= 1, got window=0"),
         (np.ones(10), 11, "window must be at most the number of steps, got window=11 for 10"),
         (np.ones((2, 2, 2)), 1, r"x must be 1-D .* got shape \(2, 2, 2\)"),
-        (np.ones(10), 2.5, "window must be a positive integer"),
+        (np.ones(10), 2.5, "window must be an integer, got window=2.5"),
     ],
 )
 def test_moving_average_errors(x, window, match):

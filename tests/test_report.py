@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jaxsched.chapter import alchemist, report
+from jaxsched.smoothing import smoothed_at
 
 T = 400
 W = 20
@@ -88,8 +89,8 @@ def test_missing_runs_are_reported_not_guessed():
 def test_smoothed_at_is_the_notes_moving_average():
     x = np.arange(10, dtype=np.float32)
     ma = np.convolve(x, np.ones(3), "valid") / 3
-    assert report.smoothed_at(x, 10, 3) == pytest.approx(ma[-1])
-    assert report.smoothed_at(x, 5, 3) == pytest.approx(ma[2])
+    assert smoothed_at(x, 10, 3) == pytest.approx(ma[-1])
+    assert smoothed_at(x, 5, 3) == pytest.approx(ma[2])
 
 
 def test_render_labels_synthetic_data():

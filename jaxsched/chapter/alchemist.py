@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from jaxsched.smoothing import smoothing_window
 from jaxsched.train.config import ModelConfig, RunConfig
 
 NOTES_STEPS = 100_000
@@ -137,7 +138,7 @@ class Preset:
 
     @property
     def window(self) -> int:
-        return max(1, round(NOTES_WINDOW / self.scale))
+        return smoothing_window(self.steps)
 
     def ema_decay(self, decay: float) -> float:
         """The notes' decay with its averaging window kept as the same fraction of the horizon.

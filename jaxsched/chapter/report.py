@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from jaxsched.chapter import alchemist
+from jaxsched.smoothing import smoothed_at
 
 # How close "close together" is: within this fraction of the gain that decay brings over a
 # constant learning rate (the notes: shapes within 0.00 of each other, 0.13 below constant).
@@ -44,15 +45,6 @@ class ClaimResult:
     statement: str
     held: bool | None  # None: the runs it needs are missing
     evidence: str
-
-
-def smoothed_at(losses: np.ndarray, step: int, window: int) -> float:
-    """The notes' moving average ending at ``step`` (exclusive), i.e. over the last ``window``."""
-    step = min(step, len(losses))
-    if step <= 0:
-        return float("nan")
-    w = min(window, step)
-    return float(np.mean(losses[step - w : step]))
 
 
 def _below(a: Stat, b: Stat) -> bool:

@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from jaxsched import plot
+from jaxsched._io import atomic_write_text
 from jaxsched.chapter import alchemist, report
+from jaxsched.smoothing import moving_average, smoothed_at
 from jaxsched.train import data as data_lib
-from jaxsched.train.results import atomic_write_text
 from jaxsched.train.runner import Runner, RunResult
 
 # Figures `--figures` may name; "all" draws every one, "none" draws none.
@@ -137,8 +138,7 @@ def _ylim(notes_ylim: float, curves, window: int) -> float:
     top = 0.0
     for _, arr, _ in curves:
         a = np.atleast_2d(np.asarray(arr, np.float64))
-        w = max(1, min(window, a.shape[1]))
-        sm = np.stack([np.convolve(x, np.ones(w) / w, "valid") for x in a])
+        sm = moving_average(a, max(1, min(window, a.shape[1])))
         top = max(top, float(np.nanmax(sm)))
     return notes_ylim if top <= notes_ylim else float(np.ceil(top * 1.05 * 10) / 10)
 
@@ -172,7 +172,7 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
             for lab, spec in alchemist.RUNS.items():
                 if lab in losses and spec.notes_loss is not None:
                     finals[lab] = (
-                        [report.smoothed_at(x, len(x), window) for x in losses[lab]],
+                        [smoothed_at(x, len(x), window) for x in losses[lab]],
                         spec.notes_loss,
                     )
             plot.plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)

@@ -23,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import io
@@ -31,7 +30,6 @@ import os
 import pathlib
 import pickle
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -42,6 +40,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxsched._io import atomic_writer
 from jaxsched._validate import check_choice, check_int
 
 __all__ = [
@@ -137,57 +136,43 @@ def _md5_of_file(path: pathlib.Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(directory: pathlib.Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _download(url: str, dest: pathlib.Path, expected_md5: str, progress: bool) -> None:
     """Stream ``url`` into a temporary file beside ``dest``; rename it to ``dest`` only when
     complete and its md5 matches. On any failure the temporary file is removed."""
     from tqdm import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = pathlib.Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S)
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                raise DataUnavailableError(
-                    f"cannot download CIFAR-10 from {url}: {e}; {_how_to_get(dest.parent)}"
-                ) from e
-            h = hashlib.md5(usedforsecurity=False)
-            received = 0
-            with response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                with tqdm(
-                    total=total,
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    desc=dest.name,
-                    disable=not progress,
-                ) as bar:
-                    try:
-                        while chunk := response.read(_CHUNK):
-                            out.write(chunk)
-                            h.update(chunk)
-                            received += len(chunk)
-                            bar.update(len(chunk))
-                    except (OSError, http.client.HTTPException) as e:
-                        raise DataCorruptError(
-                            f"download of {url} broke off after {received} bytes: {e}; "
-                            f"nothing was written to {dest}"
-                        ) from e
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_writer(dest, suffix=".part") as out:
+        try:
+            response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise DataUnavailableError(
+                f"cannot download CIFAR-10 from {url}: {e}; {_how_to_get(dest.parent)}"
+            ) from e
+        h = hashlib.md5(usedforsecurity=False)
+        received = 0
+        with response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=dest.name,
+                disable=not progress,
+            ) as bar:
+                try:
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+                except (OSError, http.client.HTTPException) as e:
+                    raise DataCorruptError(
+                        f"download of {url} broke off after {received} bytes: {e}; "
+                        f"nothing was written to {dest}"
+                    ) from e
+        # Checked before the block ends, so a bad download never replaces ``dest``.
         if total is not None and received != total:
             raise DataCorruptError(
                 f"download of {url} is truncated: received {received} of {total} bytes; "
@@ -199,12 +184,6 @@ def _download(url: str, dest: pathlib.Path, expected_md5: str, progress: bool) -
                 f"download of {url} ({received} bytes) has md5 {actual}, expected "
                 f"{expected_md5}: the file is corrupt or truncated; nothing was written to {dest}"
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(dest.parent)
 
 
 def _verify(path: pathlib.Path, expected_md5: str) -> None:
@@ -298,10 +277,8 @@ def _load_arrays(path: pathlib.Path, md5: str) -> Dataset | None:
 
 
 def _save_arrays(path: pathlib.Path, data: Dataset, md5: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = pathlib.Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_writer(path) as f:
             np.savez(
                 f,
                 train_images=data.train_images,
@@ -310,14 +287,8 @@ def _save_arrays(path: pathlib.Path, data: Dataset, md5: str) -> None:
                 test_labels=data.test_labels,
                 source_md5=np.asarray(md5),
             )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:
         warnings.warn(f"could not cache decoded CIFAR-10 at {path}: {e}", stacklevel=3)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def load_cifar10(

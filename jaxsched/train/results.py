@@ -11,7 +11,7 @@ Layout of one run::
     root/<run_id>/
         config.json     the run's configuration (``write_config``)
         losses.npy      float32 [steps so far], one training loss per step (``save_losses``)
-        eval.json       [{"step": ..., "loss": ..., "accuracy": ...}, ...] (``save_eval``)
+        eval.json       [{"step": ..., "test_loss": ..., "test_accuracy": ...}, ...] (``save_eval``)
         summary.json    {"status": "finished" | ..., ...} (``write_summary``)
         ckpt/           periodic training-state checkpoints (``jaxsched.train.checkpoint``)
         params/         the final eval params (``checkpoint.save_pytree``)
@@ -27,17 +27,17 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+# Re-exported: the run directory's files are written through the project's one atomic writer.
+from jaxsched._io import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "FINISHED",
@@ -57,94 +57,6 @@ LOSSES_FILE = "losses.npy"
 EVAL_FILE = "eval.json"
 SUMMARY_FILE = "summary.json"
 _KEY_LENGTH = 12
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def _fsync_dir(directory: pathlib.Path) -> None:
-    # The rename itself lives in the directory entry: without this a power cut can undo it.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some platforms/filesystems cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically: readers see the old file or the new, never a mix.
-
-    The bytes go to a temporary file in the same directory (same filesystem, so the rename is
-    atomic), are flushed and fsynced, then ``os.replace`` moves them over ``path`` and the
-    directory is fsynced. If anything fails, the temporary file is removed and ``path`` is left
-    as it was. Parent directories are created as needed.
-
-    Example::
-
-        atomic_write_bytes("run/state.bin", b"...")
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = pathlib.Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """``atomic_write_bytes`` of ``text`` encoded as UTF-8."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _to_json_value(obj: Any) -> Any:
-    # json.dumps `default` hook: NumPy / JAX scalars and arrays become plain Python values.
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray) or hasattr(obj, "__array__"):
-        return np.asarray(obj).tolist()
-    if isinstance(obj, pathlib.PurePath):
-        return str(obj)
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable: {obj!r}")
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON (sorted keys) atomically.
-
-    NumPy/JAX scalars and arrays are converted to Python numbers and lists.
-
-    Example::
-
-        atomic_write_json("run/summary.json", {"status": "finished", "loss": np.float32(0.1)})
-    """
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_to_json_value)
-    atomic_write_text(path, text + "\n")
-
-
-def atomic_save_npy(path: str | os.PathLike, array: Any) -> None:
-    """``np.save`` ``array`` to ``path`` (exactly that name, no ``.npy`` added) atomically.
-
-    Example::
-
-        atomic_save_npy("run/losses.npy", np.zeros(10, np.float32))
-    """
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _read_json(path: pathlib.Path) -> Any:

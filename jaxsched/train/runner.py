@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsched import optim
+from jaxsched.smoothing import smoothed_at, smoothing_window
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train import sharding
 from jaxsched.train.config import RunConfig
@@ -45,19 +46,6 @@ class RunResult:
     run_dir: RunDir
     status: str  # "finished" | "diverged" | "skipped" (already finished before this call)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def smoothing_window(horizon: int) -> int:
-    """The notes smooth over 1000 steps at a 100k horizon; keep that fraction at any horizon."""
-    return max(1, round(horizon / 100))
-
-
-def smoothed_final(losses: np.ndarray, window: int) -> float:
-    """The last value of the notes' moving average (mean of the last ``window`` losses)."""
-    if len(losses) == 0:
-        return float("nan")
-    w = min(window, len(losses))
-    return float(np.mean(losses[-w:]))
 
 
 def make_model(cfg: RunConfig) -> TinyViT:
@@ -421,7 +409,7 @@ class Runner:
             "steps_done": int(len(losses)),
             "seed": r.cfg.seed,
             "smoothing_window": window,
-            "final_loss_smoothed": smoothed_final(losses, window),
+            "final_loss_smoothed": smoothed_at(losses, len(losses), window),
             "final_test_loss": last_eval.get("test_loss"),
             "final_test_accuracy": last_eval.get("test_accuracy"),
             "wall_seconds": r.wall,
