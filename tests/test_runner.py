@@ -10,13 +10,15 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train.config import ModelConfig, RunConfig
 from jaxsched.train.data import synthetic
-from jaxsched.train.runner import Runner
+from jaxsched.train.loop import cross_entropy
+from jaxsched.train.runner import Runner, make_model
 
 TINY = ModelConfig(features=16, num_blocks=1, num_heads=2)
 
@@ -33,25 +35,41 @@ def _cfg(**kw):
 
 
 def test_group_equals_alone_and_finished_runs_are_skipped(dataset, tmp_path):
+    # Different horizons and eval intervals in one group: each run evaluates at its own
+    # multiples of eval_every and at its own end, never at another run's.
     cfgs = [
         _cfg(schedule="linear_decay"),
-        _cfg(schedule="cosine_decay", steps=20, seed=1),
-        _cfg(schedule="stepwise_drop", schedule_kwargs={"fraction": 0.5}, lr=3e-3),
+        _cfg(schedule="cosine_decay", steps=25, seed=1),
+        _cfg(schedule="stepwise_drop", schedule_kwargs={"fraction": 0.5}, lr=3e-3,
+             eval_every=15),
     ]
+    own_evals = [[10, 20, 30], [10, 20, 25], [15, 30]]
     grouped = Runner(dataset, tmp_path / "g", chunk_size=10, progress=False).run(cfgs)
     alone = Runner(dataset, tmp_path / "a", group=False, chunk_size=7, progress=False).run(cfgs)
-    for g, a in zip(grouped, alone, strict=True):
+    for g, a, steps in zip(grouped, alone, own_evals, strict=True):
         assert g.status == a.status == "finished"
         lg, la = g.run_dir.load_losses(), a.run_dir.load_losses()
         assert lg.shape == (g.config.train_steps,)
+        # A group is one vmapped program; alone, the run axis has size 1. XLA may order the
+        # float reductions of the two programs differently, hence a tolerance at f32 rounding.
         np.testing.assert_allclose(lg, la, rtol=2e-5, atol=2e-6)
-        assert [e["step"] for e in g.run_dir.load_eval()] == [
-            s for s in (10, 20, 30) if s <= g.config.train_steps
-        ]
+        eg, ea = g.run_dir.load_eval(), a.run_dir.load_eval()
+        assert [e["step"] for e in eg] == [e["step"] for e in ea] == steps
+        for x, y in zip(eg, ea, strict=True):
+            assert x["test_loss"] == pytest.approx(y["test_loss"], rel=1e-4)
+            assert x["test_accuracy"] == pytest.approx(y["test_accuracy"], abs=1 / 64 + 1e-9)
+
+        # The saved params are the run's final eval params: the test loss they give is the
+        # last eval's.
         params = ckpt.load_pytree(g.run_dir.params_dir)
-        assert params  # the final eval params are on disk
+        model = make_model(g.config)
+        x = jnp.asarray(dataset.test_images[:64], jnp.float32) / 255.0
+        logits = model.apply({"params": params}, x, deterministic=True)
+        loss = float(cross_entropy(logits, jnp.asarray(dataset.test_labels[:64])))
+        assert loss == pytest.approx(eg[-1]["test_loss"], rel=1e-4)
         summary = json.loads((g.run_dir.path / "summary.json").read_text())
         assert summary["status"] == "finished" and summary["data"] == "synthetic"
+        assert summary["final_test_loss"] == eg[-1]["test_loss"]
     again = Runner(dataset, tmp_path / "g", progress=False).run(cfgs)
     assert [r.status for r in again] == ["skipped"] * 3
 

@@ -1,28 +1,27 @@
-"""Checkpoints of training state and of final parameters, on top of orbax-checkpoint.
+"""Checkpoints of training state and of final parameters, on top of orbax's ``CheckpointManager``.
 
 ``Checkpointer`` keeps periodic checkpoints of an arbitrary pytree (params, optimizer state, PRNG
-keys, step counters) in one directory, one subdirectory per step. orbax writes each step into a
-temporary directory and renames it into place when complete, so a process killed mid-save
-leaves only a temporary directory behind; ``latest_step`` and ``restore`` ignore it (and any step
-directory without orbax's metadata file), and the next ``Checkpointer`` on that directory
-removes it. Saves are synchronous: when ``save`` returns, the step is on disk.
+keys, step counters) in one directory, one subdirectory per step. All step bookkeeping is orbax's:
+it writes each step into a temporary directory and renames it into place when complete, lists
+the finalized steps (``all_steps``, ``latest_step``), deletes all but the newest ``max_to_keep``
+and removes the temporary directories a killed save leaves behind. Saves are synchronous: when
+``save`` returns, the step is on disk (and fsynced, which orbax does not do).
 
-``save_pytree`` / ``load_pytree`` store one pytree (the final eval params) at a path, replacing
-any previous one atomically.
+``save_pytree`` / ``load_pytree`` store one pytree (the final eval params) at a path through the
+same manager with ``max_to_keep=1``: a new save is a new step, so readers see the old tree or the
+new one, never a partial one.
 
 Leaves may be JAX arrays (any sharding), NumPy arrays, NumPy/Python scalars and typed PRNG keys
 (``jax.random.key``), which are stored as their key data and rebuilt on restore. Every dtype
 round-trips bit-exactly, bfloat16 included.
 
-Example::
-
-    ckpt = Checkpointer(run.checkpoint_dir, max_to_keep=2)
-    start = ckpt.latest_step()
-    if start is not None:
-        state = ckpt.restore(state)          # same structure, dtypes and shardings as `state`
-    ...
-    ckpt.save(step, state)
-    ckpt.close()
+>>> import tempfile
+>>> import numpy as np
+>>> with Checkpointer(tempfile.mkdtemp(), max_to_keep=2) as ckpt:
+...     for step in (10, 20, 30):
+...         ckpt.save(step, {"w": np.full(3, step, np.float32)})
+...     print(ckpt.all_steps(), ckpt.restore({"w": np.zeros(3, np.float32)})["w"])
+[20, 30] [30. 30. 30.]
 """
 
 from __future__ import annotations
@@ -30,23 +29,16 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import shutil
-import uuid
-import warnings
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxsched._io import fsync_dir
 from jaxsched._validate import check_int
 
 __all__ = ["Checkpointer", "load_pytree", "save_pytree"]
-
-# orbax writes this file into a step directory before renaming it into place; a step
-# directory without it did not come from a completed orbax save.
-_METADATA_FILE = "_CHECKPOINT_METADATA"
-_TMP_MARKER = ".orbax-checkpoint-tmp"
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,17 +101,20 @@ def _fsync_tree(path: pathlib.Path) -> None:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        _fsync_dir(pathlib.Path(dirpath))
-    _fsync_dir(path.parent)
+        fsync_dir(dirpath)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(path: pathlib.Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _manager(directory: pathlib.Path, max_to_keep: int) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        create=True,
+        enable_async_checkpointing=False,
+        cleanup_tmp_directories=True,
+    )
+    return ocp.CheckpointManager(
+        directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +130,7 @@ class Checkpointer:
         each save).
 
     ``save(step, state)`` blocks until the checkpoint is complete and renamed into place.
-    ``restore(target, step=None)`` reads the newest complete checkpoint (or ``step``) into the
+    ``restore(target, step=None)`` reads the newest checkpoint (or ``step``) into the
     structure, dtypes, shapes and shardings of ``target``: NumPy leaves come back as NumPy,
     JAX leaves as JAX arrays placed like the target's.
     """
@@ -144,15 +139,7 @@ class Checkpointer:
         check_int("max_to_keep", max_to_keep, minimum=1)
         self.directory = pathlib.Path(directory).absolute()
         self.max_to_keep = int(max_to_keep)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._remove_incomplete()
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=self.max_to_keep,
-            create=True,
-            enable_async_checkpointing=False,
-            cleanup_tmp_directories=True,
-        )
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._manager = _manager(self.directory, self.max_to_keep)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -164,46 +151,19 @@ class Checkpointer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # -- bookkeeping ---------------------------------------------------------------------------
-
-    def _step_dirs(self) -> dict[int, pathlib.Path]:
-        out = {}
-        if not self.directory.is_dir():
-            return out
-        for entry in self.directory.iterdir():
-            if entry.is_dir() and entry.name.isdigit():
-                out[int(entry.name)] = entry
-        return out
-
-    def _remove_incomplete(self) -> None:
-        # A step directory without metadata is not an orbax checkpoint (orbax renames only
-        # finished ones into place); left there it would count against max_to_keep and block
-        # a later save at that step.
-        for _, path in sorted(self._step_dirs().items()):
-            if not (path / _METADATA_FILE).is_file():
-                warnings.warn(
-                    f"removing incomplete checkpoint {path} (no {_METADATA_FILE})",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                shutil.rmtree(path, ignore_errors=True)
-
-    def all_steps(self) -> list[int]:
-        """The steps of every complete checkpoint, ascending."""
-        return sorted(
-            step for step, path in self._step_dirs().items() if (path / _METADATA_FILE).is_file()
-        )
-
-    def latest_step(self) -> int | None:
-        """The newest complete checkpoint's step, or ``None`` when there is none."""
-        steps = self.all_steps()
-        return steps[-1] if steps else None
-
-    # -- save / restore ------------------------------------------------------------------------
-
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
+
+    def all_steps(self) -> list[int]:
+        """The steps of every complete checkpoint, ascending."""
+        self._check_open()
+        return sorted(int(s) for s in self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        """The newest complete checkpoint's step, or ``None`` when there is none."""
+        self._check_open()
+        return self._manager.latest_step()
 
     def save(self, step: int, state: Any) -> None:
         """Write ``state`` as the checkpoint of ``step`` and wait until it is on disk.
@@ -215,7 +175,6 @@ class Checkpointer:
         self._check_open()
         check_int("step", step, minimum=0)
         step = int(step)
-        self._remove_incomplete()
         latest = self.latest_step()
         if latest is not None and step < latest:
             raise ValueError(
@@ -223,8 +182,7 @@ class Checkpointer:
                 f"got step={step}"
             )
         if latest == step:
-            shutil.rmtree(self.directory / str(step))
-            self._manager.reload()
+            self._manager.delete(step)
         saved = self._manager.save(step, args=ocp.args.StandardSave(_storable(state)), force=True)
         self._manager.wait_until_finished()
         if saved is False:
@@ -236,7 +194,8 @@ class Checkpointer:
 
         ``target`` supplies the tree structure, shapes and dtypes (and, for JAX arrays, the
         sharding); its values are not used. Raises ``FileNotFoundError`` when there is no
-        complete checkpoint (for that step).
+        complete checkpoint (for that step), ``ValueError`` when the stored tree does not have
+        ``target``'s structure.
         """
         self._check_open()
         steps = self.all_steps()
@@ -251,9 +210,7 @@ class Checkpointer:
                     f"no complete checkpoint for step {step} in {self.directory}; "
                     f"available steps: {steps}"
                 )
-        self._manager.reload()
-        stored = self._manager.restore(int(step), args=ocp.args.StandardRestore(_storable(target)))
-        return _restored(stored, target)
+        return _restore(self._manager, int(step), target, self.directory)
 
     def close(self) -> None:
         """Wait for pending work and release orbax's resources. Safe to call twice."""
@@ -263,58 +220,70 @@ class Checkpointer:
             self._closed = True
 
 
+def _leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of a tree's array leaves, named as orbax names them (``a.w``, ``b.0``)."""
+
+    def name(entry: Any) -> str:
+        for attr in ("name", "key", "idx"):  # GetAttrKey, DictKey, SequenceKey
+            if hasattr(entry, attr):
+                return str(getattr(entry, attr))
+        return str(entry)
+
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {".".join(name(e) for e in path): tuple(np.shape(leaf)) for path, leaf in flat}
+
+
+def _restore(manager: ocp.CheckpointManager, step: int, target: Any, where: pathlib.Path) -> Any:
+    # orbax's own error for a target of another structure is an unrelated-looking ValueError
+    # raised deep inside; compare names and shapes first and say what differs.
+    stored = {
+        m.name: tuple(m.shape)
+        for m in jax.tree.leaves(manager.item_metadata(step).tree)
+        if hasattr(m, "shape")
+    }
+    wanted = _leaf_shapes(_storable(target))
+    if stored != wanted:
+        missing = sorted(set(wanted) - set(stored))
+        extra = sorted(set(stored) - set(wanted))
+        reshaped = sorted(k for k in set(stored) & set(wanted) if stored[k] != wanted[k])
+        raise ValueError(
+            f"target does not match the checkpoint of step {step} in {where}: "
+            f"leaves missing from the checkpoint {missing[:5]}, not in the target {extra[:5]}, "
+            f"with other shapes {[(k, stored[k], wanted[k]) for k in reshaped[:5]]}"
+        )
+    restored = manager.restore(step, args=ocp.args.StandardRestore(_storable(target)))
+    return _restored(restored, target)
+
+
 # --------------------------------------------------------------------------------------------
 # One pytree at a path (final eval params)
-
-
-def _recover(path: pathlib.Path) -> None:
-    # save_pytree swaps a complete new copy in with two renames; if a kill fell between them,
-    # the complete copy is still beside the (now missing) destination: finish the swap.
-    if path.exists():
-        return
-    candidates = sorted(path.parent.glob(f".{path.name}.new-*"))
-    complete = [c for c in candidates if (c / _METADATA_FILE).is_file()]
-    if complete:
-        os.replace(complete[-1], path)
-        _fsync_dir(path.parent)
 
 
 def save_pytree(path: str | os.PathLike, tree: Any) -> None:
     """Save ``tree`` at ``path`` (a directory), atomically replacing anything saved there.
 
-    The tree is written to a hidden sibling directory first; only a complete copy is renamed
-    to ``path``, so readers see the old tree or the new one, never a partial one.
+    The tree becomes the next step of a ``max_to_keep=1`` orbax manager in ``path``: orbax
+    renames it into place only when complete and then deletes the previous one, so readers see
+    the old tree or the new one, never a partial one.
 
-    Example::
-
-        save_pytree(run.params_dir, eval_params(opt_state, params))
-        params = load_pytree(run.params_dir, target=params)
+    >>> import tempfile
+    >>> import numpy as np
+    >>> path = tempfile.mkdtemp() + "/params"
+    >>> save_pytree(path, {"w": np.arange(3.0)})
+    >>> save_pytree(path, {"w": np.ones(3)})
+    >>> load_pytree(path, target={"w": np.zeros(3)})["w"]
+    array([1., 1., 1.])
     """
     path = pathlib.Path(path).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _recover(path)
-    token = uuid.uuid4().hex[:12]
-    new = path.parent / f".{path.name}.new-{token}"
-    old = path.parent / f".{path.name}.old-{token}"
+    manager = _manager(path, 1)
     try:
-        with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as ckptr:
-            ckptr.save(new, args=ocp.args.StandardSave(_storable(tree)))
-        _fsync_tree(new)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(new, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        if not path.exists() and (new / _METADATA_FILE).is_file():
-            # the old copy is gone already: keep the complete new one for _recover
-            raise
-        shutil.rmtree(new, ignore_errors=True)
-        raise
+        latest = manager.latest_step()
+        step = 0 if latest is None else latest + 1
+        manager.save(step, args=ocp.args.StandardSave(_storable(tree)), force=True)
+        manager.wait_until_finished()
+        _fsync_tree(path / str(step))
     finally:
-        shutil.rmtree(old, ignore_errors=True)
-    # leftovers of earlier interrupted saves
-    for stale in path.parent.glob(f".{path.name}.new-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        manager.close()
 
 
 def load_pytree(path: str | os.PathLike, target: Any = None) -> Any:
@@ -325,12 +294,15 @@ def load_pytree(path: str | os.PathLike, target: Any = None) -> Any:
     mappings and NumPy arrays as leaves (typed keys as their uint32 key data).
     """
     path = pathlib.Path(path).absolute()
-    _recover(path)
-    if not (path / _METADATA_FILE).is_file():
+    if not path.is_dir():
         raise FileNotFoundError(f"no pytree saved at {path}")
-    with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as ckptr:
+    manager = _manager(path, 1)
+    try:
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no pytree saved at {path}")
         if target is None:
-            stored = ckptr.restore(path)
-            return jax.tree.map(np.asarray, stored)
-        stored = ckptr.restore(path, args=ocp.args.StandardRestore(_storable(target)))
-    return _restored(stored, target)
+            return jax.tree.map(np.asarray, manager.restore(step))
+        return _restore(manager, step, target, path)
+    finally:
+        manager.close()

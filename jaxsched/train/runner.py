@@ -16,12 +16,11 @@ The runner is the only place that touches the disk during training. Its contract
 
 from __future__ import annotations
 
-import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -121,6 +120,13 @@ def _from_leaves(leaves: dict[str, Any], like):
         )
     # Host arrays: the runner stacks a cohort on the host and places it on the devices once.
     return jax.tree.unflatten(treedef, [np.asarray(leaves[f"{i:04d}"]) for i in range(len(flat))])
+
+
+class _Placement(NamedTuple):
+    """Where a group's arrays live: no mesh (default device), or a mesh split by runs / data."""
+
+    mesh: jax.sharding.Mesh | None
+    axis: str
 
 
 class Runner:
@@ -238,7 +244,7 @@ class Runner:
             data_sharding=None if mesh is None else sharding.replicated(mesh),
             batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
         )
-        self._mesh, self._axis = mesh, axis
+        placement = _Placement(mesh, axis)
         seeds = np.array([r.cfg.seed for r in runs], np.int32)
         hparams = self._hparams(runs)
         fresh = jax.device_get(trainer.init(seeds, hparams))
@@ -256,19 +262,21 @@ class Runner:
         for idx in by_step.values():
             cohort = [runs[i] for i in idx]
             state = _tree_stack([states[i] for i in idx])
-            if self._mesh is not None:
-                self.log(f"{len(cohort)} run(s) on {self._mesh.size} devices ({self._axis} axis)")
-            results += self._train_cohort(trainer, cohort, state, bar)
+            if mesh is not None:
+                self.log(f"{len(cohort)} run(s) on {mesh.size} devices ({axis} axis)")
+            results += self._train_cohort(trainer, placement, cohort, state, bar)
         return results
 
-    def _place(self, tree, n_runs: int):
+    @staticmethod
+    def _place(placement: _Placement, tree, n_runs: int):
         """Lay a cohort's arrays out on the mesh: padded and split by run, or replicated."""
-        if self._mesh is None:
+        mesh = placement.mesh
+        if mesh is None:
             return jax.device_put(tree)
-        if self._axis == "data":
-            return sharding.replicate(tree, self._mesh)
-        padded = sharding.pad_runs(tree, sharding.padded_size(n_runs, self._mesh))
-        return sharding.shard_runs(padded, self._mesh)
+        if placement.axis == "data":
+            return sharding.replicate(tree, mesh)
+        padded = sharding.pad_runs(tree, sharding.padded_size(n_runs, mesh))
+        return sharding.shard_runs(padded, mesh)
 
     @staticmethod
     def _hparams(runs: Sequence[_Run]) -> dict[str, jax.Array]:
@@ -301,7 +309,9 @@ class Runner:
         self.log(f"resuming {r.rd.run_id} from step {step}")
         return state
 
-    def _train_cohort(self, trainer, runs: list[_Run], state, bar) -> list[RunResult]:
+    def _train_cohort(
+        self, trainer, placement: _Placement, runs: list[_Run], state, bar
+    ) -> list[RunResult]:
         results: list[RunResult] = []
         while runs:
             step = runs[0].step
@@ -311,11 +321,15 @@ class Runner:
                 [np.pad(t, (0, horizon - len(t)), mode="edge") for t in
                  (r.lr_table() for r in runs)]
             )
-            state, tables, hparams = self._place((state, jnp.asarray(tables), hparams), len(runs))
+            state, tables, hparams = self._place(
+                placement, (state, jnp.asarray(tables), hparams), len(runs)
+            )
             stop = min(r.end for r in runs)
-            eval_every = min(r.cfg.eval_every for r in runs)
             while step < stop:
-                targets = [stop, step + self.chunk_size, (step // eval_every + 1) * eval_every]
+                # Chunks end wherever any run evaluates; each run records only its own evals
+                # (its eval_every and its end), so eval.json does not depend on the group.
+                next_eval = min((step // r.cfg.eval_every + 1) * r.cfg.eval_every for r in runs)
+                targets = [stop, step + self.chunk_size, next_eval]
                 if self.checkpoint_every:
                     ce = self.checkpoint_every
                     targets.append((step // ce + 1) * ce)
@@ -328,8 +342,11 @@ class Runner:
                 bad = self._record_chunk(runs, losses, dt, step)
                 if bar is not None:
                     bar.update(n * len(runs))
-                if step % eval_every == 0 or step == stop:
-                    self._evaluate(trainer, runs, state, hparams, step)
+                due = [
+                    i for i, r in enumerate(runs) if step % r.cfg.eval_every == 0 or step == r.end
+                ]
+                if due:
+                    self._evaluate(trainer, runs, state, hparams, step, due)
                 if bad:
                     results += [self._diverged(runs[i], *bad[i]) for i in sorted(bad)]
                 keep = [i for i in range(len(runs)) if i not in bad]
@@ -366,13 +383,14 @@ class Runner:
             r.wall += dt
         return bad
 
-    def _evaluate(self, trainer, runs, state, hparams, step: int) -> None:
+    def _evaluate(self, trainer, runs, state, hparams, step: int, due: Sequence[int]) -> None:
+        """Evaluate the cohort in one program and record it for the runs in ``due``."""
         n = min(runs[0].cfg.eval_examples, len(self.dataset.test_labels))
         images, labels = self._test_set(n)
         metrics = trainer.evaluate(state, hparams, images, labels)
         metrics = {k: np.asarray(v)[: len(runs)] for k, v in metrics.items()}
-        for i, r in enumerate(runs):
-            r.evals.append(
+        for i in due:
+            runs[i].evals.append(
                 {
                     "step": step,
                     "test_loss": float(metrics["loss"][i]),
@@ -427,9 +445,10 @@ class Runner:
         return RunResult(r.cfg, r.rd, "finished", summary)
 
     def _diverged(self, r: _Run, step: int, value: float) -> RunResult:
-        msg = f"{r.rd.run_id}: loss became {value} at step {step}; training of this run stopped"
-        if math.isnan(value) or math.isinf(value):
-            msg += " (its last good checkpoint, if any, is kept)"
+        msg = (
+            f"{r.rd.run_id}: loss became {value} at step {step}; training of this run stopped"
+            " (its last good checkpoint, if any, is kept)"
+        )
         self.log(msg)
         r.rd.save_losses(r.all_losses())
         r.rd.save_eval(r.evals)
