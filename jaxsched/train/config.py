@@ -10,7 +10,6 @@ axis as data.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -78,11 +77,6 @@ OPTIMIZERS: dict[str, OptimizerKind] = {
         "Schedule-Free AdamW (Defazio et al. 2024)",
     ),
 }
-
-# Names of the argument through which each kind of schedule takes its peak and its horizon.
-_PEAK_ARGS = ("peak", "value", "init_value", "learning_rate", "lr", "max_lr")
-_HORIZON_ARGS = ("decay_steps", "total_steps", "max_steps", "T_max")
-
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -178,19 +172,21 @@ class RunConfig:
         return {name: float(getattr(self, name)) for name in self.kind.hparams}
 
     def schedule_arguments(self) -> dict[str, Any]:
-        fn = schedules.get(self.schedule)
-        params = inspect.signature(fn).parameters
-        kwargs = dict(self.schedule_kwargs)
-        peak = next((p for p in _PEAK_ARGS if p in params), None)
-        if peak is not None and peak not in kwargs:
-            kwargs[peak] = self.lr
-        horizon = next((p for p in _HORIZON_ARGS if p in params), None)
-        if horizon is not None and horizon not in kwargs:
-            kwargs[horizon] = self.steps
-        return kwargs
+        """``schedule_kwargs`` with the kind's registered peak (``lr``) and horizon (``steps``).
 
-    def build_schedule(self):
-        return schedules.get(self.schedule)(**self.schedule_arguments())
+        >>> RunConfig(schedule="inverse_time", schedule_kwargs={"decay_rate": 0.5},
+        ...           lr=0.1, steps=100).schedule_arguments()
+        {'decay_rate': 0.5, 'peak': 0.1}
+        """
+        return schedules.registry.fill(
+            self.schedule, self.schedule_kwargs, peak=self.lr, horizon=self.steps
+        )
+
+    def build_schedule(self) -> schedules.Schedule:
+        """The run's schedule (see :func:`jaxsched.schedules.registry.build`)."""
+        return schedules.registry.build(
+            self.schedule, self.schedule_kwargs, peak=self.lr, horizon=self.steps
+        )
 
     def lr_table(self) -> np.ndarray:
         """The learning rate at each of the ``train_steps`` steps, float32."""
