@@ -486,6 +486,12 @@ def build(
         raise ValueError(
             f"schedule {name!r} needs the argument{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)} (it takes {', '.join(params)}; {peak_role}, {horizon_role})"
+            + (
+                f"; schedules go in as nested specs, e.g. {name}:{kind.schedule_args[0]}="
+                + ("[(constant:value=1e-3)]" if name != "warmup" else "(constant:value=1e-3)")
+                if kind.schedule_args
+                else ""
+            )
         )
     for key in kind.schedule_args:
         if key in args:
