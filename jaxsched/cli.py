@@ -8,9 +8,15 @@ and sets ``func`` to ``functools.partial(_run_<name>, parser=p)``, where
 non-positive ``--steps``, ...) print one line, ``jaxsched <cmd>: error: ...``, and exit with
 status 2 as argparse does; no traceback.
 
-Example::
+In Python, :func:`main` takes the command line as a list (on a shell:
+``jaxsched plot "torch.cosine_annealing_lr:lr=0.1,T_max=100" --steps 150 --out cosine.png``):
 
-    jaxsched plot "torch.cosine_annealing_lr:lr=0.1,T_max=100" --steps 150 --out cosine.png
+>>> import pathlib, tempfile
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "cosine.png"
+>>> main(["plot", "torch.cosine_annealing_lr:lr=0.1,T_max=100", "--steps", "150",
+...       "--out", str(out)])
+/.../cosine.png
+0
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ def _add_plot(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
-    # Imported here so that `jaxsched --help` and other subcommands do not pay for jax+matplotlib.
+    # Imported here: matplotlib is needed by this subcommand only. (jax is imported anyway:
+    # build_parser generates train's flags from RunConfig, which imports jaxsched.train.config.)
     from jaxsched import plot
 
     if args.list:
@@ -190,10 +197,11 @@ def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser)
     from jaxsched.chapter import reproduce
     from jaxsched.train.data import DataUnavailableError
 
+    _check_out_dir(parser, args.out)
     try:
         reproduce.resolve_figures(args.figures)
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(f"argument --figures: {err}")
     try:
         path = reproduce.reproduce(
             args.preset, args.out, data=args.data, seeds=args.seeds, figures=args.figures,
@@ -207,41 +215,64 @@ def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser)
     return 0
 
 
-def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    from jaxsched.train.config import OPTIMIZERS
+def _config_flags() -> list[tuple[str, dict]]:
+    """``(flag, add_argument kwargs)`` for every :class:`RunConfig` field that has a flag.
 
+    Generated from the dataclass fields, their type hints and their ``metadata`` (``help``,
+    ``choices``, ``required``, ``cli_default``, ``metavar``; ``"cli": False`` for none), so a
+    new field needs no hand-written flag.
+    """
+    import dataclasses
+    import typing
+
+    from jaxsched.train.config import RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    flags = []
+    for field in dataclasses.fields(RunConfig):
+        meta = field.metadata
+        if not meta.get("cli", True):
+            continue
+        hint = hints[field.name]
+        # `int | None` -> int: None is the default, never typed on the command line.
+        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+        kw: dict = {"dest": field.name, "help": meta.get("help")}
+        if base is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = base
+        for key in ("choices", "metavar"):
+            if key in meta:
+                kw[key] = meta[key]
+        if meta.get("required"):
+            kw["required"] = True
+        else:
+            kw["default"] = meta.get("cli_default", field.default)
+            if kw["help"] and kw["default"] is not None and "default" not in kw["help"]:
+                kw["help"] += f" (default {kw['default']})"
+        flags.append(("--" + field.name.replace("_", "-"), kw))
+    return flags
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train one TinyViT run (resumes if interrupted)",
         description=(
             "Train one run into OUT/runs/<run id>/ (config.json, losses.npy, eval.json, "
-            "summary.json, params/). Rerun the same command to resume after an interruption."
+            "summary.json, params/). Rerun the same command to resume after an interruption. "
+            "--schedule KIND[:key=value,...]: --lr is the kind's peak and --steps its horizon "
+            "where it has them (jaxsched.schedules.KINDS); other arguments go in the spec."
         ),
     )
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
-    p.add_argument("--schedule", default="constant", metavar="SPEC",
-                   help="NAME[:key=value,...] of jaxsched.schedules; its peak is --lr and its "
-                   "horizon --steps unless given (e.g. cosine_decay, stepwise_drop:fraction=0.75)")
-    p.add_argument("--steps", type=_positive_int, required=True, help="the schedule's horizon")
-    p.add_argument("--steps-this-run", type=_positive_int, default=None,
-                   help="stop after this many steps without changing the schedule")
+    for flag, kw in _config_flags():
+        p.add_argument(flag, **kw)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=_positive_int, default=1,
                    help="train seeds SEED .. SEED+N-1 together in one program")
-    p.add_argument("--ema-decay", type=float, default=0.9999)
-    p.add_argument("--b1", type=float, default=0.9)
-    p.add_argument("--b2", type=float, default=0.999)
-    p.add_argument("--eps", type=float, default=1e-6)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--model", choices=_MODELS, default="notes",
                    help="TinyViT size: the notes' (default) or the quick/smoke presets' "
                    "smaller one")
-    p.add_argument("--eval-every", type=_positive_int, default=None,
-                   help="test-set evaluation period (default: steps/20)")
-    p.add_argument("--eval-examples", type=_positive_int, default=10_000)
     p.add_argument("--checkpoint-every", type=_positive_int, default=None,
                    help="checkpoint period in steps (default: the eval period)")
     p.add_argument("--chunk-size", type=_positive_int, default=500,
@@ -254,47 +285,57 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=functools.partial(_run_train, parser=p))
 
 
+def _named_flag(message: str, flags: Sequence[str]) -> str:
+    """``message`` prefixed with the flag of the field it names first (``argument --x: ...``)."""
+    first = message.split(" ", 1)[0].split("=", 1)[0]
+    flag = "--" + first.replace("_", "-")
+    return f"argument {flag}: {message}" if flag in flags else message
+
+
+def _check_out_dir(parser: argparse.ArgumentParser, out: str) -> None:
+    if Path(out).exists() and not Path(out).is_dir():
+        parser.error(f"argument --out: {out!r} is a file, not a directory")
+
+
 def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
-    from jaxsched.plot import split_schedule_spec
-    from jaxsched.schedules import SCHEDULES
+    import dataclasses
+
+    from jaxsched.schedules import registry
     from jaxsched.train.config import RunConfig
     from jaxsched.train.data import DataUnavailableError
     from jaxsched.train.runner import Runner
 
+    _check_out_dir(parser, args.out)
+    flags = [flag for flag, _ in _config_flags()]
     try:
-        name, kwargs, _ = split_schedule_spec(args.schedule, registry=SCHEDULES)
+        name, kwargs, _ = registry.parse(args.schedule)
     except ValueError as err:
-        parser.error(f"--schedule: {err}")
-    eval_every = args.eval_every or max(1, args.steps // 20)
+        parser.error(f"argument --schedule: {err}")
+    values = {dest: getattr(args, dest) for dest in (kw["dest"] for _, kw in _config_flags())}
+    values.update(schedule=name, schedule_kwargs=kwargs)
+    if values["eval_every"] is None:
+        values["eval_every"] = max(1, args.steps // 20) if args.steps > 0 else 1
+    model = _model_config(args.model, args.readout)
+    data = "synthetic" if args.data == "synthetic" else "cifar10"
     configs = []
     for k in range(args.seeds):
         try:
             configs.append(
-                RunConfig(
-                    optimizer=args.optimizer, schedule=name, schedule_kwargs=kwargs, lr=args.lr,
-                    steps=args.steps, steps_this_run=args.steps_this_run, seed=args.seed + k,
-                    b1=args.b1, b2=args.b2, eps=args.eps, ema_decay=args.ema_decay,
-                    weight_decay=args.weight_decay, batch_size=args.batch_size,
-                    model=_model_config(args.model, args.readout),
-                    data="synthetic" if args.data == "synthetic" else "cifar10",
-                    eval_every=eval_every, eval_examples=args.eval_examples,
-                )
+                RunConfig(**{**values, "seed": values["seed"] + k}, model=model, data=data)
             )
         except ValueError as err:
-            parser.error(str(err))
+            parser.error(_named_flag(str(err), flags))
     try:
         dataset = _load_data(args.data, args.synthetic_train, args.synthetic_test,
                              not args.no_progress)
     except DataUnavailableError as err:
         print(f"jaxsched train: {err}", file=sys.stderr)
         return 1
-    import dataclasses
-
     configs = [dataclasses.replace(c, data=dataset.name) for c in configs]
     runner = Runner(
         dataset, args.out, group=not args.no_group, chunk_size=args.chunk_size,
-        checkpoint_every=args.checkpoint_every or eval_every, progress=not args.no_progress,
-        log=lambda m: print(m, file=sys.stderr),
+        checkpoint_every=args.checkpoint_every or configs[0].eval_every,
+        progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr),
     )
     status = 0
     for res in runner.run(configs):
@@ -432,11 +473,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jaxsched`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
-    Usage errors raise ``SystemExit(2)`` after a one-line message, as argparse does.
+    Usage errors raise ``SystemExit(2)`` after a one-line message, as argparse does; so does a
+    ``ValueError`` from the library's validation that a subcommand did not turn into one itself
+    (the message names the argument).
+
+    >>> main(["train", "--steps", "10", "--out", "d", "--schedule", "cyclical"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ValueError as err:
+        sub = args.func.keywords.get("parser", parser)
+        sub.error(" ".join(str(err).split()))
 
 
 if __name__ == "__main__":

@@ -21,12 +21,10 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from jaxsched._io import atomic_writer
+from jaxsched.schedules import registry as _registry
 from jaxsched.smoothing import moving_average
 
 Schedule = Callable[[Any], Any]
@@ -90,8 +89,7 @@ def available_schedules() -> dict[str, Callable[..., Schedule]]:
     ``jaxsched.compat.torch`` and ``jaxsched.compat.sambaflow`` as ``torch.<name>`` and
     ``sambaflow.<name>``.
     """
-    schedules = importlib.import_module("jaxsched.schedules")
-    found: dict[str, Callable[..., Schedule]] = dict(schedules.SCHEDULES)
+    found: dict[str, Callable[..., Schedule]] = dict(_registry.SCHEDULES)
     for prefix, module_name in _COMPAT_MODULES.items():
         module = importlib.import_module(module_name)
         for name in _public_functions(module):
@@ -105,7 +103,7 @@ def _table_for(name: str) -> Mapping[str, Callable[..., Schedule]]:
     if dot and prefix in _COMPAT_MODULES:
         module = importlib.import_module(_COMPAT_MODULES[prefix])
         return {f"{prefix}.{n}": getattr(module, n) for n in _public_functions(module)}
-    return importlib.import_module("jaxsched.schedules").SCHEDULES
+    return _registry.SCHEDULES
 
 
 def _public_functions(module: Any) -> list[str]:
@@ -130,54 +128,16 @@ def split_schedule_spec(
 ) -> tuple[str, dict[str, Any], str]:
     """Parse a command-line spec into ``(name, kwargs, label)`` without building the schedule.
 
-    The grammar is :func:`parse_schedule_spec`'s; ``label`` is ``""`` when the spec has none.
-    The trainer stores ``name`` and ``kwargs`` in a run's config (they are JSON-able).
+    The grammar is :func:`jaxsched.schedules.registry.parse`'s, over
+    :func:`available_schedules` (or ``registry``); ``label`` is ``""`` when the spec has none
+    and no arguments.
 
-    Example::
-
-        split_schedule_spec("stepwise_drop:fraction=0.25@drop")
-        # -> ("stepwise_drop", {"fraction": 0.25}, "drop")
+    >>> split_schedule_spec("stepwise_drop:fraction=0.25@drop")
+    ('stepwise_drop', {'fraction': 0.25}, 'drop')
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"schedule spec must be a non-empty string, got {spec!r}")
-    head, at, label = spec.partition("@")
-    if at and not label.strip():
-        raise ValueError(f"schedule spec {spec!r}: empty label after '@'")
-    name, _, argtext = head.partition(":")
-    name = name.strip()
-    if not name:
-        raise ValueError(f"schedule spec {spec!r}: missing schedule name before ':'")
-
+    name = spec.partition(":")[0].partition("@")[0].strip() if isinstance(spec, str) else ""
     table = _table_for(name) if registry is None else registry
-    if name not in table:
-        close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"schedule spec {spec!r}: unknown schedule {name!r}{hint} "
-            "(`jaxsched plot --list` shows the names)"
-        )
-    factory = table[name]
-
-    raw = _parse_arguments(argtext, spec)
-    params = _parameters(factory)
-    kwargs: dict[str, Any] = {}
-    for key, text in raw:
-        if params is not None and key not in params and not _takes_var_keyword(factory):
-            raise ValueError(
-                f"schedule spec {spec!r}: {name} has no argument {key!r} "
-                f"(it takes {', '.join(params) or 'no arguments'})"
-            )
-        value = _parse_value(text, spec=spec, key=key)
-        bare_word = isinstance(value, str) and text.strip()[:1] not in ("'", '"')
-        if bare_word and params is not None and not _takes_string(params.get(key)):
-            raise ValueError(
-                f"schedule spec {spec!r}: bad value {text!r} for {key}: expected a number, "
-                "bool, None or list"
-            )
-        kwargs[key] = value
-    if not label.strip() and raw:
-        label = f"{name}({', '.join(f'{k}={t.strip()}' for k, t in raw)})"
-    return name, kwargs, label.strip()
+    return tuple(_registry.parse(spec, table=table))
 
 
 def parse_schedule_spec(
@@ -185,18 +145,15 @@ def parse_schedule_spec(
 ) -> tuple[str, Schedule]:
     """Build ``(label, schedule)`` from a command-line spec.
 
-    Grammar: ``NAME[:key=value,key=value,...][@label]``. ``NAME`` is a key of
-    ``jaxsched.schedules.SCHEDULES``, or ``torch.<fn>`` / ``sambaflow.<fn>`` for the twins in
-    :mod:`jaxsched.compat` (``registry`` replaces that lookup). A value is an int (``1000``,
-    ``100_000``), a float (``0.1``, ``1e-3``, ``inf``), a bool (``true``/``false``), ``None``, a
-    list (``[30,60]`` or ``30;60``), a dict (``{100:0.5,200:0.5}``), a quoted string, or a bare
-    word (``triangular2``) where the argument takes a string. Without ``@label`` the label is
+    Grammar: ``NAME[:key=value,key=value,...][@label]`` (see
+    :mod:`jaxsched.schedules.registry`). ``NAME`` is a key of ``jaxsched.schedules.SCHEDULES``,
+    or ``torch.<fn>`` / ``sambaflow.<fn>`` for the twins in :mod:`jaxsched.compat`
+    (``registry`` replaces that lookup). Without ``@label`` the label is
     ``NAME(key=value, ...)``.
 
-    Example::
-
-        label, f = parse_schedule_spec("torch.multi_step_lr:lr=0.1,milestones=[30,60]@steps")
-        f(jnp.arange(100))
+    >>> label, f = parse_schedule_spec("torch.multi_step_lr:lr=0.1,milestones=[30,60]@steps")
+    >>> label, [round(float(x), 4) for x in f(jnp.array([0, 30, 60]))]
+    ('steps', [0.1, 0.01, 0.001])
 
     Raises:
         ValueError: naming the spec and the offending part (unknown name, bad key, bad or
@@ -205,14 +162,16 @@ def parse_schedule_spec(
     name, kwargs, label = split_schedule_spec(spec, registry=registry)
     table = _table_for(name) if registry is None else registry
     factory = table[name]
-    if _parameters(factory) is not None:
-        try:
-            inspect.signature(factory).bind(**kwargs)
-        except TypeError as err:
-            raise ValueError(f"schedule spec {spec!r}: {name}: {err}") from err
     try:
-        schedule = factory(**kwargs)
-    except (ValueError, TypeError) as err:
+        if factory is _registry.SCHEDULES.get(name):
+            schedule = _registry.build(name, kwargs)
+        else:
+            if _has_signature(factory):
+                inspect.signature(factory).bind(**kwargs)
+            schedule = factory(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"schedule spec {spec!r}: {name}: {err}") from err
+    except ValueError as err:
         raise ValueError(f"schedule spec {spec!r}: {err}") from err
     if not callable(schedule):
         raise ValueError(
@@ -222,130 +181,12 @@ def parse_schedule_spec(
     return label or name, schedule
 
 
-def _parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
+def _has_signature(factory: Callable[..., Any]) -> bool:
     try:
-        sig = inspect.signature(factory)
+        inspect.signature(factory)
     except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return None
-    return {
-        n: p
-        for n, p in sig.parameters.items()
-        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    }
-
-
-def _takes_var_keyword(factory: Callable[..., Any]) -> bool:
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return True
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-
-
-def _takes_string(param: inspect.Parameter | None) -> bool:
-    """Whether a bare word may be passed: the argument is a mode/strategy-like string."""
-    if param is None:
-        return True
-    if isinstance(param.default, str):
-        return True
-    annotation = param.annotation
-    if annotation is inspect.Parameter.empty:
         return False
-    text = annotation if isinstance(annotation, str) else repr(annotation)
-    return bool(re.search(r"\bstr\b|Literal", text))
-
-
-_OPEN = {"[": "]", "(": ")", "{": "}"}
-_CLOSE = {v: k for k, v in _OPEN.items()}
-
-
-def _split_top(text: str, seps: str, spec: str) -> list[str]:
-    """Split ``text`` at separators outside brackets and quotes."""
-    parts, depth, quote, start = [], [], None, 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in _OPEN:
-            depth.append(_OPEN[ch])
-        elif ch in _CLOSE:
-            if not depth or depth.pop() != ch:
-                raise ValueError(f"schedule spec {spec!r}: unbalanced {ch!r} in {text!r}")
-        elif ch in seps and not depth:
-            parts.append(text[start:i])
-            start = i + 1
-    if depth or quote:
-        raise ValueError(f"schedule spec {spec!r}: unclosed bracket or quote in {text!r}")
-    parts.append(text[start:])
-    return parts
-
-
-def _parse_arguments(argtext: str, spec: str) -> list[tuple[str, str]]:
-    if not argtext.strip():
-        return []
-    out: list[tuple[str, str]] = []
-    for item in _split_top(argtext, ",", spec):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq:
-            raise ValueError(f"schedule spec {spec!r}: argument {item.strip()!r} is not key=value")
-        if not key.isidentifier():
-            raise ValueError(f"schedule spec {spec!r}: bad argument name {key!r}")
-        if any(k == key for k, _ in out):
-            raise ValueError(f"schedule spec {spec!r}: argument {key!r} given twice")
-        out.append((key, value))
-    return out
-
-
-_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-
-
-def _parse_value(text: str, *, spec: str, key: str) -> Any:
-    s = text.strip()
-    bad = f"schedule spec {spec!r}: bad value {text.strip()!r} for {key}"
-    if not s:
-        raise ValueError(f"{bad}: empty")
-    if s[0] in "[(":
-        if s[-1] != _OPEN[s[0]]:
-            raise ValueError(f"{bad}: unclosed {s[0]!r}")
-        inner = s[1:-1]
-        if not inner.strip():
-            return []
-        return [_parse_value(p, spec=spec, key=key) for p in _split_top(inner, ",;", spec)]
-    if s[0] == "{":
-        if s[-1] != "}":
-            raise ValueError(f"{bad}: unclosed '{{'")
-        inner = s[1:-1]
-        result = {}
-        if inner.strip():
-            for item in _split_top(inner, ",;", spec):
-                k, colon, v = item.partition(":")
-                if not colon:
-                    raise ValueError(f"{bad}: dict item {item.strip()!r} is not key:value")
-                result[_parse_value(k, spec=spec, key=key)] = _parse_value(v, spec=spec, key=key)
-        return result
-    if len(_split_top(s, ";", spec)) > 1:
-        return [_parse_value(p, spec=spec, key=key) for p in _split_top(s, ";", spec)]
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-        return s[1:-1]
-    lowered = s.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    try:
-        return int(s)
-    except ValueError:
-        pass
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    if _BARE_WORD.fullmatch(s):
-        return s
-    raise ValueError(f"{bad}: not a number, bool, None, list or word")
+    return True
 
 
 # --------------------------------------------------------------------------- saving
@@ -404,8 +245,8 @@ def evaluate_schedule(schedule: Schedule, steps: int, *, label: str = "schedule"
     steps = _check_positive_int("steps", steps)
     t = jnp.arange(steps, dtype=jnp.int32)
     try:
-        # Wrapped: jit needs a weak reference to its function, which a callable object
-        # defined with __slots__ (the torch twins) does not allow.
+        # Wrapped: jit keeps a weak reference to its function, which a user's callable object
+        # defined with __slots__ and no __weakref__ would not allow.
         values = np.asarray(jax.jit(lambda s: schedule(s))(t), dtype=np.float64)
     except (TypeError, ValueError) as err:
         # Python control flow on the step fails here: jax's tracer-conversion errors are

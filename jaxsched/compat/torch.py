@@ -43,6 +43,8 @@ from jax import lax
 
 from jaxsched import _validate as v
 from jaxsched._validate import concrete
+from jaxsched.compat._steps import integer_steps as _steps
+from jaxsched.compat._steps import length as _length
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -82,19 +84,6 @@ def _f32(x: Any) -> Array:
     return jnp.asarray(x, dtype=_F32)
 
 
-def _steps(step: ArrayLike) -> Array:
-    """The step as int32, negative steps counting as 0."""
-    s = jnp.asarray(step)
-    if not jnp.issubdtype(s.dtype, jnp.integer):
-        if s.dtype == jnp.bool_:
-            raise ValueError(f"step must be an integer, got step={step!r}")
-        c = concrete(s)
-        if c is not None and not np.all(np.isfinite(c) & (np.floor(c) == c)):
-            raise ValueError(f"step must be an integer, got step={step!r}")
-        s = jnp.floor(s)
-    return jnp.maximum(s.astype(_I32), 0)
-
-
 def _finish(value: Any, t: Array) -> Array:
     value = _f32(value)
     return jnp.broadcast_to(value, jnp.broadcast_shapes(value.shape, t.shape))
@@ -103,28 +92,6 @@ def _finish(value: Any, t: Array) -> Array:
 def _safe(x: Array) -> Array:
     """A denominator for a ``where`` branch that is discarded where ``x == 0``."""
     return jnp.where(x == 0, jnp.ones_like(x), x)
-
-
-def _length(name: str, value: Any, minimum: int) -> Any:
-    """A length (integer hyperparameter): a Python int when concrete, else int32."""
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an integer, got {name}={value!r}")
-    c = concrete(value)
-    if c is None:
-        return jnp.asarray(value).astype(_I32)
-    if (
-        not (np.issubdtype(c.dtype, np.integer) or np.issubdtype(c.dtype, np.floating))
-        or not np.all(np.isfinite(c))
-        or not np.all(np.floor(c) == c)
-    ):
-        raise ValueError(f"{name} must be an integer, got {name}={value!r}")
-    if np.any(c < minimum):
-        raise ValueError(f"{name} must be >= {minimum}, got {name}={value!r}")
-    if np.any(c > _INT32_MAX):
-        raise ValueError(f"{name} must be < 2**31, got {name}={value!r}")
-    if c.ndim == 0:
-        return int(c)
-    return jnp.asarray(c, dtype=_I32)
 
 
 def _static_int(name: str, value: Any, minimum: int) -> int:

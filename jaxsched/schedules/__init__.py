@@ -12,7 +12,7 @@ Modules: ``basic`` (constant, linear, cosine, polynomial), ``steps`` (stepwise d
 and multistep decay, piecewise constant), ``decay`` (exponential, inverse sqrt, inverse time),
 ``cyclic`` (warm restarts, cyclical, one-cycle), ``warmup`` (generic warmup, warmup + decay,
 warmup-stable-decay), ``compose`` (join, product), ``plateau`` (reduce on plateau),
-``registry`` (names -> constructors).
+``registry`` (names -> kinds with their peak and horizon arguments; the spec grammar).
 """
 
 from jaxsched.schedules._core import Schedule
@@ -26,7 +26,15 @@ from jaxsched.schedules.decay import (
     natural_exp_decay,
 )
 from jaxsched.schedules.plateau import Plateau, PlateauState, reduce_on_plateau
-from jaxsched.schedules.registry import COMBINATORS, SCHEDULES, from_spec, get, parse_spec
+from jaxsched.schedules.registry import (
+    COMBINATORS,
+    KINDS,
+    SCHEDULES,
+    from_spec,
+    get,
+    parse_spec,
+    register,
+)
 from jaxsched.schedules.steps import multistep, piecewise_constant, step_decay, stepwise_drop
 from jaxsched.schedules.warmup import (
     warmup,
@@ -37,6 +45,7 @@ from jaxsched.schedules.warmup import (
 
 __all__ = [
     "COMBINATORS",
+    "KINDS",
     "SCHEDULES",
     "Plateau",
     "PlateauState",
@@ -60,6 +69,7 @@ __all__ = [
     "polynomial_decay",
     "product",
     "reduce_on_plateau",
+    "register",
     "step_decay",
     "stepwise_drop",
     "warmup",

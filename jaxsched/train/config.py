@@ -10,7 +10,6 @@ axis as data.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -79,11 +78,6 @@ OPTIMIZERS: dict[str, OptimizerKind] = {
     ),
 }
 
-# Names of the argument through which each kind of schedule takes its peak and its horizon.
-_PEAK_ARGS = ("peak", "value", "init_value", "learning_rate", "lr", "max_lr")
-_HORIZON_ARGS = ("decay_steps", "total_steps", "max_steps", "T_max")
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """TinyViT shape. The defaults are the notes' model."""
@@ -113,26 +107,65 @@ class RunConfig:
 
     ``steps`` is the schedule's horizon; ``steps_this_run`` (SambaFlow's knob) stops training
     earlier without changing the schedule. ``schedule`` names a :mod:`jaxsched.schedules` kind;
-    its peak is ``lr`` and, unless ``schedule_kwargs`` says otherwise, its horizon is ``steps``.
+    unless ``schedule_kwargs`` says otherwise, ``lr`` fills its registered peak argument and
+    ``steps`` its horizon argument, where the kind has them
+    (:data:`jaxsched.schedules.KINDS`). Each field's ``metadata`` carries its ``help`` for the
+    ``jaxsched train`` flag generated from it (``"cli": False``: no flag).
+
+    >>> cfg = RunConfig(schedule="cosine_decay", lr=0.1, steps=100)
+    >>> cfg.schedule_arguments(), float(cfg.build_schedule()(50))
+    ({'peak': 0.1, 'decay_steps': 100}, 0.05)
+    >>> RunConfig(schedule="cyclical", steps=100)
+    Traceback (most recent call last):
+    ...
+    ValueError: schedule 'cyclical' needs the arguments base_lr, step_size_up ...
     """
 
-    optimizer: str = "adam"
-    schedule: str = "constant"
-    schedule_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    lr: float = 1e-3
-    steps: int = 100_000
-    steps_this_run: int | None = None
-    seed: int = 0
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-6
-    ema_decay: float = 0.9999
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    data: str = "synthetic"
-    eval_every: int = 1000
-    eval_examples: int = 10_000
+    optimizer: str = dataclasses.field(
+        default="adam", metadata={"help": "optimizer", "choices": tuple(OPTIMIZERS)}
+    )
+    schedule: str = dataclasses.field(
+        default="constant",
+        metadata={
+            "help": "NAME[:key=value,...] of jaxsched.schedules; --lr fills its peak and --steps "
+            "its horizon where it has them (e.g. cosine_decay, stepwise_drop:fraction=0.75)",
+            "metavar": "SPEC",
+        },
+    )
+    schedule_kwargs: Mapping[str, Any] = dataclasses.field(
+        default_factory=dict, metadata={"cli": False}  # given inside --schedule's spec
+    )
+    lr: float = dataclasses.field(default=1e-3, metadata={"help": "peak learning rate"})
+    steps: int = dataclasses.field(
+        default=100_000, metadata={"help": "the schedule's horizon", "required": True}
+    )
+    steps_this_run: int | None = dataclasses.field(
+        default=None, metadata={"help": "stop after this many steps without changing the schedule"}
+    )
+    seed: int = dataclasses.field(default=0, metadata={"help": "random seed (init, batches)"})
+    b1: float = dataclasses.field(default=0.9, metadata={"help": "Adam's first-moment decay"})
+    b2: float = dataclasses.field(default=0.999, metadata={"help": "Adam's second-moment decay"})
+    eps: float = dataclasses.field(default=1e-6, metadata={"help": "Adam's epsilon"})
+    ema_decay: float = dataclasses.field(
+        default=0.9999, metadata={"help": "decay of the EMA averages (adam_ema, sf_adam_ema)"}
+    )
+    weight_decay: float = dataclasses.field(
+        default=0.0, metadata={"help": "weight decay (sf_adamw)"}
+    )
+    batch_size: int = dataclasses.field(default=128, metadata={"help": "examples per step"})
+    model: ModelConfig = dataclasses.field(
+        default_factory=ModelConfig, metadata={"cli": False}  # --model picks a preset's shape
+    )
+    data: str = dataclasses.field(
+        default="synthetic", metadata={"cli": False}  # --data also offers 'auto'
+    )
+    eval_every: int = dataclasses.field(
+        default=1000,
+        metadata={"help": "test-set evaluation period (default: steps/20)", "cli_default": None},
+    )
+    eval_examples: int = dataclasses.field(
+        default=10_000, metadata={"help": "test examples per evaluation"}
+    )
 
     # -- validation -------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -161,7 +194,12 @@ class RunConfig:
         v.check_choice("data", self.data, ("cifar10", "synthetic"))
         self.model.validate()
         schedules.get(self.schedule)  # unknown names fail here, listing the valid ones
-        self.build_schedule()  # and bad schedule arguments fail here, naming the argument
+        try:
+            self.build_schedule()  # and bad schedule arguments fail here, naming the argument
+        except ValueError as err:
+            if str(err).startswith("schedule"):
+                raise
+            raise ValueError(f"schedule {self.schedule!r}: {err}") from None
 
     # -- derived ----------------------------------------------------------------------------
     @property
@@ -178,19 +216,21 @@ class RunConfig:
         return {name: float(getattr(self, name)) for name in self.kind.hparams}
 
     def schedule_arguments(self) -> dict[str, Any]:
-        fn = schedules.get(self.schedule)
-        params = inspect.signature(fn).parameters
-        kwargs = dict(self.schedule_kwargs)
-        peak = next((p for p in _PEAK_ARGS if p in params), None)
-        if peak is not None and peak not in kwargs:
-            kwargs[peak] = self.lr
-        horizon = next((p for p in _HORIZON_ARGS if p in params), None)
-        if horizon is not None and horizon not in kwargs:
-            kwargs[horizon] = self.steps
-        return kwargs
+        """``schedule_kwargs`` with the kind's registered peak (``lr``) and horizon (``steps``).
 
-    def build_schedule(self):
-        return schedules.get(self.schedule)(**self.schedule_arguments())
+        >>> RunConfig(schedule="inverse_time", schedule_kwargs={"decay_rate": 0.5},
+        ...           lr=0.1, steps=100).schedule_arguments()
+        {'decay_rate': 0.5, 'peak': 0.1}
+        """
+        return schedules.registry.fill(
+            self.schedule, self.schedule_kwargs, peak=self.lr, horizon=self.steps
+        )
+
+    def build_schedule(self) -> schedules.Schedule:
+        """The run's schedule (see :func:`jaxsched.schedules.registry.build`)."""
+        return schedules.registry.build(
+            self.schedule, self.schedule_kwargs, peak=self.lr, horizon=self.steps
+        )
 
     def lr_table(self) -> np.ndarray:
         """The learning rate at each of the ``train_steps`` steps, float32."""

@@ -1,4 +1,4 @@
-"""Test-session setup.
+"""Test-session setup, for the tests under tests/ and the doctests of jaxsched/.
 
 The default suite is dominated by XLA compile time on a 2-core CPU, not by running programs.
 XLA's cheap CPU pipeline (no expensive LLVM passes, backend optimisation level 0) keeps the same
@@ -12,3 +12,4 @@ _FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expen
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_backend_optimization_level" not in _flags:
     os.environ["XLA_FLAGS"] = " ".join([_flags, *_FAST_COMPILE]).strip()
+
