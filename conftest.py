@@ -13,3 +13,7 @@ _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_backend_optimization_level" not in _flags:
     os.environ["XLA_FLAGS"] = " ".join([_flags, *_FAST_COMPILE]).strip()
 
+
+# Scripts run by hand or in a subprocess, not test modules: the golden-data generators import
+# torch and schedulefree (the `golden` extra), which the default environment does not have.
+collect_ignore = ["tests/golden", "tests/scripts"]
