@@ -213,7 +213,7 @@ BAD = [
         "cosin",
         "unknown schedule",
     ),
-    ("spec-no-value", lambda: S.from_spec("cosine_decay:peak"), "arg=value", "peak"),
+    ("spec-no-value", lambda: S.from_spec("cosine_decay:peak"), "key=value", "peak"),
     ("spec-repeated", lambda: S.from_spec("constant:value=1,value=2"), "value", "twice"),
     ("spec-bad-value", lambda: S.from_spec("cosine_decay:peak=-1,decay_steps=10"), "peak", "-1"),
 ]
