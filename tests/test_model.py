@@ -90,8 +90,7 @@ def images(n=4, size=16, seed=1):
 # Jitted once per (module, shapes): flax modules run op by op are far slower, and every
 # distinct program costs seconds of compile time on a busy 2-core machine, so the tests also
 # skip LLVM's expensive optimizations (XLA's graph optimizations still run).
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+jit = jax.jit  # the cheap compile pipeline comes from the root conftest
 
 
 @functools.partial(jit, static_argnums=0)

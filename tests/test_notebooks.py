@@ -4,8 +4,8 @@ Each notebook is a jupytext pair: a percent-format ``.py`` (the one to edit and 
 ``.ipynb`` committed without outputs. The tests execute every ``.ipynb`` with nbclient at its
 smallest setting (the default of its first code cell), in a temporary working directory, with
 ``JAXSCHED_DATA`` pointing to an empty directory so that ``data="auto"`` falls back to the
-synthetic set without touching the network, and with XLA's cheap compile pipeline
-(``FAST_COMPILE``). Set ``JAXSCHED_EXECUTED_NOTEBOOKS=DIR`` to keep the
+synthetic set without touching the network; XLA_FLAGS from the root conftest (the cheap compile
+pipeline) reaches the kernels. Set ``JAXSCHED_EXECUTED_NOTEBOOKS=DIR`` to keep the
 executed notebooks (with their outputs) for a look.
 """
 
@@ -27,7 +27,6 @@ NOTEBOOKS = ("lr_schedules_reproduction", "schedule_gallery", "schedule_free_vs_
 # nothing, e.g. a Figure displayed as text, fails here).
 MIN_IMAGES = {"lr_schedules_reproduction": 7, "schedule_gallery": 15, "schedule_free_vs_cosine": 3}
 CELL_TIMEOUT_S = 300
-FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true")
 
 
 def _code_and_markdown(nb) -> list[tuple[str, str]]:
@@ -71,9 +70,7 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
     # The kernel is a child process: it inherits this environment.
     monkeypatch.setenv("JAXSCHED_DATA", str(data_dir))
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks' tempfile.mkdtemp() lands here
-    # At the notebooks' smallest sizes XLA's compile time dominates (the smoke reproduction:
-    # about 80% of it); the cheap pipeline cuts it by more than half.
-    monkeypatch.setenv("XLA_FLAGS", " ".join([os.environ.get("XLA_FLAGS", ""), *FAST_COMPILE]))
+    # XLA_FLAGS (the cheap compile pipeline, set by the root conftest) reaches the kernel too.
     nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         nb,

@@ -16,11 +16,7 @@ from jaxsched.optim import adam, ema_average, eval_params, polyak_average
 
 # These tests compile many small programs and run them for milliseconds: compile with LLVM's
 # cheap pipeline (same semantics, no fast-math either way; about a third less compile time).
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def jit(fun, **kw):
-    return jax.jit(fun, compiler_options=FAST_COMPILE, **kw)
+jit = jax.jit  # the cheap compile pipeline comes from the root conftest
 
 
 STEPS = 300

@@ -31,11 +31,7 @@ from jaxsched.optim import eval_params, schedule_free, schedule_free_adamw
 
 # These tests compile many small programs and run them for milliseconds: compile with LLVM's
 # cheap pipeline (same semantics, no fast-math either way; about a third less compile time).
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def jit(fun, **kw):
-    return jax.jit(fun, compiler_options=FAST_COMPILE, **kw)
+jit = jax.jit  # the cheap compile pipeline comes from the root conftest
 
 
 GOLDEN = Path(__file__).parent / "data" / "schedulefree_golden.npz"

@@ -20,7 +20,6 @@ FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes")
 
 # The notes' colours: grey for constant, the default cycle's red for linear decays, black for the
 # compared optimizer in the Pareto panels.
-_DEFAULT_COLORS = ["C0", "C1", "C2", "C3", "C4"]
 
 
 def resolve_figures(names: Sequence[str] | None) -> tuple[str, ...]:

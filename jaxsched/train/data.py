@@ -76,7 +76,6 @@ DOWNLOAD_TIMEOUT_S = 30.0
 _MEMBER_DIR = "cifar-10-batches-py"
 _TRAIN_MEMBERS = tuple(f"data_batch_{i}" for i in range(1, 6))
 _TEST_MEMBER = "test_batch"
-_IMAGE_SHAPE = (32, 32, 3)
 _CHUNK = 1 << 20
 
 

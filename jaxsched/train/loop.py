@@ -200,7 +200,7 @@ class GroupTrainer:
         jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
         self._run = jit(self._run_impl, donate_argnums=(0,))
         self._init = jit(self._init_impl)
-        self._eval = jit(self._eval_impl, static_argnames=("batch",))
+        self._eval = jit(self._eval_impl)
 
     # -- one run, unbatched -------------------------------------------------------------------
     def _optimizer(self, table: jax.Array, hparams: Mapping[str, jax.Array]):
@@ -277,7 +277,7 @@ class GroupTrainer:
             carry = jax.lax.fori_loop(0, n, lambda i, c: body(i, c, 1), carry)
         return carry
 
-    def _eval_impl(self, state, images, labels, weights, *, batch: int):
+    def _eval_impl(self, state, images, labels, weights):
         def one(s):
             params = eval_params(s.opt_state, s.params)
 
@@ -427,5 +427,4 @@ class GroupTrainer:
             images.reshape(nb, batch, *shape[1:]),
             labels.reshape(nb, batch),
             weights.reshape(nb, batch),
-            batch=batch,
         )
