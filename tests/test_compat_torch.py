@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxsched import schedules as S
 from jaxsched.compat import torch as tc
 
 HERE = Path(__file__).resolve().parent
@@ -313,6 +314,58 @@ def test_plateau_inside_jit_and_scan(case):
     np.testing.assert_allclose(np.asarray(lrs), case["lr"][1:], rtol=1e-6)
     assert int(state.last_epoch) == len(case["metrics"])
     assert state.lr.dtype == jnp.float32 and state.num_bad_epochs.dtype == jnp.int32
+
+
+BOUNDARY_CASES = [c for c in PLATEAU_CASES if c["args"].get("patience") == 1
+                  and c["args"].get("factor") == 0.5 and len(c["metrics"]) == 36]
+
+
+def test_plateau_golden_has_the_float64_boundary_cases():
+    assert len(BOUNDARY_CASES) == 5
+
+
+@pytest.mark.parametrize("case", BOUNDARY_CASES, ids=[c["name"] for c in BOUNDARY_CASES])
+def test_plateau_metric_exactly_on_torchs_bar(case):
+    """Metrics on torch's float64 bar (not better) and one ulp past it (better), in turn.
+
+    The twin decides as torch does; a float32 decision does not (the control shows that these
+    cases can tell the two apart)."""
+    np.testing.assert_array_equal(ours(case).astype(np.float32), np.float32(case["lr"]))
+    a = {k: v for k, v in case["args"].items() if k != "lr"}
+    f32 = S.reduce_on_plateau(**a, precision="float32")
+    state, lrs = f32.init(case["args"]["lr"]), [case["args"]["lr"]]
+    for m in case["metrics"]:
+        state = f32.update(state, m)
+        lrs.append(float(f32.lr(state)))
+    assert not np.array_equal(np.float32(lrs), np.float32(case["lr"]))
+
+
+@pytest.mark.parametrize("case", BOUNDARY_CASES[:2], ids=[c["name"] for c in BOUNDARY_CASES[:2]])
+def test_plateau_float64_decisions_under_jit_scan_and_vmap(case):
+    plateau = build(case)
+    metrics = np.asarray(case["metrics"], np.float64)
+    # float64 metrics travel as their exact bits when concrete; under jit they are float32
+    # arrays, so the scan gets float32-representable metrics and must match the eager loop.
+    m32 = metrics.astype(np.float32)
+
+    def eager(ms):
+        state, out = plateau.init(), []
+        for m in ms:
+            state = plateau.update(state, float(m))
+            out.append(plateau.lr(state))
+        return np.asarray(out)
+
+    @jax.jit
+    def scanned(ms):
+        def body(state, m):
+            state = plateau.update(state, m)
+            return state, plateau.lr(state)
+
+        return jax.lax.scan(body, plateau.init(), ms)[1]
+
+    np.testing.assert_array_equal(np.asarray(scanned(jnp.asarray(m32))), eager(m32))
+    batched = jax.vmap(scanned)(jnp.stack([jnp.asarray(m32)] * 2))
+    np.testing.assert_array_equal(np.asarray(batched[1]), eager(m32))
 
 
 def test_plateau_order_of_checks():

@@ -45,6 +45,7 @@ from jaxsched import _validate as v
 from jaxsched._validate import concrete
 from jaxsched.compat._steps import integer_steps as _steps
 from jaxsched.compat._steps import length as _length
+from jaxsched.schedules.plateau import Plateau, PlateauState, reduce_on_plateau
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -1078,22 +1079,13 @@ def chained_scheduler(
 # ReduceLROnPlateau
 
 
-class ReduceLROnPlateauState(NamedTuple):
-    """State of :func:`reduce_lr_on_plateau` (mirrors the torch scheduler's attributes)."""
+ReduceLROnPlateauState = PlateauState
+"""State of :func:`reduce_lr_on_plateau`: :class:`jaxsched.schedules.PlateauState`, whose
+fields are torch's attribute names (``lr``, ``best``, ``num_bad_epochs``, ``cooldown_counter``,
+``last_epoch``)."""
 
-    lr: Array
-    best: Array
-    num_bad_epochs: Array
-    cooldown_counter: Array
-    last_epoch: Array
-
-
-class ReduceLROnPlateau(NamedTuple):
-    """The functional ``ReduceLROnPlateau``: ``init``, ``update(state, metric)``, ``lr(state)``."""
-
-    init: Callable[..., ReduceLROnPlateauState]
-    update: Callable[[ReduceLROnPlateauState, ArrayLike], ReduceLROnPlateauState]
-    lr: Callable[[ReduceLROnPlateauState], Array]
+ReduceLROnPlateau = Plateau
+"""The functional ``ReduceLROnPlateau``: ``init``, ``update(state, metric)``, ``lr(state)``."""
 
 
 def reduce_lr_on_plateau(
@@ -1109,89 +1101,38 @@ def reduce_lr_on_plateau(
 ) -> ReduceLROnPlateau:
     """``ReduceLROnPlateau`` as a pure state machine that runs inside ``jit`` and ``lax.scan``.
 
-    ``update(state, metric)`` follows torch's ``step(metric)`` in order:
+    :func:`jaxsched.schedules.reduce_on_plateau` with ``precision="float64"``, started at
+    ``lr``: ``init()`` (``params`` is accepted for optax symmetry and ignored),
+    ``update(state, metric)`` is torch's ``step(metric)`` and ``lr(state)`` its
+    ``param_groups[0]["lr"]``. The decisions are torch's to the bit, float64 included: a metric
+    that lands exactly on ``best * (1 - threshold)`` is not an improvement, as in torch. Each
+    update is a host callback (see :mod:`jaxsched.schedules.plateau`).
 
-    1. ``metric`` improves on ``best`` when ``metric < best * (1 - threshold)`` (``"min"``,
-       ``"rel"``), ``metric < best - threshold`` (``"min"``, ``"abs"``),
-       ``metric > best * (1 + threshold)`` or ``metric > best + threshold`` (``"max"``);
-       an improvement resets ``num_bad_epochs`` to 0 and records ``best``, otherwise
-       ``num_bad_epochs += 1``;
-    2. during cooldown (``cooldown_counter > 0``) the counter is decremented and bad epochs
-       are forgotten;
-    3. when ``num_bad_epochs > patience``: ``new = max(lr * factor, min_lr)`` replaces ``lr``
-       if ``lr - new > eps``, the cooldown restarts and ``num_bad_epochs`` returns to 0.
-
-    The state holds float32 ``lr``/``best`` (``best`` starts at +inf for ``"min"``, -inf for
-    ``"max"``) and int32 counters; torch compares in float64, so metrics that sit within a
-    float32 rounding of a threshold may be judged differently.
-
-    Example::
-
-        plateau = reduce_lr_on_plateau(0.1, patience=2)
-        state = plateau.init()
-        for metric in [1.0, 0.9, 0.9, 0.9, 0.9]:
-            state = plateau.update(state, metric)
-        plateau.lr(state)  # 0.01
+    >>> plateau = reduce_lr_on_plateau(0.1, patience=2)
+    >>> state = plateau.init()
+    >>> for metric in [1.0, 0.9, 0.9, 0.9, 0.9]:
+    ...     state = plateau.update(state, metric)
+    >>> round(float(plateau.lr(state)), 6)
+    0.01
     """
     v.check_nonnegative("lr", lr)
-    v.check_choice("mode", mode, ("min", "max"))
-    v.check_in_range("factor", factor, 0.0, 1.0, high_inclusive=False)
-    pat = _length("patience", patience, 0)
-    v.check_nonnegative("threshold", threshold)
-    v.check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
-    cool = _length("cooldown", cooldown, 0)
-    v.check_nonnegative("min_lr", min_lr)
-    v.check_nonnegative("eps", eps)
-
-    lr0, fac, floor_, eps_f = _f32(lr), _f32(factor), _f32(min_lr), _f32(eps)
-    th_c = concrete(threshold)
-    if threshold_mode == "rel":
-        sign = -1.0 if mode == "min" else 1.0
-        if th_c is not None:
-            rel = _f32(1.0 + sign * th_c.astype(np.float64))
-        else:
-            rel = 1.0 + sign * _f32(threshold)
-    th = _f32(threshold)
-    worst = _f32(np.inf if mode == "min" else -np.inf)
+    _length("patience", patience, 0)
+    _length("cooldown", cooldown, 0)
+    core = reduce_on_plateau(
+        factor=factor,
+        patience=patience,
+        threshold=threshold,
+        threshold_mode=threshold_mode,
+        mode=mode,
+        cooldown=cooldown,
+        min_lr=min_lr,
+        eps=eps,
+        precision="float64",
+    )
 
     def init(params: Any = None) -> ReduceLROnPlateauState:
         """The initial state; ``params`` is accepted for optax symmetry and not used."""
         del params
-        zero = jnp.zeros((), _I32)
-        return ReduceLROnPlateauState(
-            lr=lr0, best=worst, num_bad_epochs=zero, cooldown_counter=zero, last_epoch=zero
-        )
+        return core.init(lr)
 
-    def is_better(a: Array, best: Array) -> Array:
-        if threshold_mode == "rel":
-            bar = best * rel
-        else:
-            bar = best - th if mode == "min" else best + th
-        return a < bar if mode == "min" else a > bar
-
-    def update(state: ReduceLROnPlateauState, metric: ArrayLike) -> ReduceLROnPlateauState:
-        current = _f32(metric)
-        better = is_better(current, state.best)
-        best = jnp.where(better, current, state.best)
-        bad = jnp.where(better, 0, state.num_bad_epochs + 1)
-        in_cooldown = state.cooldown_counter > 0
-        counter = jnp.where(in_cooldown, state.cooldown_counter - 1, state.cooldown_counter)
-        bad = jnp.where(in_cooldown, 0, bad)
-        reduce = bad > pat
-        old = state.lr
-        new = jnp.maximum(old * fac, floor_)
-        new_lr = jnp.where(reduce & (old - new > eps_f), new, old)
-        counter = jnp.where(reduce, cool, counter)
-        bad = jnp.where(reduce, 0, bad)
-        return ReduceLROnPlateauState(
-            lr=new_lr.astype(_F32),
-            best=best.astype(_F32),
-            num_bad_epochs=bad.astype(_I32),
-            cooldown_counter=counter.astype(_I32),
-            last_epoch=(state.last_epoch + 1).astype(_I32),
-        )
-
-    def lr_of(state: ReduceLROnPlateauState) -> Array:
-        return state.lr
-
-    return ReduceLROnPlateau(init=init, update=update, lr=lr_of)
+    return ReduceLROnPlateau(init=init, update=core.update, lr=core.lr)

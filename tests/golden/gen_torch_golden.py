@@ -628,11 +628,41 @@ def build_cases() -> list[dict]:
         (0.1, {"mode": "max", "patience": 0, "threshold_mode": "abs", "threshold": 0.0,
                "min_lr": 0.05}, metrics_b(40)),
     ]
+    # Metrics landing exactly on torch's float64 bar (best * (1 - threshold), best - threshold,
+    # ...): not an improvement; one float64 ulp beyond it: an improvement.
+    for mode, threshold_mode, threshold, start in [
+        ("min", "rel", 1e-4, 0.7),
+        ("min", "rel", 0.1, 1.3),
+        ("min", "abs", 0.01, 0.9),
+        ("max", "rel", 1e-3, 0.3),
+        ("max", "abs", 0.05, 0.45),
+    ]:
+        kw = {"mode": mode, "threshold_mode": threshold_mode, "threshold": threshold,
+              "patience": 1, "factor": 0.5}
+        metrics = boundary_metrics(mode, threshold_mode, threshold, start, 36)
+        plateau.append((0.1, kw, metrics))
     for lr, kw, metrics in plateau:
         c = _case("reduce_lr_on_plateau", {"lr": lr, **kw}, _range(len(metrics)))
         c["metrics"] = metrics
         add(c)
     return cases
+
+
+def boundary_metrics(mode: str, threshold_mode: str, threshold: float, start: float, n: int):
+    """Metrics that sit on, or one float64 ulp past, torch's improvement bar, in turn."""
+    best, out = start, [start]
+    for i in range(n - 1):
+        if mode == "min":
+            bar = best * (1.0 - threshold) if threshold_mode == "rel" else best - threshold
+            past = math.nextafter(bar, -math.inf)
+        else:
+            bar = best * (threshold + 1.0) if threshold_mode == "rel" else best + threshold
+            past = math.nextafter(bar, math.inf)
+        m = (bar, past, best)[i % 3]
+        if m == past:
+            best = m
+        out.append(m)
+    return out
 
 
 def _r(x: float) -> float:
