@@ -44,6 +44,7 @@ from jaxsched.optim._base import (
     scalar_dtype,
     tree_copy,
 )
+from jaxsched.optim.eval import register_average
 
 
 class PolyakAverageState(NamedTuple):
@@ -61,6 +62,10 @@ class EmaAverageState(NamedTuple):
     debias: jax.Array  # 1 - prod(decays applied so far): the raw EMA's total weight
     inner_state: optax.OptState
     average: optax.Params  # the debiased EMA (params before the first averaged update)
+
+
+register_average(PolyakAverageState, lambda state, params: state.average)
+register_average(EmaAverageState, lambda state, params: state.average)
 
 
 def _next_params(p: jax.Array, u: jax.Array, cdt: Any) -> jax.Array:
