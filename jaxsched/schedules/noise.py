@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, f32, finish
@@ -51,7 +52,7 @@ def lr_noise(
     v.check_positive("noise_std", noise_std)
     v.check_nonnegative("seed", seed)
     c = v.concrete(seed)
-    if c is not None and not bool(jnp.all(c == jnp.floor(c))):
+    if c is not None and not np.all(np.mod(c, 1) == 0):
         raise ValueError(f"seed must be an integer, got seed={seed!r}")
     v.check_choice("noise_type", noise_type, _NOISE_TYPES)
     v.check_nonnegative("noise_start", noise_start)
