@@ -1,10 +1,11 @@
-"""Smoke test of experiments/bench_optim.py on a tiny pytree (slow: it compiles 11 steps)."""
+"""Smoke test of experiments/bench_optim.py on a tiny pytree (slow: it compiles ~25 steps)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "bench_optim.py"
@@ -17,8 +18,16 @@ def test_bench_optim_runs_and_reports_targets(capsys):
     spec.loader.exec_module(module)
     result = module.main(["--params", "3e5", "--repeats", "2", "--json"])
     assert result["n_params"] > 1e5
-    names = {r["optimizer"] for r in result["rows"]}
-    assert {"schedule_free_adamw", "ema_average(adam)"} <= names
-    assert all(r["ratio"] > 0 for r in result["rows"])
-    assert set(result["targets"]) == {"schedule_free_adamw", "ema_average(adam)"}
+    rows = {r["optimizer"]: r for r in result["rows"]}
+    assert set(module.TARGETS) <= set(rows)
+    assert set(result["targets"]) == set(module.TARGETS)
+    for name, t in result["targets"].items():
+        assert t["ratio"] == rows[name]["ratio"]
+        assert t["met"] == (t["ratio"] <= t["limit"])
+    for r in rows.values():
+        assert r["baseline"] in result["baselines_median_ms"]
+        assert r["median_ms"] > 0 and np.isfinite(r["ratio"])
+    # our Adam against optax's does the same work: a ratio far from 1 means a broken timer
+    # (e.g. one side not blocking on its result), not a slow optimizer
+    assert 0.2 < rows["adam"]["ratio"] < 5.0, rows["adam"]
     assert '"rows"' in capsys.readouterr().out

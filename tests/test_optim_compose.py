@@ -22,6 +22,8 @@ from jaxsched.optim import (
     schedule_free,
     schedule_free_adam,
     schedule_free_adamw,
+    schedule_free_radam,
+    schedule_free_sgd,
 )
 
 # These tests compile many small programs and run them for milliseconds: compile with LLVM's
@@ -109,6 +111,8 @@ FACTORIES = {
     "sf_adam_ema": lambda: schedule_free_adam(0.01, average="ema", ema_decay=0.99),
     "sf_adamw": lambda: schedule_free_adamw(0.01, warmup_steps=5, weight_decay=0.01, r=0.5),
     "sf_wrapper": lambda: schedule_free(optax.sgd(0.05), 0.05, b1=0.8),
+    "sf_sgd": lambda: schedule_free_sgd(0.05, warmup_steps=5, weight_decay=0.01, r=0.5),
+    "sf_radam": lambda: schedule_free_radam(0.01, weight_decay=0.01),
 }
 
 
@@ -467,6 +471,24 @@ VMAPPED = {
             wd=[0.0, 0.01, 0.1],
             w=[0.0, 5.0, 10.0],
             r=[0.0, 0.5, 1.0],
+        ),
+    ),
+    "sf_sgd": (
+        lambda hp: schedule_free_sgd(
+            hp["lr"], b1=hp["b1"], weight_decay=hp["wd"], warmup_steps=hp["w"], r=hp["r"]
+        ),
+        dict(
+            lr=[0.01, 0.05, 0.1],
+            b1=[0.5, 0.8, 0.9],
+            wd=[0.0, 0.01, 0.1],
+            w=[0.0, 5.0, 10.0],
+            r=[0.0, 0.5, 1.0],
+        ),
+    ),
+    "sf_radam": (
+        lambda hp: schedule_free_radam(hp["lr"], b1=hp["b1"], b2=hp["b2"], weight_decay=hp["wd"]),
+        dict(
+            lr=[0.003, 0.01, 0.03], b1=[0.5, 0.9, 0.95], b2=[0.99, 0.999, 0.9], wd=[0.0, 0.01, 0.1]
         ),
     ),
     "sf_wrapper_lr": (

@@ -1,9 +1,11 @@
 """Schedule-free optimizers against the real PyTorch references (golden data, no torch needed).
 
 ``tests/data/schedulefree_golden.npz`` holds 300-step float64 trajectories of
-``schedulefree.AdamWScheduleFreeReference`` (seven configurations: warmup, weight decay, r > 0,
-weight_lr_power != 2, b1 != 0.9, a decaying lr schedule, a zero first lr) and of
-``ScheduleFreeWrapperReference`` around torch SGD / Adam(b1=0), written by
+``schedulefree.AdamWScheduleFreeReference`` (eight configurations: warmup, weight decay, r > 0,
+weight_lr_power != 2, b1 != 0.9, a decaying lr schedule, a zero first lr; two more with
+``decay_at_z=True``), of ``SGDScheduleFreeReference`` / ``SGDScheduleFree``, of
+``RAdamScheduleFree`` (silent SGD phase on and off) and of ``ScheduleFreeWrapperReference``
+around torch SGD / Adam(b1=0) (``weight_decay_at_y`` on and off), written by
 ``tests/golden/gen_schedulefree_golden.py``. We replay the same problem (a 2-layer tanh MLP
 regression) with ``jaxsched.optim`` in float64 and float32 and compare the parameters ``y``
 and the averages ``x``.
@@ -27,7 +29,13 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsched.optim import eval_params, schedule_free, schedule_free_adamw
+from jaxsched.optim import (
+    eval_params,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_radam,
+    schedule_free_sgd,
+)
 
 # These tests compile many small programs and run them for milliseconds: compile with LLVM's
 # cheap pipeline (same semantics, no fast-math either way; about a third less compile time).
@@ -175,6 +183,38 @@ def _optax_sf(cfg):
     )
 
 
+def family_from_config(cfg):
+    """schedule_free_sgd / schedule_free_radam / schedule_free_adamw(decay_at_z) for a config."""
+    cfg = dict(cfg)
+    cls = cfg.pop("cls")
+    lr = cfg.pop("lr")
+    common = dict(
+        weight_decay=cfg.pop("weight_decay", 0.0),
+        r=cfg.pop("r", 0.0),
+        weight_lr_power=cfg.pop("weight_lr_power", 2.0),
+    )
+    if cls.startswith("SGDScheduleFree"):
+        common.update(b1=cfg.pop("momentum", 0.9), warmup_steps=cfg.pop("warmup_steps", 0))
+        opt = schedule_free_sgd(lr, **common)
+    else:
+        b1, b2 = cfg.pop("betas", (0.9, 0.999))
+        common.update(b1=b1, b2=b2, eps=cfg.pop("eps", 1e-8))
+        if cls == "RAdamScheduleFree":
+            opt = schedule_free_radam(
+                lr, silent_sgd_phase=cfg.pop("silent_sgd_phase", True), **common
+            )
+        else:
+            assert cls == "AdamWScheduleFreeReference", cls
+            opt = schedule_free_adamw(
+                lr,
+                warmup_steps=cfg.pop("warmup_steps", 0),
+                decay_at_z=cfg.pop("decay_at_z", False),
+                **common,
+            )
+    assert not cfg, cfg  # every reference option is mapped
+    return opt
+
+
 # Python-float hyperparameters: the static fast paths (zero decay / warmup / r skipped) and
 # the static nonzero ones; the no-warmup configs are also run through optax.contrib.
 STATIC_ADAMW = ["default", "everything", "decay_no_warmup", "warmup_wd"]
@@ -184,6 +224,7 @@ OPTAX_CONFIGS = ["default", "decay_no_warmup", "warmup_wd"]
 def _static_bundle(dtype) -> dict:
     opts = {n: adamw_from_config(META["adamw"][n]) for n in STATIC_ADAMW}
     opts.update({n: wrapper_from_config(c) for n, c in META["wrapper"].items()})
+    opts.update({n: family_from_config(c) for n, c in META["family"].items()})
     if dtype == jnp.float32:
         opts.update({f"optax/{n}": _optax_sf(META["adamw"][n]) for n in OPTAX_CONFIGS})
     return run_many(opts, dtype)
@@ -239,6 +280,38 @@ def test_python_hyperparameters_and_wrapper_match_reference():
         _check(name, "static")
 
 
+@pytest.mark.parametrize("family", ["sgd", "radam", "adamw_decay_at_z"])
+def test_schedule_free_family_matches_reference(family):
+    """schedule_free_sgd / _radam / _adamw(decay_at_z=True), live y and eval_params x."""
+    names = [n for n in META["family"] if n.startswith(family)]
+    assert len(names) >= 2, names
+    for name in names:
+        _check(name, "static")
+
+
+def test_radam_silent_sgd_phase_both_ways():
+    """Silent: the first 4 steps (rho_t <= 4 for b2 = 0.999) leave y and x at the start;
+    not silent: they are SGD steps. Ours replays both (checked above); here, that the golden
+    data really covers both behaviours."""
+    p0 = np.concatenate([DATA[f"init/{k}"].ravel() for k in NAMES])
+    assert list(RECORD[:5]) == [0, 1, 2, 3, 4]
+    silent_y, _, _ = results("static", jnp.float32)["radam_silent"]
+    assert np.max(np.abs(DATA["radam_silent/y"][:4] - p0)) == 0.0
+    assert np.max(np.abs(silent_y[:4] - p0.astype(np.float32))) == 0.0
+    assert np.max(np.abs(DATA["radam_silent/y"][5] - p0)) > 1e-4
+    assert not META["family"]["radam_sgd_phase"]["silent_sgd_phase"]
+    assert np.min(np.max(np.abs(DATA["radam_sgd_phase/y"][:4] - p0), axis=1)) > 1e-4
+
+
+def test_decay_at_z_and_at_y_differ():
+    """The two decay points give different trajectories (so the option is really tested)."""
+    gy = DATA["adamw_decay_at_z/y"]
+    ours_at_y = run_many(
+        {"y": schedule_free_adamw(0.005, warmup_steps=20, weight_decay=0.1)}, jnp.float32
+    )["y"][0]
+    assert _rel_err(ours_at_y, gy) > 1e-4
+
+
 def test_golden_covers_the_hyperparameters():
     cfgs = list(META["adamw"].values())
     assert META["dtype"] == "float64" and STEPS >= 300
@@ -247,6 +320,15 @@ def test_golden_covers_the_hyperparameters():
     assert any(c.get("r", 0) > 0 for c in cfgs)
     assert any(c.get("weight_lr_power", 2.0) != 2.0 for c in cfgs)
     assert any(c.get("betas", (0.9,))[0] != 0.9 for c in cfgs)
+    family = META["family"].values()
+    assert {c["cls"] for c in family} == {
+        "AdamWScheduleFreeReference",
+        "SGDScheduleFreeReference",
+        "SGDScheduleFree",
+        "RAdamScheduleFree",
+    }
+    assert {c.get("silent_sgd_phase", True) for c in family} == {True, False}
+    assert any(c.get("weight_decay_at_y", 0) > 0 for c in META["wrapper"].values())
 
 
 # ----------------------------------------------------------------------------- optax.contrib

@@ -36,6 +36,7 @@ BUILDERS = {
     "warmup": lambda p, L: S.warmup(S.inverse_sqrt(p, L / 10), L / 10, shape="cosine"),
     "join": lambda p, L: S.join([S.constant(p), S.linear_decay(p, L / 2)], [L / 2]),
     "product": lambda p, L: S.product(S.cosine_decay(p, L), S.cyclical(0.5, 1.0, L / 8)),
+    "lr_noise": lambda p, L: S.lr_noise(S.cosine_decay(p, L, k_decay=1.5), 0.1, seed=3),
 }
 NAMES = sorted(BUILDERS)
 STEPS = jnp.arange(0, 200, 3, dtype=jnp.int32)

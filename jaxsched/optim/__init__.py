@@ -12,14 +12,19 @@ from jaxsched.optim.averaging import (
     PolyakAverageState,
     ema_average,
     polyak_average,
+    power_ema_decay,
+    sqrt_cooldown_ema_decay,
 )
-from jaxsched.optim.eval import eval_params
+from jaxsched.optim.eval import eval_params, register_average
 from jaxsched.optim.schedule_free import (
     ScheduleFreeAdamState,
+    ScheduleFreeSGDState,
     ScheduleFreeState,
     schedule_free,
     schedule_free_adam,
     schedule_free_adamw,
+    schedule_free_radam,
+    schedule_free_sgd,
 )
 
 __all__ = [
@@ -27,12 +32,18 @@ __all__ = [
     "EmaAverageState",
     "PolyakAverageState",
     "ScheduleFreeAdamState",
+    "ScheduleFreeSGDState",
     "ScheduleFreeState",
     "adam",
     "ema_average",
     "eval_params",
     "polyak_average",
+    "power_ema_decay",
+    "register_average",
     "schedule_free",
     "schedule_free_adam",
     "schedule_free_adamw",
+    "schedule_free_radam",
+    "schedule_free_sgd",
+    "sqrt_cooldown_ema_decay",
 ]

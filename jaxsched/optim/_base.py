@@ -163,10 +163,6 @@ def compensated_add(total: jax.Array, comp: jax.Array, x: jax.Array) -> tuple[ja
 # ----------------------------------------------------------------------------- trees
 
 
-def cast_like(tree: Any, like: Any) -> Any:
-    return jax.tree.map(lambda t, l: jnp.asarray(t).astype(jnp.asarray(l).dtype), tree, like)
-
-
 def is_masked_node(x: Any) -> bool:
     return isinstance(x, optax.MaskedNode)
 

@@ -18,6 +18,7 @@ which is algebraically identical, needs no division at evaluation and makes ``a_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -27,7 +28,9 @@ import optax
 
 from jaxsched._validate import (
     check_bool,
+    check_in_range,
     check_le,
+    check_nonnegative,
     check_positive,
     concrete,
 )
@@ -36,6 +39,7 @@ from jaxsched.optim._base import (
     check_params_given,
     check_state_dtype,
     check_transformation,
+    compensated_add,
     compute_dtype,
     increment,
     is_static_value,
@@ -44,6 +48,7 @@ from jaxsched.optim._base import (
     scalar_dtype,
     tree_copy,
 )
+from jaxsched.optim.eval import register_average
 
 
 class PolyakAverageState(NamedTuple):
@@ -59,8 +64,15 @@ class EmaAverageState(NamedTuple):
 
     count: jax.Array  # int32, number of optimizer updates so far
     debias: jax.Array  # 1 - prod(decays applied so far): the raw EMA's total weight
+    # sum of log(decay) so far as a compensated pair (a decay schedule's debiasing)
+    log_decay: jax.Array
+    log_decay_comp: jax.Array
     inner_state: optax.OptState
     average: optax.Params  # the debiased EMA (params before the first averaged update)
+
+
+register_average(PolyakAverageState, lambda state, params: state.average)
+register_average(EmaAverageState, lambda state, params: state.average)
 
 
 def _next_params(p: jax.Array, u: jax.Array, cdt: Any) -> jax.Array:
@@ -181,12 +193,19 @@ def ema_average(
       ``clip(1 - (1 + k/warmup_gamma)**-warmup_power, min_decay, decay)`` after; with a zero
       first decay the debiasing is the identity, as in timm. ``warmup_gamma=1,
       warmup_power=2/3`` reaches 0.999 at ~31.6k steps; ``3/4`` reaches 0.9999 at ~215k.
+    * ``decay`` a schedule ``k -> d_k`` (``k`` the 0-based update count): the decay taken
+      when ``p_{k+1}`` comes in, :math:`s_{k+1} = d_k s_k + (1-d_k) p_{k+1}`, debiased by
+      :math:`1-\prod_{i\le k} d_i` (kept as a compensated sum of logs, so that a constant
+      schedule gives bit for bit the constant decay's result). :func:`power_ema_decay` (time
+      constant growing in proportion to ``k``, no horizon) and :func:`sqrt_cooldown_ema_decay`
+      (levanter's EMA then 1-sqrt) are two such schedules.
     * ``state_dtype``: dtype of the average, e.g. ``jnp.float32`` while the parameters are
       bf16 (a bf16 average with ``d=0.999`` stops moving: ``(1-d)`` is below bf16's precision).
 
     Args:
       inner: any optax ``GradientTransformation``.
-      decay: EMA decay ``d`` in [0, 1); may be a JAX array (``vmap`` over decays).
+      decay: EMA decay ``d`` in [0, 1); may be a JAX array (``vmap`` over decays), or a
+        schedule ``k -> d_k`` with values in [0, 1] (not combined with ``warmup``).
       every_n_steps: integer >= 1.
       warmup: use timm's decay warmup.
       warmup_gamma, warmup_power: timm's ``warmup_gamma`` and ``warmup_power`` (> 0).
@@ -204,13 +223,21 @@ def ema_average(
       >>> averaged = eval_params(state, params)
     """
     check_transformation("inner", inner)
-    check_beta("decay", decay)
+    scheduled = callable(decay)
+    if not scheduled:
+        check_beta("decay", decay)
     _check_every(every_n_steps)
     check_bool("warmup", warmup)
+    if warmup and scheduled:
+        raise ValueError(
+            f"warmup=True caps a constant decay; with a decay schedule put the warmup in the "
+            f"schedule (got warmup=True and decay={decay!r})"
+        )
     check_positive("warmup_gamma", warmup_gamma)
     check_positive("warmup_power", warmup_power)
     check_beta("min_decay", min_decay)
-    check_le("min_decay", min_decay, "decay", decay)
+    if not scheduled:
+        check_le("min_decay", min_decay, "decay", decay)
     check_state_dtype(state_dtype)
     inner = optax.with_extra_args_support(inner)
     every_step = is_static_value(every_n_steps, 1)
@@ -220,6 +247,8 @@ def ema_average(
         return EmaAverageState(
             count=jnp.zeros([], jnp.int32),
             debias=jnp.zeros([], sdt),
+            log_decay=jnp.zeros([], sdt),
+            log_decay_comp=jnp.zeros([], sdt),
             inner_state=inner.init(params),
             average=tree_copy(params, state_dtype),
         )
@@ -237,7 +266,19 @@ def ema_average(
             apply = (t % every) == 0
             n = t // every  # averaged iterates once this one is taken in
 
-        if warmup:
+        log_decay, log_decay_comp = state.log_decay, state.log_decay_comp
+        if scheduled:
+            d = jnp.asarray(decay(state.count), sdt)
+            # the same expressions as one_minus_pow: for a constant schedule the compensated
+            # sum of n logs rounds to n * log1p(d - 1), so the result is the constant path's
+            s_new, comp_new = compensated_add(log_decay, log_decay_comp, jnp.log1p(d - 1.0))
+            # a zero decay (a reset) makes the product 0 for good: keep log = -inf, not NaN
+            zeroed = (d <= 0) | jnp.isneginf(log_decay)
+            log_decay = jnp.where(zeroed, -jnp.inf, s_new).astype(sdt)
+            log_decay_comp = jnp.where(zeroed, 0.0, comp_new).astype(sdt)
+            debias = -jnp.expm1(log_decay + log_decay_comp)
+            c = jnp.where(n <= 1, 1.0, (1.0 - d) / jnp.where(n <= 1, 1.0, debias)).astype(sdt)
+        elif warmup:
             k = state.count.astype(sdt)
             d = 1.0 - jnp.power(1.0 + k / warmup_gamma, -jnp.asarray(warmup_power, sdt))
             d = jnp.maximum(jnp.minimum(d, decay), min_decay)
@@ -252,12 +293,97 @@ def ema_average(
             c = jnp.where(n <= 1, 1.0, (1.0 - d) / jnp.where(n <= 1, 1.0, debias)).astype(sdt)
         if apply is not None:
             debias = jnp.where(apply, debias, state.debias)
+            log_decay = jnp.where(apply, log_decay, state.log_decay)
+            log_decay_comp = jnp.where(apply, log_decay_comp, state.log_decay_comp)
 
         average = _lerp_tree(state.average, params, new_updates, c, apply)
-        new_state = EmaAverageState(increment(state.count), debias, inner_state, average)
+        new_state = EmaAverageState(
+            increment(state.count), debias, log_decay, log_decay_comp, inner_state, average
+        )
         return new_updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-__all__ = ["EmaAverageState", "PolyakAverageState", "ema_average", "polyak_average"]
+def power_ema_decay(gamma: Any = 6.94) -> Callable[[jax.Array], jax.Array]:
+    r"""The power-function EMA decay of Karras et al. 2024 (EDM2, "Analyzing and Improving the
+    Training Dynamics of Diffusion Models", eq. 3): a time constant proportional to the step.
+
+    .. math::
+
+        d_k = \Big(1 - \frac{1}{k+1}\Big)^{\gamma+1}
+
+    for ``ema_average(inner, decay=power_ema_decay(gamma))``. The average after ``t`` updates
+    weights iterate ``p_i`` by about :math:`i^\gamma`: its width is a fixed fraction of ``t``
+    (EDM2's relative width :math:`\sigma_{rel} = \sqrt{(\gamma+1)/((\gamma+2)^2(\gamma+3))}`;
+    ``gamma=6.94`` is their 0.10), so it needs no horizon: the same average serves every
+    stopping time. ``gamma=0`` is the uniform (Polyak) average. ``d_0 = 0``: the first iterate
+    replaces the initial copy.
+
+    Args:
+      gamma: the power, >= 0 (a JAX array may be swept under ``vmap``).
+
+    Example:
+      >>> from jaxsched.optim import power_ema_decay
+      >>> d = power_ema_decay(0.0)
+      >>> [round(float(d(k)), 4) for k in (0, 1, 3)]   # k / (k+1): Polyak
+      [0.0, 0.5, 0.75]
+    """
+    check_nonnegative("gamma", gamma)
+
+    def schedule(k):
+        k1 = jnp.asarray(k, jnp.float32) + 1.0
+        return jnp.power(1.0 - 1.0 / k1, jnp.asarray(gamma, jnp.float32) + 1.0)
+
+    return schedule
+
+
+def sqrt_cooldown_ema_decay(
+    switch_step: Any, decay_steps: Any, beta: Any = 0.999, epsilon: Any = 1e-5
+) -> Callable[[jax.Array], jax.Array]:
+    r"""Levanter's ``EmaDecaySqrtModelAveraging`` as an EMA decay schedule: EMA, then 1-sqrt.
+
+    The weight of the new iterate is :math:`\alpha_k = 1 - \beta` before ``switch_step`` and
+    :math:`\max(1 - \sqrt{\min(1, (k - \text{switch})/\text{decay\_steps})}, \epsilon)`
+    after, so the decay is :math:`d_k = 1 - \alpha_k`: the average follows the iterates
+    as an EMA, then takes them in less and less (a cooldown of the average itself) until it
+    all but freezes. Unlike :func:`power_ema_decay` this needs a horizon
+    (``switch_step + decay_steps``). Differences from levanter: ``ema_average`` debiases the
+    EMA (levanter starts it from the initial parameters; the two agree once
+    :math:`\beta^k` is negligible), and the recent levanter version (``tot_weight``) averages
+    with weights :math:`\alpha_k` instead, which is not an EMA.
+
+    Args:
+      switch_step: 0-based update count where the cooldown starts, >= 0.
+      decay_steps: cooldown length, > 0.
+      beta: the EMA decay before the switch, in [0, 1).
+      epsilon: the smallest weight of a new iterate, in [0, 1].
+
+    Example:
+      >>> from jaxsched.optim import sqrt_cooldown_ema_decay
+      >>> d = sqrt_cooldown_ema_decay(switch_step=10, decay_steps=100, beta=0.9)
+      >>> [round(float(d(k)), 4) for k in (0, 10, 35, 110)]
+      [0.9, 0.0, 0.5, 1.0]
+    """
+    check_nonnegative("switch_step", switch_step)
+    check_positive("decay_steps", decay_steps)
+    check_beta("beta", beta)
+    check_in_range("epsilon", epsilon, 0.0, 1.0)
+
+    def schedule(k):
+        k = jnp.asarray(k, jnp.float32)
+        frac = jnp.clip((k - switch_step) / jnp.asarray(decay_steps, jnp.float32), 0.0, 1.0)
+        alpha = jnp.maximum(1.0 - jnp.sqrt(frac), epsilon)
+        return jnp.where(k < switch_step, jnp.asarray(beta, jnp.float32), 1.0 - alpha)
+
+    return schedule
+
+
+__all__ = [
+    "EmaAverageState",
+    "PolyakAverageState",
+    "ema_average",
+    "polyak_average",
+    "power_ema_decay",
+    "sqrt_cooldown_ema_decay",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -9,12 +10,55 @@ import jax.numpy as jnp
 import optax
 
 from jaxsched.optim._base import is_masked_node
-from jaxsched.optim.averaging import EmaAverageState, PolyakAverageState
-from jaxsched.optim.schedule_free import ScheduleFreeAdamState, ScheduleFreeState
 
-_OWN_STATES = (PolyakAverageState, EmaAverageState, ScheduleFreeAdamState, ScheduleFreeState)
-_OPTAX_SF_STATE = optax.contrib.ScheduleFreeState
-_STATES = (*_OWN_STATES, _OPTAX_SF_STATE)
+AverageGetter = Callable[[Any, optax.Params], Any]
+
+# state class -> getter(state, params) returning the averaged parameters as a tree shaped like
+# params, with optax.MaskedNode where the state does not see a parameter (optax.masked).
+_AVERAGES: dict[type, AverageGetter] = {}
+
+
+def register_average(state_class: type, getter: AverageGetter) -> None:
+    """Make :func:`eval_params` return ``getter(state, params)`` for states of ``state_class``.
+
+    The one place an averaging optimizer declares where its average lives; each optimizer
+    module registers its own state classes when it is imported. ``getter`` returns a tree
+    with the structure of ``params`` (``optax.MaskedNode`` for parameters the state does not
+    cover, as ``optax.masked`` leaves them); dtypes are cast to the parameters' by
+    :func:`eval_params`.
+
+    Example:
+      >>> from typing import NamedTuple
+      >>> import jax.numpy as jnp
+      >>> from jaxsched.optim import eval_params, register_average
+      >>> class MyAverageState(NamedTuple):
+      ...     average: dict
+      >>> register_average(MyAverageState, lambda state, params: state.average)
+      >>> eval_params(MyAverageState({"w": jnp.zeros(2)}), {"w": jnp.ones(2)})["w"].tolist()
+      [0.0, 0.0]
+    """
+    if not isinstance(state_class, type):
+        raise ValueError(f"state_class must be a class, got state_class={state_class!r}")
+    if not callable(getter):
+        raise ValueError(f"getter must be callable, got getter={getter!r}")
+    _AVERAGES[state_class] = getter
+
+
+def _optax_schedule_free_x(state: Any, params: Any) -> Any:
+    """optax.contrib.schedule_free keeps only z: ``x = (y - (1-b1) z) / b1`` from y = params."""
+    b1 = state.b1
+
+    def recover(z, y):
+        if is_masked_node(z):
+            return z
+        cdt = jnp.result_type(jnp.float32, z.dtype, y.dtype)
+        bb = jnp.asarray(b1, cdt)
+        return (y.astype(cdt) - (1 - bb) * z.astype(cdt)) / bb
+
+    return jax.tree.map(recover, state.z, params, is_leaf=is_masked_node)
+
+
+register_average(optax.contrib.ScheduleFreeState, _optax_schedule_free_x)
 
 
 class _Uncovered:
@@ -25,15 +69,7 @@ _UNCOVERED = _Uncovered()
 
 
 def _is_state(node: Any) -> bool:
-    return isinstance(node, _STATES)
-
-
-def _averaged_tree(state: Any) -> Any:
-    if isinstance(state, (PolyakAverageState, EmaAverageState)):
-        return state.average
-    if isinstance(state, _OWN_STATES):
-        return state.x
-    return None  # optax's schedule-free state: x is recovered from params below
+    return type(node) in _AVERAGES
 
 
 def _found_values(state: Any, params: Any) -> Any:
@@ -42,19 +78,7 @@ def _found_values(state: Any, params: Any) -> Any:
     Inside ``optax.masked`` (or ``partition``) the state's trees hold ``MaskedNode`` for the
     parameters it does not see; those stay uncovered.
     """
-    avg = _averaged_tree(state)
-    if avg is None:
-        b1 = state.b1
-
-        def recover(z, y):
-            if is_masked_node(z):
-                return jax.tree.map(lambda _: _UNCOVERED, y)
-            cdt = jnp.result_type(jnp.float32, z.dtype, y.dtype)
-            bb = jnp.asarray(b1, cdt)
-            x = (y.astype(cdt) - (1 - bb) * z.astype(cdt)) / bb
-            return x.astype(y.dtype)
-
-        return jax.tree.map(recover, state.z, params, is_leaf=is_masked_node)
+    avg = _AVERAGES[type(state)](state, params)
 
     def take(a, y):
         if is_masked_node(a):
@@ -69,7 +93,10 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
 
     * averaging states (:func:`polyak_average`, :func:`ema_average`): the (debiased) average;
     * schedule-free states (:func:`schedule_free_adam`, :func:`schedule_free_adamw`,
-      :func:`schedule_free`, and ``optax.contrib.schedule_free``): the average ``x``;
+      :func:`schedule_free_sgd`, :func:`schedule_free_radam`, :func:`schedule_free`): the
+      stored average ``x``; ``optax.contrib.schedule_free`` states (all its
+      ``schedule_free_*``): ``x = (params - (1-b1) z) / b1``, recovered from the parameters;
+    * any state class given to :func:`register_average`;
     * anything else: ``params`` unchanged.
 
     The state is searched as a pytree, so the averaging state is found inside
@@ -115,4 +142,4 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
     return jax.tree.unflatten(treedef, result)
 
 
-__all__ = ["eval_params"]
+__all__ = ["eval_params", "register_average"]

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsched._validate import check_choice, check_nonnegative
+from jaxsched._validate import check_bool, check_choice, check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
     check_beta,
@@ -57,10 +57,12 @@ from jaxsched.optim._base import (
     tree_copy,
     tree_zeros,
 )
+from jaxsched.optim.eval import register_average
 
 
 class ScheduleFreeAdamState(NamedTuple):
-    """State of :func:`schedule_free_adam` and :func:`schedule_free_adamw`.
+    """State of :func:`schedule_free_adam`, :func:`schedule_free_adamw` and
+    :func:`schedule_free_radam`.
 
     ``lr_max``, ``weight_sum`` and ``weight_sum_comp`` hold the weighted average's bookkeeping
     (``weight_sum + weight_sum_comp`` is the sum of weights, kept as a compensated pair); they
@@ -77,6 +79,18 @@ class ScheduleFreeAdamState(NamedTuple):
     x: optax.Params  # the average: what eval_params returns
 
 
+class ScheduleFreeSGDState(NamedTuple):
+    """State of :func:`schedule_free_sgd`: the common fields, no base state."""
+
+    count: jax.Array
+    b1: jax.Array
+    lr_max: jax.Array
+    weight_sum: jax.Array
+    weight_sum_comp: jax.Array
+    z: optax.Params
+    x: optax.Params
+
+
 class ScheduleFreeState(NamedTuple):
     """State of :func:`schedule_free` (any base optimizer)."""
 
@@ -90,7 +104,32 @@ class ScheduleFreeState(NamedTuple):
     x: optax.Params
 
 
-# ----------------------------------------------------------------------------- shared pieces
+register_average(ScheduleFreeAdamState, lambda state, params: state.x)
+register_average(ScheduleFreeSGDState, lambda state, params: state.x)
+register_average(ScheduleFreeState, lambda state, params: state.x)
+
+
+# ----------------------------------------------------------------------------- the core
+
+
+class _ZStep(NamedTuple):
+    """What distinguishes one member of the family: the step ``z`` takes.
+
+    ``step(grads, base, z, y_old, lr, count, extra_args) -> (z_new, base)``; ``y_old`` is
+    ``y_k`` when ``needs_y`` (weight decay at y), else None. ``field`` names the state field holding
+    ``base`` (None: no base state). ``lr_factor(count, dtype)`` multiplies the learning rate
+    for both the step and the averaging weights (warmup, RAdam's rectification);
+    ``weight_lr(lr, base)`` is the learning rate the averaging weights see (the wrapper
+    multiplies in a learning-rate-free base's estimate).
+    """
+
+    init: Callable[[Any], Any] | None
+    step: Callable[..., tuple[Any, Any]]
+    state_class: type
+    field: str | None
+    needs_y: bool = False
+    lr_factor: Callable[[jax.Array, Any], jax.Array] | None = None
+    weight_lr: Callable[[jax.Array, Any], jax.Array] | None = None
 
 
 def _scalars(params: Any, state_dtype: Any, b1: Any) -> dict[str, jax.Array]:
@@ -168,22 +207,92 @@ def _check_schedule_free_common(learning_rate, b1, state_dtype) -> None:
     check_state_dtype(state_dtype)
 
 
-def _rms_z_step(grads, nu, z, y_old, lr, weight_decay, eps, bc2):
-    """The reference's z step: decay at y, then the RMS-normalised gradient step."""
+def _check_weighting(r, weight_lr_power) -> None:
+    check_nonnegative("r", r)
+    check_nonnegative("weight_lr_power", weight_lr_power)
 
-    def leaf(g, v, z, *y):
-        cdt = compute_dtype(g.dtype, v.dtype, z.dtype)
-        lr_c = lr.astype(cdt)
-        zz = z.astype(cdt)
-        if y:
-            zz = zz - (lr_c * weight_decay) * y[0]
-        denom = jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps
-        zz = zz - lr_c * (g.astype(cdt) / denom)
-        return zz.astype(z.dtype)
+
+def _weighted(r: Any, weight_lr_power: Any):
+    def coefficient(state, lr):
+        return _weighted_coefficient(state, lr, r, weight_lr_power)
+
+    return coefficient
+
+
+def _linear_warmup(warmup_steps: Any):
+    """The reference's warmup factor ``min(1, (k+1)/warmup_steps)``; None when statically 0."""
+    if is_static_value(warmup_steps, 0):
+        return None
+
+    def factor(k, sdt):
+        w = jnp.asarray(warmup_steps, sdt)
+        k1 = (k + 1).astype(sdt)
+        return jnp.where(k.astype(sdt) < w, k1 / jnp.where(w > 0, w, 1.0), 1.0)
+
+    return factor
+
+
+def _schedule_free_core(
+    zstep: _ZStep,
+    learning_rate: ScalarOrSchedule,
+    b1: Any,
+    coefficient: Callable[[Any, jax.Array], tuple[jax.Array, dict | None]],
+    state_dtype: Any,
+    name: str,
+) -> optax.GradientTransformationExtraArgs:
+    """The one schedule-free update: base step on z, average into x, interpolate to y."""
+
+    def init_fn(params: optax.Params):
+        extra = {} if zstep.field is None else {zstep.field: zstep.init(params)}
+        return zstep.state_class(
+            **_scalars(params, state_dtype, b1),
+            **extra,
+            z=tree_copy(params, state_dtype),
+            x=tree_copy(params, state_dtype),
+        )
+
+    def update_fn(grads, state, params=None, **extra_args):
+        check_params_given(params, name)
+        sdt = state.lr_max.dtype
+        k = state.count
+        lr = learning_rate_at(learning_rate, k, sdt)
+        if zstep.lr_factor is not None:
+            lr = lr * zstep.lr_factor(k, sdt)
+        base = None if zstep.field is None else getattr(state, zstep.field)
+        y_old = _y_old(state) if zstep.needs_y else None
+        z, base = zstep.step(grads, base, state.z, y_old, lr, k, extra_args)
+        weight_lr = lr if zstep.weight_lr is None else zstep.weight_lr(lr, base)
+        c, weights = coefficient(state, weight_lr)
+        x, updates = _average_and_interpolate(state.x, z, params, c, b1)
+        if weights is None:
+            weights = dict(
+                lr_max=state.lr_max,
+                weight_sum=state.weight_sum,
+                weight_sum_comp=state.weight_sum_comp,
+            )
+        extra = {} if zstep.field is None else {zstep.field: base}
+        new_state = zstep.state_class(
+            count=increment(k), b1=jnp.asarray(b1, sdt), **weights, **extra, z=z, x=x
+        )
+        return updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# ----------------------------------------------------------------------------- base steps
+
+
+def _leaf_step(grads, z, y_old, fn):
+    """``fn(g, z, y)`` per leaf in the compute dtype, stored back in z's dtype."""
+
+    def leaf(g, z, *y):
+        cdt = compute_dtype(jnp.asarray(g).dtype, z.dtype)
+        yy = y[0].astype(cdt) if y else None
+        return fn(jnp.asarray(g).astype(cdt), z.astype(cdt), yy, cdt).astype(z.dtype)
 
     if y_old is None:
-        return jax.tree.map(leaf, grads, nu, z)
-    return jax.tree.map(leaf, grads, nu, z, y_old)
+        return jax.tree.map(leaf, grads, z)
+    return jax.tree.map(leaf, grads, z, y_old)
 
 
 def _second_moment(grads, nu, b2):
@@ -195,62 +304,142 @@ def _second_moment(grads, nu, b2):
     return jax.tree.map(leaf, grads, nu)
 
 
-def _schedule_free_adam_core(
-    learning_rate: ScalarOrSchedule,
-    b1: Any,
-    b2: Any,
-    eps: Any,
-    weight_decay: Any,
-    warmup_steps: Any,
-    coefficient: Callable[[ScheduleFreeAdamState, jax.Array], tuple[jax.Array, dict]],
-    state_dtype: Any,
-    name: str,
-) -> optax.GradientTransformation:
+def _rms_z_step(b2: Any, eps: Any, weight_decay: Any, decay_at: str | None, state_dtype: Any):
+    """The reference AdamW's z step: decay (at y or at z), then the RMS-normalised step."""
+
+    def step(grads, nu, z, y_old, lr, k, extra_args):
+        del extra_args
+        bc2 = one_minus_pow(b2, k + 1, lr.dtype)
+        nu = _second_moment(grads, nu, b2)
+
+        def leaf(g, v, z, *y):
+            cdt = compute_dtype(g.dtype, v.dtype, z.dtype)
+            lr_c = lr.astype(cdt)
+            zz = z.astype(cdt)
+            if decay_at == "y":
+                zz = zz - (lr_c * weight_decay) * y[0]
+            elif decay_at == "z":
+                zz = zz - (lr_c * weight_decay) * zz
+            denom = jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps
+            zz = zz - lr_c * (g.astype(cdt) / denom)
+            return zz.astype(z.dtype)
+
+        trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
+        return jax.tree.map(leaf, *trees), nu
+
+    return _ZStep(
+        init=lambda params: tree_zeros(params, state_dtype),
+        step=step,
+        state_class=ScheduleFreeAdamState,
+        field="nu",
+        needs_y=decay_at == "y",
+    )
+
+
+def _sgd_z_step(weight_decay: Any) -> _ZStep:
+    """The reference SGD's z step: ``z - lr (g + wd y)`` (weight decay at y, as an L2 term)."""
     has_decay = not is_static_value(weight_decay, 0)
-    has_warmup = not is_static_value(warmup_steps, 0)
 
-    def init_fn(params: optax.Params) -> ScheduleFreeAdamState:
-        return ScheduleFreeAdamState(
-            **_scalars(params, state_dtype, b1),
-            nu=tree_zeros(params, state_dtype),
-            z=tree_copy(params, state_dtype),
-            x=tree_copy(params, state_dtype),
-        )
+    def step(grads, base, z, y_old, lr, k, extra_args):
+        del base, k, extra_args
 
-    def update_fn(grads, state, params=None):
-        check_params_given(params, name)
-        sdt = state.lr_max.dtype
-        k = state.count
-        k1 = (k + 1).astype(sdt)
-        lr = learning_rate_at(learning_rate, k, sdt)
-        if has_warmup:
-            w = jnp.asarray(warmup_steps, sdt)
-            lr = lr * jnp.where(k.astype(sdt) < w, k1 / jnp.where(w > 0, w, 1.0), 1.0)
-        c, weights = coefficient(state, lr)
+        def leaf(g, z, y, cdt):
+            if y is not None:
+                g = g + weight_decay * y
+            return z - lr.astype(cdt) * g
+
+        return _leaf_step(grads, z, y_old, leaf), None
+
+    return _ZStep(
+        init=None, step=step, state_class=ScheduleFreeSGDState, field=None, needs_y=has_decay
+    )
+
+
+def _radam_rectification(k: jax.Array, b2: Any, silent_sgd_phase: bool, sdt: Any):
+    """RAdam's ``(rect, adaptive)`` for the update with 0-based index ``k``.
+
+    ``rho_t = rho_inf - 2 t b2^t / (1 - b2^t)`` with ``t = k + 1`` and ``rho_inf =
+    2/(1-b2) - 1``; while ``rho_t <= 4`` the step is plain SGD (``adaptive`` False) with
+    ``rect = 0`` (silent: only the second moment moves) or 1.
+    """
+    t = k + 1
+    bc2 = one_minus_pow(b2, t, sdt)
+    rho_inf = 2.0 / jnp.asarray(1.0 - b2, sdt) - 1.0
+    rho_t = rho_inf - 2.0 * t.astype(sdt) * (1.0 - bc2) / bc2
+    adaptive = rho_t > 4.0
+    rho = jnp.where(adaptive, rho_t, 5.0)
+    rect = jnp.sqrt(
+        (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
+    )
+    return jnp.where(adaptive, rect, 0.0 if silent_sgd_phase else 1.0).astype(sdt), adaptive
+
+
+def _radam_z_step(
+    b2: Any, eps: Any, weight_decay: Any, silent_sgd_phase: bool, state_dtype: Any
+) -> _ZStep:
+    """RAdamScheduleFree's z step: ``z - lr (g / (sqrt(v/(1-b2^t)) + eps) + wd y)`` once the
+    rectification is defined, ``z - lr (g + wd y)`` before (``lr`` already rectified)."""
+    has_decay = not is_static_value(weight_decay, 0)
+
+    def step(grads, nu, z, y_old, lr, k, extra_args):
+        del extra_args
+        sdt = lr.dtype
+        _, adaptive = _radam_rectification(k, b2, silent_sgd_phase, sdt)
         bc2 = one_minus_pow(b2, k + 1, sdt)
+        nu = _second_moment(grads, nu, b2)
 
-        nu = _second_moment(grads, state.nu, b2)
-        y_old = _y_old(state) if has_decay else None
-        z = _rms_z_step(grads, nu, state.z, y_old, lr, weight_decay, eps, bc2)
-        x, updates = _average_and_interpolate(state.x, z, params, c, b1)
-        new_state = ScheduleFreeAdamState(
-            count=increment(k),
-            b1=jnp.asarray(b1, sdt),
-            nu=nu,
-            z=z,
-            x=x,
-            **(
-                weights
-                or dict(
-                    lr_max=state.lr_max,
-                    weight_sum=state.weight_sum,
-                    weight_sum_comp=state.weight_sum_comp,
-                )
-            ),
+        def leaf(g, v, z, *y):
+            cdt = compute_dtype(g.dtype, v.dtype, z.dtype)
+            g = g.astype(cdt)
+            denom = jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps
+            g = jnp.where(adaptive, g / denom, g)
+            if y:
+                g = g + weight_decay * y[0]
+            return (z.astype(cdt) - lr.astype(cdt) * g).astype(z.dtype)
+
+        trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
+        return jax.tree.map(leaf, *trees), nu
+
+    def factor(k, sdt):
+        return _radam_rectification(k, b2, silent_sgd_phase, sdt)[0]
+
+    return _ZStep(
+        init=lambda params: tree_zeros(params, state_dtype),
+        step=step,
+        state_class=ScheduleFreeAdamState,
+        field="nu",
+        needs_y=has_decay,
+        lr_factor=factor,
+    )
+
+
+# Learning-rate-free bases keep their estimate of the step size ``d`` in their state; like
+# ScheduleFreeWrapperReference (``lr = group['lr'] * group['d']``), the wrapper weights its
+# average by ``learning_rate * d``, so that the iterates taken while ``d`` was still tiny
+# count for little. One entry per state class that carries such an estimate.
+_LR_ESTIMATES: dict[type, Callable[[Any], jax.Array]] = {
+    optax.contrib.ProdigyState: lambda state: state.estim_lr,
+    optax.contrib.DAdaptAdamWState: lambda state: state.estim_lr,
+}
+
+
+def _is_lr_estimate(node: Any) -> bool:
+    return type(node) in _LR_ESTIMATES
+
+
+def _estimated_lr_scale(lr: jax.Array, base_state: Any) -> jax.Array:
+    """``lr * d`` when the base state holds a learning-rate estimate ``d``, else ``lr``."""
+    found = [
+        s for s in jax.tree.leaves(base_state, is_leaf=_is_lr_estimate) if _is_lr_estimate(s)
+    ]
+    if not found:
+        return lr
+    if len(found) > 1:
+        raise ValueError(
+            "schedule_free: the base optimizer holds more than one learning-rate estimate "
+            f"({', '.join(type(s).__name__ for s in found)}); the averaging weights need one"
         )
-        return updates, new_state
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return lr * _LR_ESTIMATES[type(found[0])](found[0]).astype(lr.dtype)
 
 
 # ----------------------------------------------------------------------------- public
@@ -333,8 +522,9 @@ def schedule_free_adam(
             c = jnp.where(first, 1.0, (1.0 - d) / jnp.where(first, 1.0, debias))
             return c.astype(sdt), None
 
-    return _schedule_free_adam_core(
-        learning_rate, b1, b2, eps, 0.0, 0, coefficient, state_dtype, "schedule_free_adam"
+    zstep = _rms_z_step(b2, eps, 0.0, None, state_dtype)
+    return _schedule_free_core(
+        zstep, learning_rate, b1, coefficient, state_dtype, "schedule_free_adam"
     )
 
 
@@ -347,9 +537,10 @@ def schedule_free_adamw(
     warmup_steps: Any = 0,
     r: Any = 0.0,
     weight_lr_power: Any = 2.0,
+    decay_at_z: bool = False,
     *,
     state_dtype: Any = None,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free AdamW, trajectory-equal to ``schedulefree.AdamWScheduleFreeReference``.
 
     With ``k`` the 0-based update count:
@@ -368,9 +559,11 @@ def schedule_free_adamw(
         x_{k+1} = (1-c_{k+1})\,x_k + c_{k+1}\,z_{k+1},\qquad
         y_{k+1} = b_1 x_{k+1} + (1-b_1) z_{k+1},
 
-    where :math:`\lambda` is ``weight_decay`` (applied at ``y``, the reference's default
-    ``decay_at_z=False``) and ``g_k`` the gradient at ``y_k`` (the parameters). A callable
-    ``learning_rate`` plays the part of a torch scheduler changing ``group['lr']``.
+    where :math:`\lambda` is ``weight_decay`` and ``g_k`` the gradient at ``y_k`` (the
+    parameters). The decay is computed at ``y`` by default (the reference's
+    ``decay_at_z=False``, AlgoPerf's SF-AdamW); ``decay_at_z=True`` replaces
+    :math:`\lambda y_k` by :math:`\lambda z_k`. A callable ``learning_rate`` plays the part
+    of a torch scheduler changing ``group['lr']``.
 
     Differences from ``optax.contrib.schedule_free_adamw`` (same algorithm family):
 
@@ -392,6 +585,7 @@ def schedule_free_adamw(
       warmup_steps: linear warmup length, >= 0 (0: none).
       r: polynomial weighting power of the average, >= 0.
       weight_lr_power: power of ``lr_max`` in the weights, >= 0.
+      decay_at_z: compute the weight decay at ``z`` instead of ``y``.
       state_dtype: dtype of ``z``, ``x`` and the second moment; by default the parameters'.
 
     Example:
@@ -409,22 +603,149 @@ def schedule_free_adamw(
     check_nonnegative("eps", eps)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("warmup_steps", warmup_steps)
-    check_nonnegative("r", r)
-    check_nonnegative("weight_lr_power", weight_lr_power)
-
-    def coefficient(state, lr):
-        return _weighted_coefficient(state, lr, r, weight_lr_power)
-
-    return _schedule_free_adam_core(
+    _check_weighting(r, weight_lr_power)
+    check_bool("decay_at_z", decay_at_z)
+    decay_at = None if is_static_value(weight_decay, 0) else ("z" if decay_at_z else "y")
+    zstep = _rms_z_step(b2, eps, weight_decay, decay_at, state_dtype)._replace(
+        lr_factor=_linear_warmup(warmup_steps)
+    )
+    return _schedule_free_core(
+        zstep,
         learning_rate,
         b1,
-        b2,
-        eps,
-        weight_decay,
-        warmup_steps,
-        coefficient,
+        _weighted(r, weight_lr_power),
         state_dtype,
         "schedule_free_adamw",
+    )
+
+
+def schedule_free_sgd(
+    learning_rate: ScalarOrSchedule = 1.0,
+    b1: Any = 0.9,
+    weight_decay: Any = 0.0,
+    warmup_steps: Any = 0,
+    r: Any = 0.0,
+    weight_lr_power: Any = 2.0,
+    *,
+    state_dtype: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Schedule-free SGD, trajectory-equal to ``schedulefree.SGDScheduleFreeReference``
+    (and ``SGDScheduleFree``) with ``momentum=b1``.
+
+    With :math:`\gamma_k`, :math:`c_{k+1}` as in :func:`schedule_free_adamw` (warmup
+    :math:`\min(1, (k+1)/\text{warmup\_steps})`, weights :math:`(k+1)^r
+    (\gamma^{\max}_k)^{\text{weight\_lr\_power}}`):
+
+    .. math::
+
+        z_{k+1} = z_k - \gamma_k\,(g_k + \lambda\,y_k),\qquad
+        x_{k+1} = (1-c_{k+1})\,x_k + c_{k+1}\,z_{k+1},\qquad
+        y_{k+1} = b_1 x_{k+1} + (1-b_1) z_{k+1},
+
+    ``g_k`` the gradient at ``y_k`` (the parameters), :math:`\lambda` = ``weight_decay``
+    (an L2 term at ``y``, as the reference). The reference's default ``lr=1.0`` is kept; it
+    suits convex problems with normalised inputs, most networks want 0.1 to 10 times less.
+
+    Args:
+      learning_rate: float, JAX array or schedule ``count -> lr`` (0-based count), >= 0.
+      b1: interpolation weight (the reference's ``momentum``) in (0, 1).
+      weight_decay: L2 weight decay computed at ``y``, >= 0.
+      warmup_steps: linear warmup length, >= 0 (0: none).
+      r: polynomial weighting power of the average, >= 0.
+      weight_lr_power: power of ``lr_max`` in the weights, >= 0.
+      state_dtype: dtype of ``z`` and ``x``; by default the parameters'.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> from jaxsched.optim import eval_params, schedule_free_sgd
+      >>> opt = schedule_free_sgd(0.1, warmup_steps=10)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.ones(3)}, state, params)
+      >>> params = optax.apply_updates(params, updates)
+      >>> [round(float(v), 3) for v in params["w"]]   # y: z moved by 0.1/10, x = z after 1 step
+      [0.99, 0.99, 0.99]
+    """
+    _check_schedule_free_common(learning_rate, b1, state_dtype)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("warmup_steps", warmup_steps)
+    _check_weighting(r, weight_lr_power)
+    zstep = _sgd_z_step(weight_decay)._replace(lr_factor=_linear_warmup(warmup_steps))
+    return _schedule_free_core(
+        zstep, learning_rate, b1, _weighted(r, weight_lr_power), state_dtype, "schedule_free_sgd"
+    )
+
+
+def schedule_free_radam(
+    learning_rate: ScalarOrSchedule = 0.0025,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    weight_decay: Any = 0.0,
+    r: Any = 0.0,
+    weight_lr_power: Any = 2.0,
+    silent_sgd_phase: bool = True,
+    *,
+    state_dtype: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Schedule-free RAdam, trajectory-equal to ``schedulefree.RAdamScheduleFree``: no warmup.
+
+    RAdam's rectification replaces the warmup. With ``t = k + 1``,
+    :math:`\rho_\infty = 2/(1-b_2) - 1` and :math:`\rho_t = \rho_\infty - 2 t b_2^t/(1-b_2^t)`,
+
+    .. math::
+
+        \gamma_k = \eta(k)\,\sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}
+                                     {(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+        \quad(\rho_t > 4),
+
+        z_{k+1} = z_k - \gamma_k\Big(\frac{g_k}{\sqrt{v_{k+1}/(1-b_2^t)} + \epsilon}
+                  + \lambda\,y_k\Big),\qquad v_{k+1} = b_2 v_k + (1-b_2) g_k^2,
+
+    and x, y, the weights :math:`(k+1)^r (\gamma^{\max}_k)^{\text{weight\_lr\_power}}` as
+    in :func:`schedule_free_adamw`. While :math:`\rho_t \le 4` (the first 4 steps for
+    ``b2=0.999``) RAdam has no variance estimate: with ``silent_sgd_phase=True`` (the
+    reference's default) :math:`\gamma_k = 0` and only ``v`` moves, so the parameters and
+    the average stay put; with ``False`` those steps are plain SGD,
+    :math:`z_{k+1} = z_k - \eta(k)(g_k + \lambda y_k)`.
+
+    Args:
+      learning_rate: float, JAX array or schedule ``count -> lr`` (0-based count), >= 0.
+      b1: interpolation weight in (0, 1).
+      b2: second-moment decay in [0, 1).
+      eps: added outside the square root, >= 0.
+      weight_decay: weight decay computed at ``y`` (multiplied by the learning rate), >= 0.
+      r: polynomial weighting power of the average, >= 0.
+      weight_lr_power: power of ``lr_max`` in the weights, >= 0.
+      silent_sgd_phase: skip the steps before the rectification is defined (True) or take
+        them as SGD steps (False). Static.
+      state_dtype: dtype of ``z``, ``x`` and the second moment; by default the parameters'.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> from jaxsched.optim import eval_params, schedule_free_radam
+      >>> opt = schedule_free_radam(1e-3)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.ones(3)}, state, params)
+      >>> params = optax.apply_updates(params, updates)
+      >>> float(params["w"][0])   # the silent SGD phase: the first step leaves y in place
+      1.0
+    """
+    _check_schedule_free_common(learning_rate, b1, state_dtype)
+    check_beta("b2", b2)
+    check_nonnegative("eps", eps)
+    check_nonnegative("weight_decay", weight_decay)
+    _check_weighting(r, weight_lr_power)
+    check_bool("silent_sgd_phase", silent_sgd_phase)
+    zstep = _radam_z_step(b2, eps, weight_decay, silent_sgd_phase, state_dtype)
+    return _schedule_free_core(
+        zstep,
+        learning_rate,
+        b1,
+        _weighted(r, weight_lr_power),
+        state_dtype,
+        "schedule_free_radam",
     )
 
 
@@ -481,59 +802,48 @@ def schedule_free(
     """
     check_transformation("base", base)
     _check_schedule_free_common(learning_rate, b1, state_dtype)
-    check_nonnegative("weight_lr_power", weight_lr_power)
-    check_nonnegative("r", r)
+    _check_weighting(r, weight_lr_power)
     check_nonnegative("weight_decay_at_y", weight_decay_at_y)
     base = optax.with_extra_args_support(base)
     has_decay = not is_static_value(weight_decay_at_y, 0)
 
-    def init_fn(params: optax.Params) -> ScheduleFreeState:
-        return ScheduleFreeState(
-            **_scalars(params, state_dtype, b1),
-            base_state=base.init(params),
-            z=tree_copy(params, state_dtype),
-            x=tree_copy(params, state_dtype),
-        )
-
-    def update_fn(grads, state, params=None, **extra_args):
-        check_params_given(params, "schedule_free")
-        sdt = state.lr_max.dtype
-        lr = learning_rate_at(learning_rate, state.count, sdt)
-        c, weights = _weighted_coefficient(state, lr, r, weight_lr_power)
-
-        z = state.z
+    def step(grads, base_state, z, y_old, lr, k, extra_args):
+        del k
         if has_decay:
 
-            def decay_leaf(z, y):
-                cdt = compute_dtype(z.dtype, y.dtype)
-                return (z.astype(cdt) - (lr.astype(cdt) * weight_decay_at_y) * y).astype(z.dtype)
+            def decay(g, z, y, cdt):
+                del g
+                return z - (lr.astype(cdt) * weight_decay_at_y) * y
 
-            z = jax.tree.map(decay_leaf, z, _y_old(state))
-        base_updates, base_state = base.update(grads, state.base_state, z, **extra_args)
+            z = _leaf_step(z, z, y_old, decay)
+        base_updates, base_state = base.update(grads, base_state, z, **extra_args)
 
-        def z_leaf(z, u):
-            cdt = compute_dtype(z.dtype, jnp.asarray(u).dtype)
-            return (z.astype(cdt) + jnp.asarray(u).astype(cdt)).astype(z.dtype)
+        def add(u, z, y, cdt):
+            del y
+            return z + u
 
-        z = jax.tree.map(z_leaf, z, base_updates)
-        x, updates = _average_and_interpolate(state.x, z, params, c, b1)
-        new_state = ScheduleFreeState(
-            count=increment(state.count),
-            b1=jnp.asarray(b1, sdt),
-            base_state=base_state,
-            z=z,
-            x=x,
-            **weights,
-        )
-        return updates, new_state
+        return _leaf_step(base_updates, z, None, add), base_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    zstep = _ZStep(
+        init=base.init,
+        step=step,
+        state_class=ScheduleFreeState,
+        field="base_state",
+        needs_y=has_decay,
+        weight_lr=_estimated_lr_scale,
+    )
+    return _schedule_free_core(
+        zstep, learning_rate, b1, _weighted(r, weight_lr_power), state_dtype, "schedule_free"
+    )
 
 
 __all__ = [
     "ScheduleFreeAdamState",
+    "ScheduleFreeSGDState",
     "ScheduleFreeState",
     "schedule_free",
     "schedule_free_adam",
     "schedule_free_adamw",
+    "schedule_free_radam",
+    "schedule_free_sgd",
 ]

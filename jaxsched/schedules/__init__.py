@@ -11,8 +11,9 @@ and its value; traced ones cannot be inspected and are not checked.
 Modules: ``basic`` (constant, linear, cosine, polynomial), ``steps`` (stepwise drops, step
 and multistep decay, piecewise constant), ``decay`` (exponential, inverse sqrt, inverse time),
 ``cyclic`` (warm restarts, cyclical, one-cycle), ``warmup`` (generic warmup, warmup + decay,
-warmup-stable-decay), ``compose`` (join, product), ``plateau`` (reduce on plateau),
-``registry`` (names -> kinds with their peak and horizon arguments; the spec grammar).
+warmup-stable-decay), ``compose`` (join, product), ``noise`` (learning-rate noise keyed by the
+step), ``plateau`` (reduce on plateau), ``registry`` (names -> kinds with their peak and
+horizon arguments; the spec grammar).
 """
 
 from jaxsched.schedules._core import Schedule
@@ -25,6 +26,7 @@ from jaxsched.schedules.decay import (
     inverse_time,
     natural_exp_decay,
 )
+from jaxsched.schedules.noise import lr_noise
 from jaxsched.schedules.plateau import Plateau, PlateauState, reduce_on_plateau
 from jaxsched.schedules.registry import (
     COMBINATORS,
@@ -60,6 +62,7 @@ __all__ = [
     "inverse_sqrt",
     "inverse_time",
     "join",
+    "lr_noise",
     "linear_decay",
     "multistep",
     "natural_exp_decay",

@@ -80,25 +80,32 @@ def cosine_decay(
     decay_steps: ArrayLike,
     end_value: ArrayLike = 0.0,
     exponent: ArrayLike = 1.0,
+    k_decay: ArrayLike = 1.0,
 ) -> Schedule:
     """Half a cosine from ``peak`` to ``end_value`` over ``decay_steps``, held after.
 
-    ``lr(t) = (peak - end_value) * [0.5 * (1 + cos(pi * min(t, D) / D))] ** exponent + end_value``.
-    With the defaults this is bit for bit the notes' ``0.001 * 0.5 * (1 + cos(pi * t / T))``.
-    Same curve as ``optax.cosine_decay_schedule(peak, D, alpha=end_value / peak, exponent)``.
+    ``lr(t) = (peak - end_value) * [0.5 * (1 + cos(pi * x**k))] ** exponent + end_value`` with
+    ``x = min(t, D) / D`` and ``k = k_decay``. With the defaults this is bit for bit the notes'
+    ``0.001 * 0.5 * (1 + cos(pi * t / T))`` and the same curve as
+    ``optax.cosine_decay_schedule(peak, D, alpha=end_value / peak, exponent)``. ``k_decay`` is
+    timm's (``CosineLRScheduler``: ``cos(pi * t**k / T**k)``, from the k-decay paper, Zhang &
+    Li 2020): ``k > 1`` stays near the peak longer and drops later, ``k < 1`` drops early.
 
     Example::
 
         sched = cosine_decay(1e-3, decay_steps=100, end_value=1e-5)
         sched(50)  # 0.000505;  sched(100) -> 1e-05
+        cosine_decay(1.0, 100, k_decay=2.0)(50)  # 0.854: cos(pi / 4) instead of cos(pi / 2)
     """
     _check_decay(peak, "decay_steps", decay_steps, end_value)
     v.check_positive("exponent", exponent)
+    v.check_positive("k_decay", k_decay)
 
     def schedule(step: ArrayLike):
         t = as_step(step)
         d = f32(decay_steps)
-        c = jnp.where(t >= d, 0.0, _pow(cosine_fraction(jnp.minimum(t, d) / d), exponent))
+        x = _pow(jnp.minimum(t, d) / d, k_decay)
+        c = jnp.where(t >= d, 0.0, _pow(cosine_fraction(x), exponent))
         return finish((f32(peak) - f32(end_value)) * c + f32(end_value), t)
 
     return schedule

@@ -68,6 +68,8 @@ def cosine_restarts(
     end_value: ArrayLike = 0.0,
     max_cycles: ArrayLike | None = None,
     exponent: ArrayLike = 1.0,
+    k_decay: ArrayLike = 1.0,
+    peak_decay_mode: str = "amplitude",
 ) -> Schedule:
     """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017).
 
@@ -82,6 +84,20 @@ def cosine_restarts(
     real >= 1 (torch's ``CosineAnnealingWarmRestarts`` requires an integer ``T_mult``; its
     closed form is this schedule with ``period=T_0, period_mult=T_mult, end_value=eta_min``).
 
+    timm's ``CosineLRScheduler`` (``t_initial``, ``lr_min``, ``cycle_mul``, ``cycle_decay``,
+    ``cycle_limit``, ``k_decay``) is ``cosine_restarts(lr, period=t_initial,
+    period_mult=cycle_mul, peak_decay=cycle_decay, end_value=lr_min, max_cycles=cycle_limit,
+    k_decay=k_decay, peak_decay_mode="peak")``; note that timm's ``cycle_limit`` defaults
+    to 1 (one cycle, then ``lr_min``), ours to no limit. The two options from timm:
+
+    * ``k_decay``: ``x`` becomes ``x**k_decay`` inside the cosine (timm's
+      ``cos(pi * t_curr**k / t_i**k)``).
+    * ``peak_decay_mode="peak"``: timm's ``cycle_decay`` decays the peak itself,
+      ``lr = end_value + (peak * peak_decay**i - end_value) * f``, so with ``end_value > 0``
+      the restarts lose height faster than with the default ``"amplitude"`` (which decays
+      ``peak - end_value``), and once ``peak * peak_decay**i < end_value`` a cycle rises from
+      below ``end_value`` to it, as timm's does.
+
     Example::
 
         sched = cosine_restarts(1e-3, period=100, period_mult=2.0)
@@ -94,6 +110,8 @@ def cosine_restarts(
     v.check_nonnegative("end_value", end_value)
     v.check_le("end_value", end_value, "peak", peak)
     v.check_positive("exponent", exponent)
+    v.check_positive("k_decay", k_decay)
+    v.check_choice("peak_decay_mode", peak_decay_mode, ("amplitude", "peak"))
     if max_cycles is not None:
         v.check_positive("max_cycles", max_cycles)
 
@@ -105,7 +123,11 @@ def cosine_restarts(
         i = _cycle_index(t, p, m, kind)
         length = p if kind == "one" else p * jnp.power(m, i)
         x = jnp.clip((t - _cycle_start(i, p, m, kind)) / length, 0.0, 1.0)
-        amplitude = (f32(peak) - f32(end_value)) * jnp.power(f32(peak_decay), i)
+        x = _pow(x, k_decay)
+        if peak_decay_mode == "amplitude":
+            amplitude = (f32(peak) - f32(end_value)) * jnp.power(f32(peak_decay), i)
+        else:
+            amplitude = f32(peak) * jnp.power(f32(peak_decay), i) - f32(end_value)
         value = amplitude * _pow(cosine_fraction(x), exponent) + f32(end_value)
         if max_cycles is not None:
             value = jnp.where(i >= f32(max_cycles), f32(end_value), value)

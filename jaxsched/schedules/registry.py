@@ -35,6 +35,7 @@ from jaxsched.schedules.decay import (
     inverse_time,
     natural_exp_decay,
 )
+from jaxsched.schedules.noise import lr_noise
 from jaxsched.schedules.steps import multistep, piecewise_constant, step_decay, stepwise_drop
 from jaxsched.schedules.warmup import (
     warmup,
@@ -150,6 +151,7 @@ register("warmup_linear_decay", warmup_linear_decay, peak="peak", horizon="total
 register("warmup_cosine_decay", warmup_cosine_decay, peak="peak", horizon="total_steps")
 register("warmup_stable_decay", warmup_stable_decay, peak="peak", horizon="total_steps")
 register("warmup", warmup, peak=None, horizon=None, schedule_args=("schedule",))
+register("lr_noise", lr_noise, peak=None, horizon=None, schedule_args=("schedule",))
 register("join", join, peak=None, horizon=None, schedule_args=("schedules",))
 register("product", product, peak=None, horizon=None, schedule_args=("schedules",))
 

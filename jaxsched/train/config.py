@@ -68,13 +68,36 @@ OPTIMIZERS: dict[str, OptimizerKind] = {
         True,
         "the notes' schedule-free Adam, debiased EMA average",
     ),
+    "adamw": OptimizerKind(
+        ("b1", "b2", "eps", "weight_decay"),
+        lambda lr, h: optax.adamw(
+            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
+        ),
+        False,
+        "optax.adamw: Adam with decoupled weight decay (scaled by the learning rate)",
+    ),
     "sf_adamw": OptimizerKind(
         ("b1", "b2", "eps", "weight_decay"),
         lambda lr, h: optim.schedule_free_adamw(
             lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
         ),
         True,
-        "Schedule-Free AdamW (Defazio et al. 2024)",
+        "Schedule-Free AdamW (Defazio et al. 2024), weight decay at y; warmup comes from the "
+        "schedule (the reference's warmup_steps W is the lr table lr * min(1, (k+1)/W))",
+    ),
+    "sf_sgd": OptimizerKind(
+        ("b1", "weight_decay"),
+        lambda lr, h: optim.schedule_free_sgd(lr, b1=h["b1"], weight_decay=h["weight_decay"]),
+        True,
+        "Schedule-Free SGD (b1 is the interpolation, the reference's momentum; L2 decay at y)",
+    ),
+    "sf_radam": OptimizerKind(
+        ("b1", "b2", "eps", "weight_decay"),
+        lambda lr, h: optim.schedule_free_radam(
+            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
+        ),
+        True,
+        "Schedule-Free RAdam: needs no warmup (silent SGD phase while rho_t <= 4)",
     ),
 }
 
@@ -150,7 +173,7 @@ class RunConfig:
         default=0.9999, metadata={"help": "decay of the EMA averages (adam_ema, sf_adam_ema)"}
     )
     weight_decay: float = dataclasses.field(
-        default=0.0, metadata={"help": "weight decay (sf_adamw)"}
+        default=0.0, metadata={"help": "weight decay (adamw, sf_adamw, sf_sgd, sf_radam)"}
     )
     batch_size: int = dataclasses.field(default=128, metadata={"help": "examples per step"})
     model: ModelConfig = dataclasses.field(

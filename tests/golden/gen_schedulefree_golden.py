@@ -1,7 +1,9 @@
 """Generate tests/data/schedulefree_golden.npz from the real PyTorch `schedulefree` references.
 
-Runs ``schedulefree.AdamWScheduleFreeReference`` and ``schedulefree.ScheduleFreeWrapperReference``
-(around ``torch.optim.SGD`` / ``torch.optim.Adam``) in **float64** on a small nonlinear problem
+Runs ``schedulefree.AdamWScheduleFreeReference`` (``decay_at_z`` both ways),
+``schedulefree.ScheduleFreeWrapperReference`` (around ``torch.optim.SGD`` / ``torch.optim.Adam``),
+``SGDScheduleFreeReference``, ``SGDScheduleFree`` and ``RAdamScheduleFree`` (with and without
+its silent SGD phase) in **float64** on a small nonlinear problem
 and records the trajectory of the parameters ``y`` (where gradients are taken) and of the
 average ``x`` (what ``.eval()`` switches to). ``tests/test_optim_golden.py`` replays the same
 problem with ``jaxsched.optim`` and compares.
@@ -62,6 +64,63 @@ ADAMW_CONFIGS = {
     "decay_no_warmup": dict(lr=0.005, betas=(0.8, 0.999), weight_decay=0.05, weight_lr_power=1.0),
 }
 
+# The rest of the family, one torch class per config. ``decay_at_z`` takes a static branch, so
+# these are not vmapped with the AdamW configs above. For the classes that keep only z (the
+# non-reference SGDScheduleFree and RAdamScheduleFree), x is recovered in float64 as
+# (y - (1 - b1) z) / b1, which is what their ``.eval()`` computes.
+FAMILY_CONFIGS = {
+    "adamw_decay_at_z": dict(
+        cls="AdamWScheduleFreeReference",
+        lr=0.005,
+        warmup_steps=20,
+        weight_decay=0.1,
+        decay_at_z=True,
+    ),
+    "adamw_decay_at_z_r": dict(
+        cls="AdamWScheduleFreeReference",
+        lr=0.005,
+        betas=(0.8, 0.99),
+        weight_decay=0.05,
+        r=0.5,
+        weight_lr_power=1.0,
+        decay_at_z=True,
+    ),
+    "sgd_default": dict(cls="SGDScheduleFreeReference", lr=0.05),
+    "sgd_warmup_wd": dict(
+        cls="SGDScheduleFreeReference",
+        lr=0.05,
+        momentum=0.8,
+        weight_decay=0.01,
+        warmup_steps=50,
+        r=0.5,
+        weight_lr_power=1.0,
+    ),
+    # the memory-efficient class (y and z only): the same trajectory as its reference
+    "sgd_fast_warmup_wd": dict(
+        cls="SGDScheduleFree",
+        lr=0.05,
+        momentum=0.8,
+        weight_decay=0.01,
+        warmup_steps=50,
+        r=0.5,
+        weight_lr_power=1.0,
+    ),
+    "radam_silent": dict(cls="RAdamScheduleFree", lr=0.005, weight_decay=0.01),
+    "radam_sgd_phase": dict(
+        cls="RAdamScheduleFree",
+        lr=0.005,
+        betas=(0.8, 0.99),
+        weight_decay=0.01,
+        r=0.5,
+        weight_lr_power=1.0,
+        silent_sgd_phase=False,
+    ),
+    "radam_silent_b2": dict(
+        cls="RAdamScheduleFree", lr=0.005, betas=(0.9, 0.99), eps=1e-6, r=1.0
+    ),
+}
+KEEPS_X = {"AdamWScheduleFreeReference", "SGDScheduleFreeReference"}
+
 # ScheduleFreeWrapperReference configurations around a momentum-free torch base.
 WRAPPER_CONFIGS = {
     "wrap_sgd": dict(base="sgd", lr=0.05, momentum=0.9),
@@ -74,6 +133,9 @@ WRAPPER_CONFIGS = {
         weight_decay_at_y=0.01,
         r=0.5,
         weight_lr_power=1.0,
+    ),
+    "wrap_sgd_decay_at_y": dict(
+        base="sgd", lr=0.05, momentum=0.9, weight_decay_at_y=0.05, r=1.0, weight_lr_power=0.0
     ),
 }
 
@@ -147,6 +209,7 @@ def main(out_path: Path = OUT) -> None:
         "schedulefree": getattr(schedulefree, "__version__", "unknown"),
         "adamw": {},
         "wrapper": {},
+        "family": {},
     }
 
     def state_x(opt, p):
@@ -165,6 +228,23 @@ def main(out_path: Path = OUT) -> None:
         )
         out[f"{name}/y"], out[f"{name}/x"], out[f"{name}/loss"] = ys, xs, losses
         meta["adamw"][name] = {**cfg, "lr_schedule": sched}
+
+    for name, cfg in FAMILY_CONFIGS.items():
+        kw = dict(cfg)
+        cls = getattr(schedulefree, kw.pop("cls"))
+        b1 = kw.get("betas", (kw.get("momentum", 0.9),))[0]
+
+        def point(opt, p, keeps_x=cfg["cls"] in KEEPS_X, b1=b1):
+            if keeps_x:
+                return state_x(opt, p)
+            z = opt.state[p]["z"].detach().numpy()
+            return (p.detach().numpy() - (1.0 - b1) * z) / b1
+
+        ys, xs, losses = run(
+            lambda ps, cls=cls, kw=kw: cls(ps, **kw), problem, kw["lr"], None, point
+        )
+        out[f"{name}/y"], out[f"{name}/x"], out[f"{name}/loss"] = ys, xs, losses
+        meta["family"][name] = cfg
 
     for name, cfg in WRAPPER_CONFIGS.items():
         cfg = dict(cfg)
@@ -208,7 +288,7 @@ def main(out_path: Path = OUT) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out_path, **out)
     print(f"wrote {out_path} ({out_path.stat().st_size} bytes)")
-    for name in [*ADAMW_CONFIGS, *WRAPPER_CONFIGS]:
+    for name in [*ADAMW_CONFIGS, *FAMILY_CONFIGS, *WRAPPER_CONFIGS]:
         loss = out[f"{name}/loss"]
         print(f"  {name:16s} loss {loss[0]:.4f} -> {loss[-1]:.4f}")
 
