@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import pathlib
 import tempfile
@@ -26,7 +27,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -98,13 +98,18 @@ class CompareRun:
         return {"lr": self.lr, "weight_decay": self.weight_decay,
                 "ema_decay": ema_decay(self.longest)}
 
-    def lr_table(self) -> np.ndarray:
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
         c = self.candidate
         if c.schedule is None:  # custom: the factory holds its own schedule
             return np.full((self.train_steps,), self.lr, np.float32)
         fn = c.schedule(self.lr, self.horizon, c.warmup_steps(self.horizon, self.longest,
                                                               self.warmup))
-        return np.asarray(jax.jit(fn)(jnp.arange(self.train_steps, dtype=jnp.int32)), np.float32)
+        # Eagerly: a jit per schedule closure would compile once per run.
+        return np.asarray(fn(jnp.arange(self.train_steps, dtype=jnp.int32)), np.float32)
+
+    def lr_table(self) -> np.ndarray:
+        return self._table
 
     def group_key(self) -> str:
         return f"{self.task_name}|{self.candidate.group_key(self.horizon)}"

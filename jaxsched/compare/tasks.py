@@ -21,7 +21,7 @@ True
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxsched.train.task import Task, image_classification_task
 
-__all__ = ["PRESETS", "TASKS", "Preset", "regression", "tinyvit"]
+__all__ = ["PRESETS", "TASKS", "Preset", "bench_grid", "regression", "run_preset", "tinyvit"]
 
 ALL = ("cosine", "linear", "wsd", "constant", "sf_adamw", "sf_adam_ema", "adam_ema")
 
@@ -153,3 +153,93 @@ PRESETS: dict[str, dict[str, Preset]] = {
     },
 }
 """``PRESETS[task][preset]``."""
+
+
+def bench_grid(preset: Preset) -> dict[str, Any]:
+    """The small grid a preset's grouped-vs-alone measurement trains: 2 candidates (cosine,
+    sf_adamw), the first 2 learning rates, the shortest horizon, one seed."""
+    return {"candidates": ["cosine", "sf_adamw"], "lrs": list(preset.lrs[:2]),
+            "horizons": [min(preset.horizons)], "seeds": 1}
+
+
+def run_preset(
+    task_name: str,
+    preset_name: str,
+    out,
+    *,
+    candidates: Sequence[str] | None = None,
+    lrs: Sequence[float] | None = None,
+    horizons: Sequence[int] | None = None,
+    seeds: int = 1,
+    warmup: float = 0.0,
+    weight_decay: float = 0.0,
+    eval_every: int | None = None,
+    data: str = "auto",
+    bench: bool = True,
+    group: bool = True,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    load: Callable | None = None,
+):
+    """What ``jaxsched compare`` does: the preset's grid (with overrides) on a built-in task,
+    the grouped-vs-alone measurement, ``out/results.csv``, ``REPORT.md`` and figures."""
+    import time
+
+    from jaxsched.compare import experiment, report
+
+    if task_name not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got task={task_name!r}")
+    if preset_name not in PRESETS[task_name]:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS[task_name])}, got "
+                         f"preset={preset_name!r}")
+    p = PRESETS[task_name][preset_name]
+    start = time.perf_counter()
+    if task_name == "regression":
+        task, data_name = regression(**p.task_kwargs), "synthetic teacher-student regression"
+        notes = ["Task: teacher-student regression (16-d Gaussian inputs, sine-feature teacher, "
+                 "label noise std 0.5: the test MSE cannot go below 0.25), a 64-64 GELU MLP, "
+                 "batch 32; metric: test MSE on 1,024 held-out points."]
+    else:
+        task, data_name = tinyvit(data=data, progress=progress, load=load, **p.task_kwargs)
+        from jaxsched.chapter import alchemist
+
+        rp = alchemist.PRESETS[p.task_kwargs["preset"]]
+        m = rp.model
+        notes = [f"Task: TinyViT width {m.features}, {m.num_blocks} blocks, {m.num_heads} heads, "
+                 f"patch {m.patch_size}, dropout {m.dropout}; batch "
+                 f"{p.task_kwargs.get('batch_size', rp.batch_size)}; metric: test cross-entropy "
+                 f"on {p.task_kwargs.get('eval_examples', rp.eval_examples)} test images.",
+                 f"**Data: {data_name}**" + (
+                     " — a deterministic CIFAR-shaped synthetic stand-in, NOT CIFAR-10."
+                     if data_name != "cifar10" else " (the canonical CIFAR-10 tarball).")]
+    grid = {"candidates": list(candidates or p.candidates), "lrs": list(lrs or p.lrs),
+            "horizons": list(horizons or p.horizons), "seeds": seeds}
+    res = experiment.run(
+        task, **grid, warmup=warmup, weight_decay=weight_decay,
+        eval_every=eval_every or p.eval_every, out=out, task_name=f"{task_name}-{preset_name}",
+        group=group, progress=progress, log=log, report=False,
+    )
+    t = res.timing
+    if t["run_steps"]:
+        log(f"grid: {t['run_steps']} run-steps in {t['seconds']:.1f} s = "
+            f"{t['run_steps_per_s']:.1f} run-steps/s ({'grouped' if group else 'one at a time'},"
+            " compiles and evaluations included)")
+    if res.branching:
+        b = res.branching
+        log(f"WSD branching: {b['branches']} cooldowns branched; WSD trained "
+            f"{b['trained_steps']} run-steps instead of {b['unbranched_steps']}")
+    if bench:
+        small = bench_grid(p)
+        log(f"measuring grouped vs one at a time on a small grid {small} ...")
+        b = experiment.bench(task, **small, eval_every=eval_every or p.eval_every,
+                             log=lambda m: None)
+        res.timing["bench"] = b
+        log(f"small grid ({b['run_steps']} run-steps): grouped "
+            f"{b['grouped_run_steps_per_s']:.1f} run-steps/s, one at a time "
+            f"{b['alone_run_steps_per_s']:.1f} run-steps/s: {b['speedup']:.2f}x")
+    wall = time.perf_counter() - start
+    notes = [*notes, f"Preset: {task_name} {preset_name} ({p.description}); wall time of this "
+             f"invocation {wall:.0f} s (resumed runs are not retrained)."]
+    path = report.write(res, out, title=f"Anytime comparison: {task_name}, {preset_name} preset",
+                        notes=notes)
+    return res, path

@@ -246,7 +246,7 @@ class Runner:
                         "branch_from forms a cycle among runs "
                         f"{sorted(r.rd.run_id for r in pending)}"
                     )
-                pending = [r for r in pending if r not in wave]
+                pending = [r for r in pending if all(r is not w for w in wave)]
                 groups: dict[str, list[_Run]] = {}
                 for r in wave:
                     key = r.cfg.group_key() if self.group else r.rd.run_id
@@ -328,7 +328,7 @@ class Runner:
                 message=f"{r.rd.run_id}: not trained: the run it branches from ({parent}) did "
                 f"not reach step {step} ({done[parent].status if parent in done else 'missing'})",
             ))
-        runs = [r for r in runs if r not in orphans]
+        runs = [r for r in runs if all(r is not o for o in orphans)]
         if not runs:
             return results
         cfg0 = runs[0].cfg
