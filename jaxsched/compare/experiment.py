@@ -208,7 +208,7 @@ class Results:
 # The grid
 
 
-def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every):
+def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, wsd: bool):
     if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence) or not lrs:
         raise ValueError(f"lrs must be a non-empty list of learning rates, got lrs={lrs!r}")
     for lr in lrs:
@@ -229,7 +229,7 @@ def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every):
     v.check_finite("weight_decay", weight_decay)
     if eval_every is not None:
         v.check_int("eval_every", eval_every, minimum=1)
-    for h in horizons:
+    for h in horizons if wsd else ():
         w, c = round(warmup * h), wsd_cooldown_steps(h)
         if w + c > h:
             raise ValueError(
@@ -396,7 +396,8 @@ def run(
         raise ValueError(f"task must be a jaxsched.compare.Task, got task={task!r}")
     task.validate()
     cands = resolve(candidates)
-    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every)
+    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every,
+                any(c.name == "wsd" and c.builtin for c in cands))
     runs, branching = plan(task_name, cands, lrs, horizons, seeds, warmup, weight_decay,
                            eval_every, branch_wsd)
     longest = max(horizons)

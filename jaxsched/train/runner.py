@@ -210,6 +210,7 @@ class Runner:
         self.shard = shard
         self._test = None
         self._configs: dict[str, Any] = {}
+        self._trainers: dict[tuple, GroupTrainer] = {}
 
     # -- public -------------------------------------------------------------------------------
     def run(self, configs: Sequence[RunConfig]) -> list[RunResult]:
@@ -299,6 +300,11 @@ class Runner:
             self.task is not None or cfg0.batch_size % mesh.size
         ):
             mesh = None  # a batch that does not split evenly stays on one device
+        # One trainer per program structure and placement: its compiled programs are reused by
+        # every later group of the same shapes (runs one at a time, a branch wave, ...).
+        key = (cfg0.group_key(), axis, mesh is None)
+        if key in self._trainers:
+            return self._trainers[key], _Placement(mesh, axis)
         if self.task is not None:
             trainer = GroupTrainer(
                 self.task, cfg0.make_optimizer, record_eval_loss=cfg0.kind.record_eval_loss,
@@ -316,6 +322,7 @@ class Runner:
                 data_sharding=None if mesh is None else sharding.replicated(mesh),
                 batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
             )
+        self._trainers[key] = trainer
         return trainer, _Placement(mesh, axis)
 
     def _train_group(self, runs: list[_Run], bar, done: dict[str, RunResult]) -> list[RunResult]:
