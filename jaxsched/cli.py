@@ -447,11 +447,109 @@ def _projection(preset_name: str, seeds: int, rates) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- compare
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _add_compare(subparsers: argparse._SubParsersAction) -> None:
+    from jaxsched.compare import candidates, tasks
+
+    presets = "; ".join(
+        f"{t} {name}: lrs {list(p.lrs)}, horizons {list(p.horizons)} ({p.description})"
+        for t, ps in tasks.PRESETS.items() for name, p in ps.items()
+    )
+    p = subparsers.add_parser(
+        "compare",
+        help="benchmark schedule-free and averaging against tuned cosine, linear and WSD",
+        description=(
+            "The anytime comparison: every scheduled candidate tuned per horizon over a "
+            "learning-rate grid, every anytime candidate trained once per learning rate and "
+            "evaluated at every horizon; WSD cooldowns branch from the shared constant phase. "
+            "Writes OUT/results.csv, OUT/REPORT.md, OUT/figures/{pareto,lr_sensitivity}.png "
+            "and OUT/runs/ (rerun the command to resume). Presets: " + presets
+        ),
+    )
+    p.add_argument("--task", choices=tasks.TASKS, required=True,
+                   help="regression: a teacher-student MLP in seconds; tinyvit: the notes' "
+                   "TinyViT at the reproduction preset's size")
+    p.add_argument("--preset", choices=("smoke", "quick", "cpu", "full"), default="smoke")
+    p.add_argument("--candidates", nargs="+", metavar="NAME", default=None,
+                   help=f"candidates (default: all): {', '.join(candidates.BUILTIN)}")
+    p.add_argument("--lrs", nargs="+", type=_positive_float, metavar="X", default=None,
+                   help="learning-rate grid (default: the preset's)")
+    p.add_argument("--horizons", nargs="+", type=_positive_int, metavar="N", default=None,
+                   help="horizons in steps (default: the preset's)")
+    p.add_argument("--seeds", type=_positive_int, default=1, help="seeds per run")
+    p.add_argument("--warmup", type=float, default=0.0,
+                   help="linear warmup as a fraction of each horizon, in [0, 1) (default 0)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="AdamW's decoupled weight decay (default 0)")
+    p.add_argument("--eval-every", type=_positive_int, default=None,
+                   help="evaluation period in steps (default: the preset's)")
+    p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
+                   help="tinyvit: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--no-bench", action="store_true",
+                   help="skip the grouped-vs-one-at-a-time measurement on a small grid")
+    p.add_argument("--no-group", action="store_true",
+                   help="train every run in its own program instead of vmapped groups")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=functools.partial(_run_compare, parser=p))
+
+
+def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from jaxsched.compare import candidates, report, tasks
+    from jaxsched.train.data import DataUnavailableError
+
+    _check_out_dir(parser, args.out)
+    for name in args.candidates or ():
+        if name not in candidates.BUILTIN:
+            parser.error(f"argument --candidates: unknown candidate {name!r} (choose from "
+                         f"{', '.join(candidates.BUILTIN)})")
+    if not 0.0 <= args.warmup < 1.0:
+        parser.error(f"argument --warmup: must be in [0, 1), got {args.warmup}")
+    if not args.weight_decay >= 0.0:
+        parser.error(f"argument --weight-decay: must be >= 0, got {args.weight_decay}")
+    for flag, values in (("--lrs", args.lrs), ("--horizons", args.horizons)):
+        if values and len(set(values)) != len(values):
+            parser.error(f"argument {flag}: values must not repeat, got {values}")
+    if args.horizons and min(args.horizons) < 2:
+        parser.error(f"argument --horizons: must be >= 2 steps, got {min(args.horizons)}")
+    log = functools.partial(print, file=sys.stderr)
+    try:
+        res, path = tasks.run_preset(
+            args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
+            horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
+            weight_decay=args.weight_decay, eval_every=args.eval_every, data=args.data,
+            bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
+            log=log, load=functools.partial(_load_data, progress=not args.no_progress),
+        )
+    except DataUnavailableError as err:
+        print(f"jaxsched compare: {err}", file=sys.stderr)
+        return 1
+    for v in report.verdicts(res):
+        mark = {True: "held", False: "not held", None: "not evaluated"}[v["held"]]
+        print(f"{v['anytime']} at or below the tuned {v['scheduled']} envelope at every "
+              f"horizon: {mark}")
+    print(path)
+    return 0
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_plot,
     _add_reproduce,
     _add_train,
     _add_bench,
+    _add_compare,
 ]
 """Functions that each add one subcommand's parser (setting ``func``)."""
 

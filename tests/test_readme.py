@@ -41,6 +41,7 @@ NOT_RUN = {
     "pytest": "the test suite itself",
     "jaxsched reproduce": "trains every run of a preset (tests/test_notebooks.py runs 'smoke')",
     "jaxsched train": "trains a TinyViT (covered by the trainer's own tests)",
+    "jaxsched compare": "trains a grid (tests/test_compare_cli.py runs the regression smoke)",
     "JAX_COORDINATOR_ADDRESS=": "needs several hosts (tests/test_sharding.py covers 8 devices)",
 }
 
@@ -94,7 +95,7 @@ def run_block(index: int) -> dict:
 
 
 def test_readme_has_the_snippets():
-    assert len(blocks("python")) == 3
+    assert len(blocks("python")) == 4  # the 4th: tests/test_compare_readme.py
     assert len(jaxsched_commands()) >= 4
 
 

@@ -2,41 +2,25 @@
 
 Statistics are over seeds. With one seed the spread is zero and each claim reduces to the plain
 comparison of final smoothed losses; with several, an inequality is marked *held* only when the
-gap between the means exceeds the combined standard deviation ``sqrt(sd_a**2 + sd_b**2)``.
+gap between the means exceeds the combined standard deviation ``sqrt(sd_a**2 + sd_b**2)``
+(the rule lives in :mod:`jaxsched.stats`, shared with the anytime comparison's report).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from jaxsched.chapter import alchemist
 from jaxsched.smoothing import smoothed_at
+from jaxsched.stats import Stat
+from jaxsched.stats import below as _below
 
 # How close "close together" is: within this fraction of the gain that decay brings over a
 # constant learning rate (the notes: shapes within 0.00 of each other, 0.13 below constant).
 CLOSE_FRACTION = 0.25
-
-
-@dataclasses.dataclass(frozen=True)
-class Stat:
-    mean: float
-    std: float
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stat:
-        arr = np.asarray(values, np.float64)
-        std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-        return cls(float(arr.mean()), std, int(arr.size))
-
-    def __str__(self) -> str:
-        if self.n > 1:
-            return f"{self.mean:.3f} ± {self.std:.3f}"
-        return f"{self.mean:.3f}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +29,6 @@ class ClaimResult:
     statement: str
     held: bool | None  # None: the runs it needs are missing
     evidence: str
-
-
-def _below(a: Stat, b: Stat) -> bool:
-    """``a < b`` beyond the spread (with one seed each: plain ``a <= b``)."""
-    spread = math.hypot(a.std, b.std)
-    if a.n > 1 or b.n > 1:
-        return b.mean - a.mean > spread
-    return a.mean <= b.mean
 
 
 def evaluate_claims(

@@ -7,17 +7,21 @@ table (any schedule, precomputed per step) and its own hyperparameters (EMA deca
 which ride on the run axis as data: constant, linear decays of four lengths, cosine and stepwise
 drops all share one program.
 
+What a group trains is a :class:`~jaxsched.train.task.Task` (init / loss / sample /
+evaluate); the notes' TinyViT on CIFAR-10 is one task, built from a model and an image array.
 Randomness is keyed by (run key, step) only::
 
     k = fold_in(run_key, step);  data_key, dropout_key = split(k)
-    batch = randint(data_key, (batch_size,), 0, N)          # with replacement, as the notes
+    batch = task.sample(data_key)     # TinyViT: randint(data_key, (B,), 0, N), as the notes
+    loss = task.loss(params, batch, dropout_key)
 
 so a run gives the same losses alone or inside any group, and under any split of its steps into
 ``train`` calls (which is what makes resuming exact). The trip count of the loop is a runtime
 value: one program serves every chunk length up to ``chunk_size``.
 
 Seeds follow the notes: ``key = PRNGKey(seed); key, param_key = split(key)``; the parameters
-(and the init-time dropout stream) come from ``param_key`` and the run key is ``key``. Seed 0
+come from ``task.init(param_key)`` (TinyViT: ``param_key`` is also the init-time dropout
+stream) and the run key is ``key``. Seed 0
 therefore starts from the notes' parameters.
 
 Why a loop inside the program, besides skipping a dispatch and a host sync per step: measured
@@ -36,7 +40,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -48,8 +51,17 @@ import optax
 
 from jaxsched import _validate as v
 from jaxsched.optim import eval_params
+from jaxsched.train.task import (
+    Task,
+    classification_metrics,
+    cross_entropy,
+    image_classification_task,
+    pad_batches,
+)
 
-__all__ = ["MakeOptimizer", "TrainState", "GroupTrainer", "cross_entropy", "EVAL_LOSS_TIMINGS"]
+__all__ = [
+    "EVAL_LOSS_TIMINGS", "GroupTrainer", "MakeOptimizer", "Task", "TrainState", "cross_entropy",
+]
 
 MakeOptimizer = Callable[
     [Callable[[jax.Array], jax.Array], Mapping[str, jax.Array]], optax.GradientTransformation
@@ -77,12 +89,6 @@ class TrainState(NamedTuple):
     params: Any
     opt_state: Any
     key: jax.Array
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy ``mean(-log_softmax(logits)[label])``, as the notes compute."""
-    logp = nn.log_softmax(logits)
-    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
 
 
 def _num_runs(state: TrainState) -> int:
@@ -116,15 +122,18 @@ def _over_runs(fn: Callable, num_runs: int, in_axes=0) -> Callable:
 
 
 class GroupTrainer:
-    """Trains a group of runs that share a model and an optimizer structure.
+    """Trains a group of runs that share a task and an optimizer structure.
 
     Args:
-      model: flax module mapping float images in [0, 1] (NHWC) to logits; called with
-        ``deterministic=`` and a ``"dropout"`` rng.
+      model: a :class:`~jaxsched.train.task.Task` (its ``sample`` draws the batches; the
+        image arguments below stay unset), or a flax module mapping float images in [0, 1]
+        (NHWC) to logits, called with ``deterministic=`` and a ``"dropout"`` rng: the notes'
+        classifier on ``train_images`` (:func:`~jaxsched.train.task.image_classification_task`).
       make_optimizer: see :data:`MakeOptimizer`.
-      train_images: uint8 ``[N, H, W, C]``; put on the device once (``x / 255`` per batch).
-      train_labels: integer ``[N]``.
-      batch_size: images per step, sampled with replacement inside the compiled step.
+      train_images: with a model: uint8 ``[N, H, W, C]``, put on the device once (``x / 255``
+        per batch).
+      train_labels: with a model: integer ``[N]``.
+      batch_size: with a model: images per step, sampled with replacement inside the step.
       record_eval_loss: record, instead of the training loss, the loss at
         ``eval_params(opt_state, params)`` on the same batch with the same dropout key (the
         notes' logging for averaging and schedule-free runs). Costs one more forward pass.
@@ -136,20 +145,20 @@ class GroupTrainer:
       unroll: steps per loop iteration. XLA:CPU pays a fixed cost per iteration; measured here
         it did not pay off (TinyViT steps take ~100 ms; even a toy model ran no faster with 2
         or 4, and compiled 2-3x slower), hence the default 1.
-      data_sharding: optional ``jax.sharding.Sharding`` for the dataset (e.g. replicated over a
-        mesh); by default the arrays go to the default device.
-      batch_sharding: optional sharding applied to each sampled batch inside the step (data
-        parallelism for one run); ``None`` leaves placement to XLA.
+      data_sharding: with a model: optional ``jax.sharding.Sharding`` for the dataset (e.g.
+        replicated over a mesh); by default the arrays go to the default device.
+      batch_sharding: with a model: optional sharding applied to each sampled batch inside the
+        step (data parallelism for one run); ``None`` leaves placement to XLA.
       compiler_options: XLA options for the trainer's programs (``jax.jit``'s
         ``compiler_options``), e.g. cheaper compiles for short tests.
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Task,
         make_optimizer: MakeOptimizer,
-        train_images: Any,
-        train_labels: Any,
+        train_images: Any = None,
+        train_labels: Any = None,
         *,
         batch_size: int = 128,
         record_eval_loss: bool = False,
@@ -160,7 +169,6 @@ class GroupTrainer:
         batch_sharding: jax.sharding.Sharding | None = None,
         compiler_options: Mapping[str, Any] | None = None,
     ):
-        v.check_int("batch_size", batch_size, minimum=1)
         v.check_int("chunk_size", chunk_size, minimum=1)
         v.check_int("unroll", unroll, minimum=1)
         v.check_bool("record_eval_loss", record_eval_loss)
@@ -169,6 +177,36 @@ class GroupTrainer:
             raise ValueError(
                 f"make_optimizer must be callable, got make_optimizer={make_optimizer!r}"
             )
+        if isinstance(model, Task):
+            if train_images is not None or train_labels is not None:
+                raise ValueError(
+                    "train_images/train_labels must be None when training a Task (its sample "
+                    "draws the batches), got arrays"
+                )
+            model.validate()
+            self.model = None
+            self.task = model
+        else:
+            self.model = model
+            self.task = self._image_task(
+                model, train_images, train_labels, batch_size, data_sharding, batch_sharding
+            )
+        self.make_optimizer = make_optimizer
+        self.record_eval_loss = record_eval_loss
+        self.eval_loss_timing = eval_loss_timing
+        self.chunk_size = chunk_size
+        self.unroll = unroll
+        jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
+        self._run = jit(self._run_impl, donate_argnums=(0,))
+        self._init = jit(self._init_impl)
+        self._eval = jit(self._eval_impl)
+        self._eval_task = jit(self._eval_task_impl)
+
+    def _image_task(self, model, train_images, train_labels, batch_size, data_sharding,
+                    batch_sharding) -> Task:
+        v.check_int("batch_size", batch_size, minimum=1)
+        if train_images is None or train_labels is None:
+            raise ValueError("train_images and train_labels are required with a model")
         shape = tuple(np.shape(train_images))
         if len(shape) != 4 or shape[0] == 0:
             raise ValueError(
@@ -187,20 +225,12 @@ class GroupTrainer:
         if not np.issubdtype(np.dtype(train_labels.dtype), np.integer):
             raise ValueError(f"train_labels must be integers, got dtype {train_labels.dtype}")
         put = (lambda a: jax.device_put(a, data_sharding)) if data_sharding else jnp.asarray
-        self.model = model
-        self.make_optimizer = make_optimizer
         self.images = put(train_images)
         self.labels = put(jnp.asarray(train_labels, jnp.int32))
         self.batch_size = batch_size
-        self.record_eval_loss = record_eval_loss
-        self.eval_loss_timing = eval_loss_timing
-        self.chunk_size = chunk_size
-        self.unroll = unroll
-        self.batch_sharding = batch_sharding
-        jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
-        self._run = jit(self._run_impl, donate_argnums=(0,))
-        self._init = jit(self._init_impl)
-        self._eval = jit(self._eval_impl)
+        return image_classification_task(
+            model, self.images, self.labels, batch_size=batch_size, batch_sharding=batch_sharding
+        )
 
     # -- one run, unbatched -------------------------------------------------------------------
     def _optimizer(self, table: jax.Array, hparams: Mapping[str, jax.Array]):
@@ -213,40 +243,23 @@ class GroupTrainer:
 
     def _init_one(self, seed, hparams, table) -> TrainState:
         key, param_key = jax.random.split(jax.random.key(seed, impl=_KEY_IMPL))
-        x = jnp.zeros((1, *self.images.shape[1:]), jnp.float32)
-        params = self.model.init(
-            {"params": param_key, "dropout": param_key}, x, deterministic=True
-        )["params"]
+        params = self.task.init(param_key)
         opt_state = self._optimizer(table, hparams).init(params)
         return TrainState(jnp.int32(0), params, opt_state, jax.random.key_data(key))
 
-    def _loss(self, params, x, y, dropout_key):
-        logits = self.model.apply(
-            {"params": params}, x, deterministic=False, rngs={"dropout": dropout_key}
-        )
-        return cross_entropy(logits, y)
-
-    def _batch(self, data_key):
-        idx = jax.random.randint(data_key, (self.batch_size,), 0, self.images.shape[0])
-        x = self.images[idx].astype(jnp.float32) / 255.0
-        y = self.labels[idx]
-        if self.batch_sharding is not None:
-            x = jax.lax.with_sharding_constraint(x, self.batch_sharding)
-            y = jax.lax.with_sharding_constraint(y, self.batch_sharding)
-        return x, y
-
     def _step(self, state: TrainState, table, hparams) -> tuple[TrainState, jax.Array]:
         opt = self._optimizer(table, hparams)
+        loss_fn = self.task.loss
         run_key = jax.random.wrap_key_data(state.key, impl=_KEY_IMPL)
         data_key, dropout_key = jax.random.split(jax.random.fold_in(run_key, state.step))
-        x, y = self._batch(data_key)
-        loss, grads = jax.value_and_grad(self._loss)(state.params, x, y, dropout_key)
+        batch = self.task.sample(data_key)
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, dropout_key)
         if self.record_eval_loss and self.eval_loss_timing == "before":
-            loss = self._loss(eval_params(state.opt_state, state.params), x, y, dropout_key)
+            loss = loss_fn(eval_params(state.opt_state, state.params), batch, dropout_key)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         if self.record_eval_loss and self.eval_loss_timing == "after":
-            loss = self._loss(eval_params(opt_state, params), x, y, dropout_key)
+            loss = loss_fn(eval_params(opt_state, params), batch, dropout_key)
         return TrainState(state.step + 1, params, opt_state, state.key), loss
 
     # -- compiled programs --------------------------------------------------------------------
@@ -280,20 +293,13 @@ class GroupTrainer:
     def _eval_impl(self, state, images, labels, weights):
         def one(s):
             params = eval_params(s.opt_state, s.params)
+            return classification_metrics(self.model, params, images, labels, weights)
 
-            def body(carry, xs):
-                x, y, w = xs
-                logits = self.model.apply(
-                    {"params": params}, x.astype(jnp.float32) / 255.0, deterministic=True
-                )
-                nll = -jnp.take_along_axis(nn.log_softmax(logits), y[:, None], axis=-1)[:, 0]
-                correct = (jnp.argmax(logits, axis=-1) == y).astype(jnp.float32)
-                return (carry[0] + jnp.sum(w * nll), carry[1] + jnp.sum(w * correct)), None
+        return _over_runs(one, _num_runs(state))(state)
 
-            zero = jnp.zeros((), jnp.float32)
-            (nll, correct), _ = jax.lax.scan(body, (zero, zero), (images, labels, weights))
-            total = jnp.sum(weights)
-            return {"loss": nll / total, "accuracy": correct / total}
+    def _eval_task_impl(self, state):
+        def one(s):
+            return self.task.metrics(eval_params(s.opt_state, s.params))
 
         return _over_runs(one, _num_runs(state))(state)
 
@@ -395,6 +401,11 @@ class GroupTrainer:
         for shape but not needed: every optimizer here keeps what ``eval_params`` reads in its
         state. Returns ``{"loss": f32[R], "accuracy": f32[R]}``.
         """
+        if self.model is None:
+            raise ValueError(
+                "evaluate(images, labels) needs a trainer built from a model; a Task trainer "
+                "evaluates with evaluate_task(state)"
+            )
         num_runs = _num_runs(state)
         self._check_hparams(hparams, num_runs)
         v.check_int("batch_size", batch_size, minimum=1)
@@ -411,20 +422,11 @@ class GroupTrainer:
                 f"labels must have shape ({shape[0]},) to match images, got shape "
                 f"{tuple(np.shape(labels))}"
             )
-        n = shape[0]
-        batch = min(batch_size, n)
-        nb = math.ceil(n / batch)
-        pad = nb * batch - n
-        images = jnp.asarray(images)
-        labels = jnp.asarray(labels, jnp.int32)
-        weights = jnp.ones((n,), jnp.float32)
-        if pad:
-            images = jnp.concatenate([images, jnp.zeros((pad, *shape[1:]), images.dtype)])
-            labels = jnp.concatenate([labels, jnp.zeros((pad,), jnp.int32)])
-            weights = jnp.concatenate([weights, jnp.zeros((pad,), jnp.float32)])
-        return self._eval(
-            state,
-            images.reshape(nb, batch, *shape[1:]),
-            labels.reshape(nb, batch),
-            weights.reshape(nb, batch),
-        )
+        return self._eval(state, *pad_batches(images, labels, batch_size))
+
+    def evaluate_task(self, state: TrainState) -> dict[str, jax.Array]:
+        """The task's metrics (``Task.metrics``) of every run at its ``eval_params``.
+
+        Returns ``{name: f32[R]}``, at least ``"loss"``. One compiled program per group shape.
+        """
+        return self._eval_task(state)

@@ -12,6 +12,22 @@ The runner is the only place that touches the disk during training. Its contract
   continues to exactly the losses and parameters of an uninterrupted run;
 * a non-finite loss stops that run with a message naming the step; its last good checkpoint
   stays, and the other runs go on.
+
+What the runs train is either the notes' TinyViT on a :class:`~jaxsched.train.data.Dataset`
+(the reproduction: the model comes from each config, evaluation is the test set) or any
+:class:`~jaxsched.train.task.Task` (the anytime comparison: evaluation is ``task.evaluate``).
+
+A run is described by a config with the :class:`RunConfig` surface the runner reads:
+``run_id()``, ``to_dict()``, ``group_key()``, ``lr_table()``, ``hparams()``, ``kind``
+(:class:`~jaxsched.train.config.OptimizerKind`), ``make_optimizer``, ``seed``, ``steps``,
+``train_steps``, ``eval_every``, ``optimizer``, ``schedule``. Two optional attributes extend it:
+
+* ``eval_steps``: more steps to evaluate at, besides the multiples of ``eval_every`` and the end;
+* ``branch_steps`` and ``branch_from``: a run with ``branch_steps`` keeps a snapshot of its
+  state at each of those steps; a run with ``branch_from = (run_id, step)`` does not train its
+  first ``step`` steps but starts from that run's snapshot (its losses and evaluations up to
+  there included). The runner trains parents first and checks that the two learning-rate tables
+  agree up to the branch point, so a branch is the run it would have been trained alone.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from jaxsched.train.data import Dataset
 from jaxsched.train.loop import GroupTrainer, TrainState
 from jaxsched.train.model import TinyViT
 from jaxsched.train.results import RunDir, config_key
+from jaxsched.train.task import Task
 
 TERMINAL = ("finished", "diverged")
 
@@ -45,6 +62,7 @@ class RunResult:
     run_dir: RunDir
     status: str  # "finished" | "diverged" | "skipped" (already finished before this call)
     summary: dict[str, Any] = field(default_factory=dict)
+    trained_steps: int = 0  # steps trained by this call (not resumed, not branched from)
 
 
 def make_model(cfg: RunConfig) -> TinyViT:
@@ -68,6 +86,7 @@ class _Run:
     step: int
     wall: float  # seconds of training spent on this run so far (shared time counted per run)
     _table: np.ndarray | None = None
+    start: int = 0  # the step this call started training it from
 
     def lr_table(self) -> np.ndarray:
         # Computed once: a cohort rebuilds its tables each time a run leaves it.
@@ -83,6 +102,30 @@ class _Run:
         if not self.losses:
             return np.zeros((0,), np.float32)
         return np.concatenate(self.losses).astype(np.float32)
+
+
+def _eval_steps(cfg) -> tuple[int, ...]:
+    return tuple(getattr(cfg, "eval_steps", ()))
+
+
+def _branch_steps(cfg) -> tuple[int, ...]:
+    return tuple(getattr(cfg, "branch_steps", ()))
+
+
+def _branch_from(cfg) -> tuple[str, int] | None:
+    return getattr(cfg, "branch_from", None)
+
+
+def _evaluates_at(cfg, step: int) -> bool:
+    return step % cfg.eval_every == 0 or step == cfg.train_steps or step in _eval_steps(cfg)
+
+
+def _next_mark(step: int, period: int | None, marks: Sequence[int]) -> int | None:
+    """The first step after ``step`` that is a multiple of ``period`` or one of ``marks``."""
+    later = [m for m in marks if m > step]
+    if period:
+        later.append((step // period + 1) * period)
+    return min(later) if later else None
 
 
 def _tree_slice(tree, i: int):
@@ -130,11 +173,15 @@ class _Placement(NamedTuple):
 
 
 class Runner:
-    """Trains runs on one dataset. See the module docstring for the contract."""
+    """Trains runs on one dataset or task. See the module docstring for the contract.
+
+    ``dataset`` is a :class:`~jaxsched.train.data.Dataset` (TinyViT runs from
+    :class:`RunConfig`) or a :class:`~jaxsched.train.task.Task`.
+    """
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: Dataset | Task,
         out_dir,
         *,
         group: bool = True,
@@ -151,6 +198,8 @@ class Runner:
         if checkpoint_every is not None:
             v.check_int("checkpoint_every", checkpoint_every, minimum=1)
         self.dataset = dataset
+        self.task = dataset if isinstance(dataset, Task) else None
+        self.data_name = "task" if self.task is not None else dataset.name
         self.root = pathlib.Path(out_dir) / "runs"
         self.group = group
         self.chunk_size = chunk_size
@@ -160,14 +209,17 @@ class Runner:
         self.log = log
         self.shard = shard
         self._test = None
+        self._configs: dict[str, Any] = {}
+        self._trainers: dict[tuple, GroupTrainer] = {}
 
     # -- public -------------------------------------------------------------------------------
     def run(self, configs: Sequence[RunConfig]) -> list[RunResult]:
         results: dict[str, RunResult] = {}
+        self._configs = {c.run_id(): c for c in configs}
         pending: list[_Run] = []
         seen: set[str] = set()
         for cfg in configs:
-            if cfg.data != self.dataset.name:
+            if self.task is None and cfg.data != self.dataset.name:
                 raise ValueError(
                     f"config data={cfg.data!r} does not match the dataset {self.dataset.name!r}"
                 )
@@ -184,23 +236,36 @@ class Runner:
             self._check_config(rd, cfg)
             pending.append(_Run(cfg, rd, [], [], 0, 0.0))
 
-        groups: dict[str, list[_Run]] = {}
-        for r in pending:
-            key = r.cfg.group_key() if self.group else r.rd.run_id
-            groups.setdefault(key, []).append(r)
-
-        total = sum(r.end for r in pending)
+        total = sum(r.end - (_branch_from(r.cfg) or (None, 0))[1] for r in pending)
         bar = self._bar(total)
         try:
-            for runs in groups.values():
-                for res in self._train_group(runs, bar):
-                    results[res.run_dir.run_id] = res
+            # Waves: a branch trains after the run it branches from.
+            while pending:
+                wave = [r for r in pending if not self._waits(r, pending)]
+                if not wave:
+                    raise ValueError(
+                        "branch_from forms a cycle among runs "
+                        f"{sorted(r.rd.run_id for r in pending)}"
+                    )
+                pending = [r for r in pending if all(r is not w for w in wave)]
+                groups: dict[str, list[_Run]] = {}
+                for r in wave:
+                    key = r.cfg.group_key() if self.group else r.rd.run_id
+                    groups.setdefault(key, []).append(r)
+                for runs in groups.values():
+                    for res in self._train_group(runs, bar, results):
+                        results[res.run_dir.run_id] = res
         finally:
             if bar is not None:
                 bar.close()
         return [results[c.run_id()] for c in configs if c.run_id() in results]
 
     # -- internals ----------------------------------------------------------------------------
+    @staticmethod
+    def _waits(r: _Run, pending: Sequence[_Run]) -> bool:
+        parent = _branch_from(r.cfg)
+        return parent is not None and any(p.rd.run_id == parent[0] for p in pending)
+
     def _check_config(self, rd: RunDir, cfg: RunConfig) -> None:
         if rd.config_path.exists():
             if config_key(rd.read_config()) != config_key(cfg.to_dict()):
@@ -226,34 +291,65 @@ class Runner:
             )
         return self._test
 
-    def _train_group(self, runs: list[_Run], bar) -> list[RunResult]:
-        cfg0 = runs[0].cfg
-        # Several runs: split the run axis over the devices. One run: data parallel.
-        axis = "runs" if len(runs) > 1 else "data"
+    def _trainer(self, cfg0, n_runs: int) -> tuple[GroupTrainer, _Placement]:
+        # Several runs: split the run axis over the devices. One run: data parallel (TinyViT
+        # only: a task's batch is its own business).
+        axis = "runs" if n_runs > 1 else "data"
         mesh = sharding.local_mesh(axis) if self.shard else None
-        if mesh is not None and axis == "data" and cfg0.batch_size % mesh.size:
+        if mesh is not None and axis == "data" and (
+            self.task is not None or cfg0.batch_size % mesh.size
+        ):
             mesh = None  # a batch that does not split evenly stays on one device
-        trainer = GroupTrainer(
-            make_model(cfg0),
-            cfg0.make_optimizer,
-            self.dataset.train_images,
-            self.dataset.train_labels,
-            batch_size=cfg0.batch_size,
-            record_eval_loss=cfg0.kind.record_eval_loss,
-            chunk_size=self.chunk_size,
-            data_sharding=None if mesh is None else sharding.replicated(mesh),
-            batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
-        )
-        placement = _Placement(mesh, axis)
+        # One trainer per program structure and placement: its compiled programs are reused by
+        # every later group of the same shapes (runs one at a time, a branch wave, ...).
+        key = (cfg0.group_key(), axis, mesh is None)
+        if key in self._trainers:
+            return self._trainers[key], _Placement(mesh, axis)
+        if self.task is not None:
+            trainer = GroupTrainer(
+                self.task, cfg0.make_optimizer, record_eval_loss=cfg0.kind.record_eval_loss,
+                chunk_size=self.chunk_size,
+            )
+        else:
+            trainer = GroupTrainer(
+                make_model(cfg0),
+                cfg0.make_optimizer,
+                self.dataset.train_images,
+                self.dataset.train_labels,
+                batch_size=cfg0.batch_size,
+                record_eval_loss=cfg0.kind.record_eval_loss,
+                chunk_size=self.chunk_size,
+                data_sharding=None if mesh is None else sharding.replicated(mesh),
+                batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
+            )
+        self._trainers[key] = trainer
+        return trainer, _Placement(mesh, axis)
+
+    def _train_group(self, runs: list[_Run], bar, done: dict[str, RunResult]) -> list[RunResult]:
+        results: list[RunResult] = []
+        orphans = [r for r in runs if self._orphaned(r, done)]
+        for r in orphans:
+            parent, step = _branch_from(r.cfg)
+            results.append(self._diverged(
+                r, step, float("nan"),
+                message=f"{r.rd.run_id}: not trained: the run it branches from ({parent}) did "
+                f"not reach step {step} ({done[parent].status if parent in done else 'missing'})",
+            ))
+        runs = [r for r in runs if all(r is not o for o in orphans)]
+        if not runs:
+            return results
+        cfg0 = runs[0].cfg
+        trainer, placement = self._trainer(cfg0, len(runs))
+        mesh, axis = placement
         seeds = np.array([r.cfg.seed for r in runs], np.int32)
         hparams = self._hparams(runs)
         fresh = jax.device_get(trainer.init(seeds, hparams))
         states = []
         for i, r in enumerate(runs):
             states.append(self._restore(r, _tree_slice(fresh, i)))
+            r.start = r.step
             if bar is not None:
-                bar.update(r.step)
-        results: list[RunResult] = []
+                bar.update(r.step - (_branch_from(r.cfg) or (None, 0))[1])
         # Runs resumed at different steps cannot share a program's step counter boundaries
         # cleanly; train each step-cohort on its own.
         by_step: dict[int, list[int]] = {}
@@ -283,12 +379,63 @@ class Runner:
         names = runs[0].cfg.kind.hparams
         return {n: jnp.asarray([r.cfg.hparams()[n] for r in runs], jnp.float32) for n in names}
 
+    def _orphaned(self, r: _Run, done: dict[str, RunResult]) -> bool:
+        """A branch whose parent did not reach the branch point (diverged before it)."""
+        parent = _branch_from(r.cfg)
+        if parent is None or self._has_checkpoint(r):
+            return False
+        return not self._snapshot_dir(RunDir(self.root, parent[0]), parent[1]).exists()
+
+    @staticmethod
+    def _has_checkpoint(r: _Run) -> bool:
+        c = ckpt.Checkpointer(r.rd.checkpoint_dir)
+        try:
+            return c.latest_step() is not None
+        finally:
+            c.close()
+
+    @staticmethod
+    def _snapshot_dir(rd: RunDir, step: int):
+        return rd.path / "branch_points" / f"{step:09d}"
+
+    def _save_snapshots(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
+        for r, i in zip(runs, idx, strict=True):
+            ckpt.save_pytree(self._snapshot_dir(r.rd, r.step), _as_leaves(_tree_slice(state, i)))
+
+    def _branch(self, r: _Run, fresh_state: TrainState) -> TrainState:
+        """Start ``r`` from its parent's snapshot, with the parent's losses and evals so far."""
+        parent_id, step = _branch_from(r.cfg)
+        parent = RunDir(self.root, parent_id)
+        if parent_id not in self._configs:
+            raise ValueError(
+                f"{r.rd.run_id} branches from {parent_id}, which is not among the runs given"
+            )
+        own, theirs = r.lr_table()[:step], self._configs[parent_id].lr_table()[:step]
+        if own.shape != theirs.shape or not np.array_equal(own, theirs):
+            raise ValueError(
+                f"{r.rd.run_id} cannot branch from {parent_id} at step {step}: their "
+                "learning-rate tables differ before that step"
+            )
+        leaves = ckpt.load_pytree(self._snapshot_dir(parent, step), _as_leaves(fresh_state))
+        state = _from_leaves(leaves, fresh_state)
+        losses = parent.load_losses()
+        wanted = [s for s in range(1, step + 1) if _evaluates_at(r.cfg, s)]
+        evals = [e for e in parent.load_eval() if e["step"] in wanted]
+        if len(losses) < step or [e["step"] for e in evals] != wanted:
+            raise ValueError(
+                f"{r.rd.run_id} cannot branch from {parent_id} at step {step}: the parent "
+                f"recorded {len(losses)} losses and evaluations at steps "
+                f"{[e['step'] for e in evals]}, the branch needs {step} and {wanted}"
+            )
+        r.losses, r.evals, r.step = [losses[:step]], evals, step
+        return state
+
     def _restore(self, r: _Run, fresh_state: TrainState) -> TrainState:
         c = ckpt.Checkpointer(r.rd.checkpoint_dir)
         try:
             step = c.latest_step()
             if step is None:
-                return fresh_state
+                return fresh_state if _branch_from(r.cfg) is None else self._branch(r, fresh_state)
             leaves = c.restore(_as_leaves(fresh_state), step=step)
         finally:
             c.close()
@@ -328,12 +475,14 @@ class Runner:
             while step < stop:
                 # Chunks end wherever any run evaluates; each run records only its own evals
                 # (its eval_every and its end), so eval.json does not depend on the group.
-                next_eval = min((step // r.cfg.eval_every + 1) * r.cfg.eval_every for r in runs)
-                targets = [stop, step + self.chunk_size, next_eval]
+                targets = [stop, step + self.chunk_size]
+                for r in runs:
+                    targets.append(_next_mark(step, r.cfg.eval_every, _eval_steps(r.cfg)))
+                    targets.append(_next_mark(step, None, _branch_steps(r.cfg)))
                 if self.checkpoint_every:
                     ce = self.checkpoint_every
                     targets.append((step // ce + 1) * ce)
-                n = min(targets) - step
+                n = min(t for t in targets if t is not None) - step
                 t0 = time.perf_counter()
                 state, losses = trainer.train(state, tables, hparams, n)
                 losses = np.asarray(losses)[: len(runs)]  # the one host sync per chunk
@@ -342,9 +491,7 @@ class Runner:
                 bad = self._record_chunk(runs, losses, dt, step)
                 if bar is not None:
                     bar.update(n * len(runs))
-                due = [
-                    i for i, r in enumerate(runs) if step % r.cfg.eval_every == 0 or step == r.end
-                ]
+                due = [i for i, r in enumerate(runs) if _evaluates_at(r.cfg, step)]
                 if due:
                     self._evaluate(trainer, runs, state, hparams, step, due)
                 if bad:
@@ -357,6 +504,10 @@ class Runner:
                 if ckpt_now:
                     self._checkpoint([runs[i] for i in keep if i not in done],
                                      host, [i for i in keep if i not in done])
+                snap = [i for i in keep if step in _branch_steps(runs[i].cfg)]
+                if snap:
+                    host = jax.device_get(state) if host is None else host
+                    self._save_snapshots([runs[i] for i in snap], host, snap)
                 for i in done:
                     results.append(self._finish(runs[i], _tree_slice(host, i)))
                 if bad or done:
@@ -385,6 +536,14 @@ class Runner:
 
     def _evaluate(self, trainer, runs, state, hparams, step: int, due: Sequence[int]) -> None:
         """Evaluate the cohort in one program and record it for the runs in ``due``."""
+        if self.task is not None:
+            metrics = {k: np.asarray(v)[: len(runs)] for k, v in
+                       trainer.evaluate_task(state).items()}
+            for i in due:
+                runs[i].evals.append(
+                    {"step": step, **{k: float(v[i]) for k, v in metrics.items()}}
+                )
+            return
         n = min(runs[0].cfg.eval_examples, len(self.dataset.test_labels))
         images, labels = self._test_set(n)
         metrics = trainer.evaluate(state, hparams, images, labels)
@@ -419,7 +578,7 @@ class Runner:
         return {
             "run_id": r.rd.run_id,
             "status": status,
-            "data": self.dataset.name,
+            "data": self.data_name,
             "optimizer": r.cfg.optimizer,
             "schedule": r.cfg.schedule,
             "steps": r.cfg.steps,
@@ -432,6 +591,8 @@ class Runner:
             "final_test_accuracy": last_eval.get("test_accuracy"),
             "wall_seconds": r.wall,
             "steps_per_s": (len(losses) / r.wall) if r.wall > 0 else None,
+            **({"final_eval": {k: v for k, v in last_eval.items() if k != "step"}}
+               if self.task is not None else {}),
             **extra,
         }
 
@@ -442,10 +603,11 @@ class Runner:
         r.rd.save_eval(r.evals)
         summary = self._summary(r, "finished")
         r.rd.write_summary(summary)  # last: its presence marks the run finished
-        return RunResult(r.cfg, r.rd, "finished", summary)
+        return RunResult(r.cfg, r.rd, "finished", summary, r.step - r.start)
 
-    def _diverged(self, r: _Run, step: int, value: float) -> RunResult:
-        msg = (
+    def _diverged(self, r: _Run, step: int, value: float, message: str | None = None
+                  ) -> RunResult:
+        msg = message or (
             f"{r.rd.run_id}: loss became {value} at step {step}; training of this run stopped"
             " (its last good checkpoint, if any, is kept)"
         )
@@ -454,4 +616,4 @@ class Runner:
         r.rd.save_eval(r.evals)
         summary = self._summary(r, "diverged", message=msg, diverged_at_step=step)
         r.rd.write_summary(summary)
-        return RunResult(r.cfg, r.rd, "diverged", summary)
+        return RunResult(r.cfg, r.rd, "diverged", summary, max(0, r.step - r.start))

@@ -1,0 +1,460 @@
+"""The anytime comparison on the trainer's runner: the grid of runs, WSD branching, results.
+
+:func:`run` turns (candidates x learning rates x horizons x seeds) into runs of
+:class:`jaxsched.train.runner.Runner` on a :class:`~jaxsched.train.task.Task`: one compiled,
+vmapped program per optimizer structure, batches drawn on device, keyed by (run, step),
+checkpointed and resumed. A scheduled candidate trains one run per (lr, horizon, seed); an
+anytime one trains one run per (lr, seed) to the longest horizon and is evaluated (at
+``eval_params``) at every horizon and every ``eval_every`` steps.
+
+WSD runs share their constant phase: for each (lr, seed) the longest WSD run is the trunk; it
+keeps a snapshot of its state at ``T_i - C_i`` for every shorter horizon ``T_i``, and the WSD
+run of ``T_i`` branches from it there, training only its cooldown. The runner checks that the
+two learning-rate tables agree before the branch point, so a branch is exactly the run it
+would have been alone (with ``warmup > 0`` the warmups differ per horizon and no run branches;
+``Results.branching`` says so).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import pathlib
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsched import _validate as v
+from jaxsched._io import atomic_write_text
+from jaxsched.compare.candidates import Candidate, ema_decay, resolve, wsd_cooldown_steps
+from jaxsched.stats import Stat
+from jaxsched.train.config import OptimizerKind
+from jaxsched.train.results import config_key
+from jaxsched.train.runner import Runner
+from jaxsched.train.task import Task
+
+__all__ = ["Results", "run", "ROW_KEYS"]
+
+ROW_KEYS = ("candidate", "lr", "horizon", "seed", "step")
+"""The leading columns of every row (the task's metrics follow)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareRun:
+    """One run of the grid, in the config surface :class:`~jaxsched.train.runner.Runner` reads.
+
+    ``horizon`` is the run's horizon (the longest one for an anytime run) and ``steps`` what it
+    trains; ``horizons`` are the grid's, at which an anytime run is also evaluated.
+    """
+
+    candidate: Candidate = dataclasses.field(compare=False)
+    task_name: str
+    lr: float
+    horizon: int
+    seed: int
+    longest: int
+    warmup: float
+    weight_decay: float
+    eval_every: int
+    eval_steps: tuple[int, ...] = ()
+    branch_steps: tuple[int, ...] = ()
+    branch_from: tuple[str, int] | None = None
+
+    # -- the surface the runner reads ---------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return self.horizon
+
+    @property
+    def train_steps(self) -> int:
+        return self.horizon
+
+    @property
+    def optimizer(self) -> str:
+        return self.candidate.name
+
+    @property
+    def schedule(self) -> str:
+        return "anytime" if self.candidate.anytime else f"horizon {self.horizon}"
+
+    @property
+    def ctx(self) -> dict[str, Any]:
+        return {"warmup_max": round(self.warmup * self.longest)}
+
+    @property
+    def kind(self) -> OptimizerKind:
+        return self.candidate.kind(self.horizon, self.ctx)
+
+    def make_optimizer(self, lr_fn, hparams):
+        return self.kind.build(lr_fn, hparams)
+
+    def hparams(self) -> dict[str, float]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay,
+                "ema_decay": ema_decay(self.longest)}
+
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        c = self.candidate
+        if c.schedule is None:  # custom: the factory holds its own schedule
+            return np.full((self.train_steps,), self.lr, np.float32)
+        fn = c.schedule(self.lr, self.horizon, c.warmup_steps(self.horizon, self.longest,
+                                                              self.warmup))
+        # Eagerly: a jit per schedule closure would compile once per run.
+        return np.asarray(fn(jnp.arange(self.train_steps, dtype=jnp.int32)), np.float32)
+
+    def lr_table(self) -> np.ndarray:
+        return self._table
+
+    def group_key(self) -> str:
+        return f"{self.task_name}|{self.candidate.group_key(self.horizon)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate.name, "task": self.task_name, "lr": self.lr,
+            "horizon": self.horizon, "seed": self.seed, "longest": self.longest,
+            "warmup": self.warmup, "weight_decay": self.weight_decay,
+            "eval_every": self.eval_every, "eval_steps": list(self.eval_steps),
+            "branch_steps": list(self.branch_steps),
+            "branch_from": None if self.branch_from is None else list(self.branch_from),
+        }
+
+    def run_id(self) -> str:
+        lr = f"{self.lr:.3g}".replace("+", "")
+        return (f"{self.candidate.name}-lr{lr}-T{self.horizon}-s{self.seed}-"
+                f"{config_key(self.to_dict())[:10]}")
+
+
+@dataclasses.dataclass
+class Results:
+    """What :func:`run` measured.
+
+    Attributes:
+      rows: one dict per (candidate, lr, horizon, seed, evaluated step) with the keys
+        :data:`ROW_KEYS` and every metric of the task's ``evaluate``; the row with
+        ``step == horizon`` is the candidate's result at that horizon. An anytime run's rows
+        appear under every horizon (its evaluations up to that step).
+      candidates: the candidates, in the order given.
+      lrs, horizons, seeds: the grid.
+      branching: what WSD branching did (``trained_steps`` and ``unbranched_steps`` of WSD runs,
+        ``branches``; ``reason`` when nothing branched).
+      timing: ``run_steps`` trained in this call, ``seconds``, ``run_steps_per_s``.
+      diverged: messages of runs that stopped on a non-finite loss.
+    """
+
+    rows: list[dict[str, Any]]
+    candidates: list[Candidate]
+    lrs: tuple[float, ...]
+    horizons: tuple[int, ...]
+    seeds: int
+    branching: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    diverged: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[str]:
+        keys: list[str] = []
+        for r in self.rows:
+            keys += [k for k in r if k not in ROW_KEYS and k not in keys]
+        return keys
+
+    def final(self, metric: str = "loss") -> dict[tuple[str, float, int], list[float]]:
+        """``(candidate, lr, horizon) -> [value per seed]`` at ``step == horizon``."""
+        out: dict[tuple[str, float, int], list[float]] = {}
+        for r in self.rows:
+            if r["step"] == r["horizon"]:
+                out.setdefault((r["candidate"], r["lr"], r["horizon"]), []).append(r[metric])
+        return out
+
+    def envelope(self, metric: str = "loss") -> list[dict[str, Any]]:
+        """The best lr per (candidate, horizon): mean ± std over seeds of ``metric``.
+
+        An lr counts only where every seed finished (a diverged seed removes it); the best is
+        the lowest mean. Each entry: ``candidate, horizon, lr, mean, std, n, values``.
+        """
+        finals = self.final(metric)
+        out = []
+        for c in self.candidates:
+            for h in self.horizons:
+                best = None
+                for lr in self.lrs:
+                    vals = finals.get((c.name, lr, h), [])
+                    if len(vals) < self.seeds or not np.all(np.isfinite(vals)):
+                        continue
+                    s = Stat.of(vals)
+                    if best is None or s.mean < best[1].mean:
+                        best = (lr, s, vals)
+                if best is not None:
+                    lr, s, vals = best
+                    out.append({"candidate": c.name, "horizon": h, "lr": lr, "mean": s.mean,
+                                "std": s.std, "n": s.n, "values": list(vals)})
+        return out
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=[*ROW_KEYS, *self.metrics], lineterminator="\n")
+        w.writeheader()
+        for r in self.rows:
+            w.writerow({k: repr(x) if isinstance(x, float) else x for k, x in r.items()})
+        return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The grid
+
+
+def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, wsd: bool):
+    if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence) or not lrs:
+        raise ValueError(f"lrs must be a non-empty list of learning rates, got lrs={lrs!r}")
+    for lr in lrs:
+        v.check_positive("lrs", lr)
+        v.check_finite("lrs", lr)
+    if len(set(map(float, lrs))) != len(lrs):
+        raise ValueError(f"lrs must not repeat a value, got lrs={list(lrs)!r}")
+    if isinstance(horizons, int) or not isinstance(horizons, Sequence) or not horizons:
+        raise ValueError(f"horizons must be a non-empty list of step counts, got "
+                         f"horizons={horizons!r}")
+    for h in horizons:
+        v.check_int("horizons", h, minimum=2)
+    if len(set(horizons)) != len(horizons):
+        raise ValueError(f"horizons must not repeat a value, got horizons={list(horizons)!r}")
+    v.check_int("seeds", seeds, minimum=1)
+    v.check_in_range("warmup", warmup, 0.0, 1.0, high_inclusive=False)
+    v.check_nonnegative("weight_decay", weight_decay)
+    v.check_finite("weight_decay", weight_decay)
+    if eval_every is not None:
+        v.check_int("eval_every", eval_every, minimum=1)
+    for h in horizons if wsd else ():
+        w, c = round(warmup * h), wsd_cooldown_steps(h)
+        if w + c > h:
+            raise ValueError(
+                f"warmup leaves no room for WSD's cooldown at horizon {h}: warmup={warmup} "
+                f"gives {w} warmup steps and the cooldown takes {c}"
+            )
+
+
+def plan(
+    task_name: str,
+    candidates: Sequence[Candidate],
+    lrs: Sequence[float],
+    horizons: Sequence[int],
+    seeds: int,
+    warmup: float,
+    weight_decay: float,
+    eval_every: int | None,
+    branch_wsd: bool = True,
+) -> tuple[list[CompareRun], dict[str, Any]]:
+    """The runs of the grid (and what WSD branching does), in training order."""
+    hs = tuple(sorted(int(h) for h in horizons))
+    longest = hs[-1]
+    every = eval_every or max(1, longest // 20)
+    runs: list[CompareRun] = []
+    branching = {"branches": 0, "trained_steps": 0, "unbranched_steps": 0}
+    common = dict(task_name=task_name, longest=longest, warmup=float(warmup),
+                  weight_decay=float(weight_decay), eval_every=every)
+    for c in candidates:
+        for lr in lrs:
+            for seed in range(seeds):
+                base = dict(candidate=c, lr=float(lr), seed=seed, **common)
+                if c.anytime:
+                    runs.append(CompareRun(horizon=longest, eval_steps=hs, **base))
+                    continue
+                alone = [CompareRun(horizon=h, eval_steps=(h,), **base) for h in hs]
+                if c.name != "wsd" or not c.builtin or not branch_wsd:
+                    runs += alone
+                    continue
+                branching["unbranched_steps"] += sum(hs)
+                trunk_table = alone[-1].lr_table()
+                points = {}
+                for r in alone[:-1]:
+                    s = r.horizon - wsd_cooldown_steps(r.horizon)
+                    if np.array_equal(r.lr_table()[:s], trunk_table[:s]):
+                        points[r.horizon] = s
+                trunk = dataclasses.replace(alone[-1],
+                                            branch_steps=tuple(sorted(set(points.values()))))
+                runs.append(trunk)
+                branching["trained_steps"] += longest
+                for r in alone[:-1]:
+                    if r.horizon in points:
+                        s = points[r.horizon]
+                        runs.append(dataclasses.replace(r, branch_from=(trunk.run_id(), s)))
+                        branching["branches"] += 1
+                        branching["trained_steps"] += r.horizon - s
+                    else:
+                        runs.append(r)
+                        branching["trained_steps"] += r.horizon
+    if any(c.name == "wsd" and c.builtin for c in candidates) and branch_wsd:
+        if branching["branches"] == 0 and len(hs) > 1:
+            branching["reason"] = (
+                "no WSD run branched: with warmup > 0 the warmup (a fraction of each horizon) "
+                "differs between horizons, so no two WSD runs share their constant phase"
+            )
+    else:
+        branching = {}
+    return runs, branching
+
+
+def _rows(runs: Sequence[CompareRun], results, horizons: Sequence[int]) -> list[dict]:
+    rows = []
+    for cfg, res in zip(runs, results, strict=True):
+        evals = res.run_dir.load_eval()
+        hs = sorted(horizons) if cfg.candidate.anytime else [cfg.horizon]
+        for h in hs:
+            for e in evals:
+                if e["step"] > h:
+                    break
+                if cfg.candidate.anytime and e["step"] != h and e["step"] % cfg.eval_every:
+                    continue  # another horizon's evaluation point
+                metrics = {k: x for k, x in e.items() if k != "step"}
+                rows.append({"candidate": cfg.candidate.name, "lr": cfg.lr, "horizon": h,
+                             "seed": cfg.seed, "step": e["step"], **metrics})
+    return rows
+
+
+def train(
+    task: Task,
+    runs: Sequence[CompareRun],
+    out: str | pathlib.Path,
+    *,
+    group: bool = True,
+    chunk_size: int = 500,
+    checkpoint_every: int | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+):
+    """Train ``runs`` with the runner in ``out/runs``; returns its results and the seconds."""
+    runner = Runner(task, out, group=group, chunk_size=chunk_size,
+                    checkpoint_every=checkpoint_every, progress=progress, log=log)
+    t0 = time.perf_counter()
+    results = runner.run(list(runs))
+    return results, time.perf_counter() - t0
+
+
+def run(
+    task: Task,
+    *,
+    candidates: Sequence[Any],
+    lrs: Sequence[float],
+    horizons: Sequence[int],
+    seeds: int = 1,
+    warmup: float = 0.0,
+    weight_decay: float = 0.0,
+    eval_every: int | None = None,
+    out: str | pathlib.Path | None = None,
+    task_name: str = "task",
+    group: bool = True,
+    branch_wsd: bool = True,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+    report: bool = True,
+) -> Results:
+    """Benchmark ``candidates`` on ``task``: every scheduled one tuned per horizon over ``lrs``.
+
+    Args:
+      task: what to train (:class:`~jaxsched.train.task.Task`).
+      candidates: built-in names (:data:`~jaxsched.compare.candidates.BUILTIN`),
+        ``(name, factory[, anytime])`` tuples or :class:`Candidate` objects.
+      lrs: the learning-rate grid (peak learning rates).
+      horizons: training lengths in steps; scheduled runs decay to 0 at each.
+      seeds: seeds ``0 .. seeds-1`` per (candidate, lr, horizon): the init and the data
+        stream of seed ``s`` are shared by every candidate (paired comparison).
+      warmup: linear warmup from 0 as a fraction of each horizon (anytime runs: of the
+        longest).
+      weight_decay: AdamW's (and Schedule-Free AdamW's) decoupled weight decay.
+      eval_every: evaluation period in steps (default ``max(horizons) // 20``); every run is
+        also evaluated at its horizon(s).
+      out: directory for ``runs/`` (resumable), ``results.csv``, ``REPORT.md`` and
+        ``figures/``; ``None``: a temporary directory, deleted afterwards.
+      task_name: keys the run directories (several tasks can share ``out``).
+      group: train runs of one optimizer structure in one vmapped program (``False``: one at
+        a time, for measuring what grouping buys).
+      branch_wsd: branch WSD cooldowns from the shared constant phase.
+      chunk_size: steps per dispatch (default ``min(500, max(horizons))``).
+      progress: show a progress bar.
+      log: where messages go.
+      report: with ``out``, write ``REPORT.md`` and the figures.
+
+    Returns:
+      :class:`Results`; with ``out``, also ``out/results.csv``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> task = Task(init=lambda k: jnp.ones(2),
+    ...             loss=lambda p, b, k: jnp.mean((b - p) ** 2),
+    ...             sample=lambda k: jax.random.normal(k, (4, 2)))
+    >>> res = run(task, candidates=["cosine", "sf_adamw"], lrs=[0.1], horizons=[4, 8],
+    ...           log=lambda m: None)
+    >>> sorted({(r["candidate"], r["horizon"]) for r in res.rows if r["step"] == r["horizon"]})
+    [('cosine', 4), ('cosine', 8), ('sf_adamw', 4), ('sf_adamw', 8)]
+    """
+    if not isinstance(task, Task):
+        raise ValueError(f"task must be a jaxsched.compare.Task, got task={task!r}")
+    task.validate()
+    cands = resolve(candidates)
+    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every,
+                any(c.name == "wsd" and c.builtin for c in cands))
+    runs, branching = plan(task_name, cands, lrs, horizons, seeds, warmup, weight_decay,
+                           eval_every, branch_wsd)
+    longest = max(horizons)
+    chunk = chunk_size or min(500, longest)
+    tmp = None
+    if out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="jaxsched-compare-")
+        root = pathlib.Path(tmp.name)
+    else:
+        root = pathlib.Path(out)
+    try:
+        results, seconds = train(task, runs, root, group=group, chunk_size=chunk,
+                                 checkpoint_every=max(chunk, longest // 10),
+                                 progress=progress, log=log)
+        trained = sum(r.trained_steps for r in results)
+        res = Results(
+            rows=_rows(runs, results, horizons),
+            candidates=cands,
+            lrs=tuple(float(x) for x in lrs),
+            horizons=tuple(sorted(horizons)),
+            seeds=seeds,
+            branching=branching,
+            timing={"run_steps": trained, "seconds": seconds,
+                    "run_steps_per_s": trained / seconds if trained and seconds > 0 else None,
+                    "grouped": group},
+            diverged=[r.summary.get("message", "") for r in results
+                      if r.summary.get("status") == "diverged"],
+        )
+        if out is not None:
+            atomic_write_text(root / "results.csv", res.to_csv())
+            if report:
+                from jaxsched.compare import report as report_lib
+
+                report_lib.write(res, root)
+        return res
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def bench(task: Task, *, candidates: Sequence[Any], lrs: Sequence[float],
+          horizons: Sequence[int], seeds: int = 1, log: Callable[[str], None] = print,
+          **kw: Any) -> dict[str, Any]:
+    """Run-steps/s of a grid trained grouped against the same runs one at a time.
+
+    Both are measured in this process, in fresh temporary directories, compile time included
+    (fewer programs to compile is part of what grouping buys). Returns ``grouped_run_steps_per_s``,
+    ``alone_run_steps_per_s``, ``speedup``, ``run_steps``, ``runs`` and both wall times.
+    """
+    out: dict[str, Any] = {}
+    for name, group in (("grouped", True), ("alone", False)):
+        res = run(task, candidates=candidates, lrs=lrs, horizons=horizons, seeds=seeds,
+                  group=group, log=log, **kw)
+        out[f"{name}_seconds"] = res.timing["seconds"]
+        out[f"{name}_run_steps_per_s"] = res.timing["run_steps_per_s"]
+        out["run_steps"] = res.timing["run_steps"]
+    out["speedup"] = out["grouped_run_steps_per_s"] / out["alone_run_steps_per_s"]
+    out["grid"] = {"candidates": [c if isinstance(c, str) else c[0] for c in candidates],
+                   "lrs": list(lrs), "horizons": list(horizons), "seeds": seeds}
+    return out

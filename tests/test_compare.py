@@ -1,0 +1,286 @@
+"""The anytime comparison: rows equal a plain optax loop, WSD branches equal WSD runs, outputs.
+
+The reference is a plain Python loop written here with optax and jaxsched.optim directly (no
+runner, no group, no table): for seed ``s``, ``key, pkey = split(key(s))``, params from
+``init(pkey)``, and at step ``t`` the batch and dropout keys are ``split(fold_in(key, t))``
+(the group loop's keying, documented in jaxsched.train.loop).
+"""
+
+from __future__ import annotations
+
+import csv
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxsched import compare, optim
+from jaxsched.compare import candidates as cands
+from jaxsched.compare import report
+
+D = 3
+TARGET = jnp.array([1.0, -2.0, 0.5])
+
+
+def _task() -> compare.Task:
+    """Deterministic given its keys: noisy linear regression, a dropout-like mask from the key."""
+
+    def init(key):
+        return {"w": jax.random.normal(key, (D,)), "b": jnp.zeros(())}
+
+    def sample(key):
+        kx, kn = jax.random.split(key)
+        x = jax.random.normal(kx, (8, D))
+        return x, x @ TARGET + 0.3 * jax.random.normal(kn, (8,))
+
+    def loss(params, batch, key):
+        x, y = batch
+        keep = jax.random.bernoulli(key, 0.9, (D,)).astype(jnp.float32)
+        return jnp.mean((x @ (params["w"] * keep) + params["b"] - y) ** 2)
+
+    return compare.Task(init, loss, sample)
+
+
+TASK = _task()
+LRS = (0.05, 0.2)
+HORIZONS = (5, 10)
+SEEDS = 2
+T_MAX = max(HORIZONS)
+
+
+def wsd_schedule(lr, T, w=0):
+    c = round(0.2 * T)
+
+    def sched(t):
+        x = jnp.clip((t - (T - c)) / c, 0.0, 1.0)
+        stable = jnp.where(t < T - c, lr, lr * (1.0 - jnp.sqrt(x)))
+        return jnp.where(t < w, lr * t / max(w, 1), stable)
+
+    return sched
+
+
+def reference_optimizer(name, lr, T, warmup):
+    """The candidate as its table in the issue says, built directly from optax / optim."""
+    adamw = dict(b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0)
+    w = round(warmup * T)
+    w_max = round(warmup * T_MAX)
+    decay = cands.ema_decay(T_MAX)
+
+    def warm(sched, steps):
+        if steps == 0:
+            return sched
+        return optax.join_schedules([optax.linear_schedule(0.0, lr, steps), sched], [steps])
+
+    if name == "cosine":
+        return optax.adamw(optax.warmup_cosine_decay_schedule(0.0, lr, w, T) if w else
+                           optax.cosine_decay_schedule(lr, T), **adamw)
+    if name == "linear":
+        return optax.adamw(warm(optax.linear_schedule(lr, 0.0, T - w), w), **adamw)
+    if name == "wsd":
+        return optax.adamw(wsd_schedule(lr, T), **adamw)
+    if name == "constant":
+        return optax.adamw(warm(optax.constant_schedule(lr), w_max), **adamw)
+    if name == "sf_adamw":
+        return optim.schedule_free_adamw(lr, warmup_steps=w_max)
+    if name == "sf_adam_ema":
+        return optim.schedule_free_adam(warm(optax.constant_schedule(lr), w_max),
+                                        average="ema", ema_decay=decay)
+    if name == "adam_ema":
+        return optim.ema_average(optax.adamw(warm(optax.constant_schedule(lr), w_max), **adamw),
+                                 decay=decay)
+    raise AssertionError(name)
+
+
+def plain_loop(opt, seed, steps, eval_at):
+    """Loss of ``TASK.metrics`` at eval_params after each step in ``eval_at``."""
+    key, pkey = jax.random.split(jax.random.key(seed, impl="threefry2x32"))
+    params = TASK.init(pkey)
+    state = opt.init(params)
+
+    def step(params, state, t):  # eager: a compile per run would cost more than the run
+        dk, drk = jax.random.split(jax.random.fold_in(key, t))
+        grads = jax.grad(TASK.loss)(params, TASK.sample(dk), drk)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    out = {}
+    for t in range(steps):
+        params, state = step(params, state, t)
+        if t + 1 in eval_at:
+            out[t + 1] = float(TASK.metrics(optim.eval_params(state, params))["loss"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grouped")
+    res = compare.run(TASK, candidates=list(cands.BUILTIN), lrs=LRS, horizons=HORIZONS,
+                      seeds=SEEDS, eval_every=5, out=out, log=lambda m: None)
+    return res, out
+
+
+def test_every_row_at_its_horizon_equals_a_plain_optax_loop(grouped):
+    res, _ = grouped
+    finals = res.final()
+    assert len(finals) == len(cands.BUILTIN) * len(LRS) * len(HORIZONS)
+    for name in cands.BUILTIN:
+        anytime = cands.BUILTIN[name].anytime
+        for lr in LRS:
+            for seed in range(SEEDS):
+                if anytime:  # one run, evaluated at every horizon
+                    ref = plain_loop(reference_optimizer(name, lr, T_MAX, 0.0), seed, T_MAX,
+                                     HORIZONS)
+                for h in HORIZONS:
+                    if not anytime:
+                        ref = plain_loop(reference_optimizer(name, lr, h, 0.0), seed, h, {h})
+                    got = finals[(name, lr, h)][seed]
+                    np.testing.assert_allclose(got, ref[h], rtol=2e-5, atol=1e-6,
+                                               err_msg=f"{name} lr={lr} T={h} seed={seed}")
+
+
+def test_warmup_is_a_fraction_of_each_horizon():
+    res = compare.run(TASK, candidates=["cosine", "linear", "constant", "sf_adamw"], lrs=[0.2],
+                      horizons=[5, T_MAX], warmup=0.2, log=lambda m: None)
+    finals = res.final()
+    for name in ("cosine", "linear"):
+        for h in (5, T_MAX):
+            ref = plain_loop(reference_optimizer(name, 0.2, h, 0.2), 0, h, {h})
+            np.testing.assert_allclose(finals[(name, 0.2, h)][0], ref[h], rtol=2e-5, atol=1e-6)
+    for name in ("constant", "sf_adamw"):
+        ref = plain_loop(reference_optimizer(name, 0.2, T_MAX, 0.2), 0, T_MAX, {5, T_MAX})
+        for h in (5, T_MAX):
+            np.testing.assert_allclose(finals[(name, 0.2, h)][0], ref[h], rtol=2e-5, atol=1e-6)
+
+
+def _wsd_rows(res):
+    return sorted((r["lr"], r["horizon"], r["seed"], r["step"], r["loss"]) for r in res.rows
+                  if r["candidate"] == "wsd")
+
+
+def test_wsd_branches_equal_separately_trained_wsd_runs_exactly():
+    horizons, lrs = (5, 10, 20), LRS[:1]
+    kw = dict(candidates=["wsd"], lrs=lrs, horizons=horizons, seeds=1, eval_every=2,
+              group=False, log=lambda m: None)
+    branched = compare.run(TASK, **kw)
+    alone = compare.run(TASK, branch_wsd=False, **kw)
+    assert _wsd_rows(branched) == _wsd_rows(alone)  # bit for bit, every evaluation
+    # The trunk is the longest run; each shorter one trains only its cooldown.
+    per = 20 + round(0.2 * 5) + round(0.2 * 10)
+    assert branched.branching == {"branches": 2 * len(lrs), "trained_steps": per * len(lrs),
+                                  "unbranched_steps": sum(horizons) * len(lrs)}
+    assert branched.timing["run_steps"] == per * len(lrs)
+    assert alone.timing["run_steps"] == sum(horizons) * len(lrs)
+    # Grouped (one vmapped program), the same to float32 rounding.
+    grouped = compare.run(TASK, **{**kw, "group": True})
+    np.testing.assert_allclose([r[-1] for r in _wsd_rows(grouped)],
+                               [r[-1] for r in _wsd_rows(branched)], rtol=1e-5, atol=1e-7)
+
+
+def test_no_branching_with_warmup_and_it_says_why():
+    res = compare.run(TASK, candidates=["wsd"], lrs=[0.2], horizons=[5, T_MAX], warmup=0.1,
+                      log=lambda m: None)
+    assert res.branching["branches"] == 0 and "warmup" in res.branching["reason"]
+    finals = res.final()
+    for h in (5, T_MAX):
+        ref = plain_loop(optax.adamw(wsd_schedule(0.2, h, round(0.1 * h)), b1=0.9, b2=0.999,
+                                     eps=1e-8, weight_decay=0.0), 0, h, {h})
+        np.testing.assert_allclose(finals[("wsd", 0.2, h)][0], ref[h], rtol=2e-5, atol=1e-6)
+
+
+def test_results_csv_envelope_report_and_figures(grouped):
+    res, out = grouped
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["candidate", "lr", "horizon", "seed", "step", "loss"]
+    assert len(rows) == len(res.rows)
+    assert {(r["candidate"], float(r["lr"]), int(r["horizon"]), int(r["seed"]), int(r["step"]),
+             float(r["loss"])) for r in rows} == {
+        (r["candidate"], r["lr"], r["horizon"], r["seed"], r["step"], r["loss"])
+        for r in res.rows}
+    env = res.envelope()
+    assert len(env) == len(cands.BUILTIN) * len(HORIZONS)
+    finals = res.final()
+    for e in env:
+        means = {lr: np.mean(finals[(e["candidate"], lr, e["horizon"])]) for lr in LRS}
+        assert e["lr"] == min(means, key=means.get)
+        assert e["mean"] == pytest.approx(means[e["lr"]])
+        assert e["std"] == pytest.approx(np.std(e["values"], ddof=1))
+    text = (out / "REPORT.md").read_text()
+    for v in report.verdicts(res):
+        assert f"{v['anytime']} is at or below the tuned {v['scheduled']} envelope" in text
+    for name in ("pareto.png", "lr_sensitivity.png"):
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verdict_uses_the_spread_rule():
+    def res_with(values_a, values_s):
+        rows = []
+        for name, vals in (("sf_adamw", values_a), ("cosine", values_s)):
+            for seed, x in enumerate(vals):
+                rows.append({"candidate": name, "lr": 0.1, "horizon": 10, "seed": seed,
+                             "step": 10, "loss": x})
+        return compare.Results(rows, cands.resolve(["cosine", "sf_adamw"]), (0.1,), (10,),
+                               len(values_a))
+
+    clear = report.verdicts(res_with([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]))[0]
+    assert clear["held"] is True and clear["per_horizon"][0]["gap_pct"] == pytest.approx(-50.0)
+    within = report.verdicts(res_with([1.0, 1.5, 0.5], [1.2, 1.7, 0.7]))[0]
+    assert within["held"] is False  # below on average, not beyond the combined std
+
+
+def test_resume_skips_finished_runs(tmp_path):
+    kw = dict(candidates=["cosine", "sf_adamw"], lrs=[0.2], horizons=[5, 10], out=tmp_path,
+              log=lambda m: None, report=False)
+    first = compare.run(TASK, **kw)
+    again = compare.run(TASK, **kw)
+    assert again.timing["run_steps"] == 0 and first.timing["run_steps"] == 5 + 10 + 10
+    assert again.rows == first.rows
+
+
+def test_custom_candidates():
+    res = compare.run(
+        TASK,
+        candidates=[("sgd_cos", lambda lr, T: optax.sgd(optax.cosine_decay_schedule(lr, T))),
+                    compare.Candidate("sgd_const", factory=lambda lr, T: optax.sgd(lr),
+                                      anytime=True)],
+        lrs=[0.05], horizons=[5, 10], log=lambda m: None)
+    finals = res.final()
+    for h in (5, 10):
+        ref = plain_loop(optax.sgd(optax.cosine_decay_schedule(0.05, h)), 0, h, {h})
+        np.testing.assert_allclose(finals[("sgd_cos", 0.05, h)][0], ref[h], rtol=2e-5)
+    ref = plain_loop(optax.sgd(0.05), 0, 10, {5, 10})
+    for h in (5, 10):
+        np.testing.assert_allclose(finals[("sgd_const", 0.05, h)][0], ref[h], rtol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"candidates": ["nope"]}, "candidates"),
+        ({"candidates": []}, "candidates"),
+        ({"candidates": ["cosine", "cosine"]}, "candidates"),
+        ({"lrs": []}, "lrs"),
+        ({"lrs": [-1.0]}, "lrs"),
+        ({"horizons": [0]}, "horizons"),
+        ({"horizons": [5, 5]}, "horizons"),
+        ({"seeds": 0}, "seeds"),
+        ({"warmup": 1.0}, "warmup"),
+        ({"warmup": 0.95, "candidates": ["wsd"], "horizons": [10]}, "warmup"),
+        ({"eval_every": 0}, "eval_every"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+    ],
+)
+def test_bad_arguments_name_themselves(kw, name):
+    args = {"candidates": ["cosine"], "lrs": [0.1], "horizons": [5], **kw}
+    with pytest.raises(ValueError, match=name):
+        compare.run(TASK, **args)
+
+
+def test_bad_task():
+    with pytest.raises(ValueError, match="task"):
+        compare.run(lambda k: 0, candidates=["cosine"], lrs=[0.1], horizons=[5])
+    with pytest.raises(ValueError, match="loss"):
+        compare.run(compare.Task(TASK.init, "mse", TASK.sample), candidates=["cosine"],
+                    lrs=[0.1], horizons=[5])

@@ -1,0 +1,71 @@
+"""`jaxsched compare`: the regression smoke preset end to end, resume, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxsched import cli
+from jaxsched.compare import tasks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_presets_are_well_formed():
+    for task, presets in tasks.PRESETS.items():
+        assert set(presets) == {"smoke", "quick", "cpu", "full"}, task
+        for p in presets.values():
+            assert sorted(p.horizons) == list(p.horizons) and all(h >= 2 for h in p.horizons)
+            assert p.eval_every is None or all(h % p.eval_every == 0 for h in p.horizons)
+
+
+def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--task", "regression", "--preset", "smoke", "--candidates", "cosine",
+            "wsd", "sf_adamw", "--lrs", "0.01", "0.03", "--horizons", "50", "100",
+            "--out", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "sf_adamw at or below the tuned cosine envelope at every horizon:" in captured.out
+    assert "run-steps/s" in captured.err and "one at a time" in captured.err
+    assert "WSD branching: 2 cooldowns branched" in captured.err
+    report = (out / "REPORT.md").read_text()
+    assert "teacher-student" in report and "Grouped vs one at a time" in report
+    assert "WSD trained 220 run-steps instead of 300" in report
+    for name in ("pareto.png", "lr_sensitivity.png"):
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    finals = {(r["candidate"], r["lr"], r["horizon"]) for r in rows if r["step"] == r["horizon"]}
+    assert len(finals) == 3 * 2 * 2
+    # Rerun: every run is finished, nothing trains.
+    assert cli.main([*argv, "--no-bench"]) == 0
+    assert "run-steps/s" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, flag",
+    [
+        (["--candidates", "cosinus"], "--candidates"),
+        (["--lrs", "-1"], "--lrs"),
+        (["--lrs", "0.1", "0.1"], "--lrs"),
+        (["--horizons", "0"], "--horizons"),
+        (["--horizons", "1"], "--horizons"),
+        (["--warmup", "1.5"], "--warmup"),
+        (["--weight-decay", "-1"], "--weight-decay"),
+        (["--seeds", "0"], "--seeds"),
+        (["--preset", "huge"], "--preset"),
+        (["--task", "mnist"], "--task"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag(extra, flag, tmp_path):
+    argv = ["compare", "--task", "regression", "--out", str(tmp_path / "o")]
+    done = subprocess.run([sys.executable, "-m", "jaxsched.cli", *argv, *extra], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0] and "Traceback" not in done.stderr
