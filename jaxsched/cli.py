@@ -26,7 +26,7 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -144,13 +144,19 @@ def _model_config(name: str, readout: str | None):
     return dataclasses.replace(model, readout=readout) if readout else model
 
 
-def _load_data(kind: str, n_train: int | None, n_test: int | None, progress: bool):
-    """Load the dataset, turning the auto-fallback warning into one plain stderr line."""
+def _load_data(
+    kind: str, n_train: int | None, n_test: int | None, progress: bool, **difficulty: Any
+):
+    """Load the dataset, turning the auto-fallback warning into one plain stderr line.
+
+    ``difficulty``: the synthetic set's knobs (``jaxsched.train.data.Difficulty`` fields).
+    """
     import warnings
 
     from jaxsched.train import data as data_lib
 
     synth = {k: v for k, v in (("n_train", n_train), ("n_test", n_test)) if v is not None}
+    synth.update(difficulty)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = data_lib.load(kind, progress=progress, synthetic_kwargs=synth or None)

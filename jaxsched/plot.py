@@ -57,6 +57,7 @@ __all__ = [
     "plot_final_vs_notes",
     "plot_loss_panel",
     "plot_pareto",
+    "plot_regime",
     "plot_schedules",
     "save_figure",
     "split_schedule_spec",
@@ -631,6 +632,67 @@ def plot_final_vs_notes(
     title = "Final loss: this reproduction vs the notes"
     ax.set_title(title if not data_label else f"{title}\n({data_label})", fontsize=9)
     ax.legend(fontsize=7)
+    if out is not None:
+        save_figure(fig, out)
+    return fig
+
+
+def plot_regime(
+    losses: Any,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    window: int,
+    final_band: tuple[float, float],
+    notes_final: float,
+    plateau_band: float,
+    plateau_level: float = 0.9,
+    chance: float = math.log(10.0),
+    data_label: str | None = None,
+) -> Figure:
+    """The constant-LR run's smoothed loss in units of chance (``loss / chance``) against the
+    fraction of the horizon, with the regime rule's bands drawn in.
+
+    ``losses`` is ``[steps]`` or ``[seeds, steps]`` (mean ± 1 std band). The horizontal band at
+    the right end is ``final_band`` with the notes' value ``notes_final`` marked; the dotted line
+    is ``plateau_level`` (the curve must cross it before ``plateau_band`` of the horizon, the
+    shaded strip on the left).
+
+    Example::
+
+        plot_regime(constant_losses, "regime.png", window=10, final_band=(0.04, 0.16),
+                    notes_final=0.078, plateau_band=0.05)
+    """
+    window = _check_positive_int("window", window)
+    x, mean, std, seeds = _smoothed(Curve("Constant LR", losses), window)
+    steps = x[-1] + 1
+    frac = (x + 1) / steps
+    fig, (ax,) = _new_figure((PANEL_SIZE[0], PANEL_SIZE[1] + 0.4))
+    idx = _thin(len(x), window)
+    (line,) = ax.plot(frac[idx], mean[idx] / chance, color="grey", linewidth=1.4,
+                      label="Constant LR (this run)")
+    if std is not None:
+        ax.fill_between(frac[idx], (mean - std)[idx] / chance, (mean + std)[idx] / chance,
+                        color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.axhline(1.0, color="black", linewidth=0.6, linestyle="-", alpha=0.5)
+    ax.axhline(plateau_level, color="C3", linewidth=0.9, linestyle=":",
+               label=f"{plateau_level:g} x chance (plateau level)")
+    ax.axvspan(0.0, plateau_band, color="C3", alpha=0.12,
+               label=f"must cross it before {plateau_band:.0%} of the horizon")
+    lo, hi = final_band
+    ax.fill_between([0.9, 1.0], [lo, lo], [hi, hi], color="C0", alpha=0.25, linewidth=0,
+                    label=f"band for the final loss ({lo:g}-{hi:g})")
+    ax.plot([1.0], [notes_final], marker="*", color="black", markersize=9, linestyle="none",
+            label=f"the notes' constant LR ({notes_final:.3f})")
+    ax.set_xlim(0.0, 1.02)
+    ax.set_ylim(0.0, max(1.1, float(np.nanmax(mean / chance)) * 1.05))
+    ax.set_xlabel("fraction of the horizon")
+    ax.set_ylabel("smoothed loss / ln 10")
+    ax.set_title("Regime: the constant-LR run in units of chance", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    legend = ax.legend(fontsize=6.5, title=_data_note(data_label, seeds) or None,
+                       title_fontsize="x-small")
+    if data_label or seeds > 1:
+        legend.get_title().set_style("italic")
     if out is not None:
         save_figure(fig, out)
     return fig

@@ -4,78 +4,17 @@ from __future__ import annotations
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from einops import rearrange
 
 from jaxsched.train.model import TinyViT, get_2d_sincos_pos_embed, hash_keep_mask
+from jaxsched.train.notes_model import NotesTinyViT
 
-# ----------------------------------------------------------------- the notes, verbatim
-
-
-def notes_1d(embed_dim, pos):
-    assert embed_dim % 2 == 0
-    omega = jnp.arange(embed_dim // 2, dtype=jnp.float32) / (embed_dim // 2)
-    omega = 1.0 / 10000**omega  # (D/2,)
-    pos = pos.reshape(-1)  # (M,)
-    out = jnp.einsum("m,d->md", pos, omega)  # (M, D/2), outer product
-    emb = jnp.concatenate([jnp.sin(out), jnp.cos(out)], axis=1)  # (M, D)
-    return emb
-
-
-def notes_2d(embed_dim, length):
-    grid_size = int(length**0.5)
-    assert grid_size * grid_size == length
-    grid_hw = jnp.arange(grid_size, dtype=jnp.float32)
-    grid = jnp.stack(jnp.meshgrid(grid_hw, grid_hw), axis=0)
-    grid = grid.reshape([2, 1, grid_size, grid_size])
-    emb_h = notes_1d(embed_dim // 2, grid[0])  # (H*W, D/2)
-    emb_w = notes_1d(embed_dim // 2, grid[1])  # (H*W, D/2)
-    pos_embed = jnp.concatenate([emb_h, emb_w], axis=1)  # (H*W, D)
-    return jnp.expand_dims(pos_embed, 0)  # (1, H*W, D
-
-
-class NotesTinyViT(nn.Module):
-    """The notes' module; ``num_blocks``/``num_heads``/``read`` added for small variants only."""
-
-    features: int = 128
-    patch_size: int = 8
-    num_classes: int = 10
-    dropout: float = 0.3
-    num_blocks: int = 4
-    num_heads: int = 4
-    read: int = 0
-
-    @nn.compact
-    def __call__(self, x, deterministic=False):
-        patch_tuple = (self.patch_size, self.patch_size)
-        num_patches = x.shape[1] // self.patch_size
-        x = nn.Conv(self.features, patch_tuple, patch_tuple, use_bias=True, padding="VALID")(x)
-        x = rearrange(x, "b h w c -> b (h w) c", h=num_patches, w=num_patches)
-        x = x + notes_2d(self.features, num_patches**2)
-        x = jnp.concatenate(
-            [x, nn.Embed(1, self.features)(jnp.zeros((x.shape[0], 1), dtype=jnp.int32))], axis=1
-        )  # Class Token
-        for _ in range(self.num_blocks):
-            y = nn.LayerNorm()(x)
-            y = nn.MultiHeadDotProductAttention(
-                num_heads=self.num_heads, dropout_rate=self.dropout, deterministic=deterministic
-            )(y, y)
-            x = x + y
-            y = nn.LayerNorm()(x)
-            y = nn.Dense(self.features * 2)(y)
-            y = nn.gelu(y)
-            y = nn.Dropout(rate=self.dropout, deterministic=deterministic)(y)
-            y = nn.Dense(self.features)(y)
-            y = nn.Dropout(rate=self.dropout, deterministic=deterministic)(y)
-            x = x + y
-        x = x[:, self.read]
-        x = nn.Dense(self.num_classes)(x)
-        return x
+# The notes' module is jaxsched.train.notes_model.NotesTinyViT (their code, stock flax layers):
+# the one reference shared by these parity tests, the bench's naive loop and the fidelity test.
 
 
 KEY = jax.random.PRNGKey(0)
@@ -127,7 +66,16 @@ def tree_max_abs_diff(a, b):
 
 
 def test_positions_are_the_notes_table():
-    np.testing.assert_array_equal(get_2d_sincos_pos_embed(128, 16), notes_2d(128, 16))
+    # The notes' table written out: patch r*4+c holds [sin(c w), cos(c w), sin(r w), cos(r w)]
+    # with w_d = 1e4**(-d/(D/4)) (meshgrid's "xy" order puts the column first).
+    d, g = 128, 4
+    w = 1.0 / 10000 ** (np.arange(d // 4) / (d // 4))
+    r, c = np.divmod(np.arange(g * g), g)
+    table = np.concatenate(
+        [np.sin(np.outer(c, w)), np.cos(np.outer(c, w)), np.sin(np.outer(r, w)),
+         np.cos(np.outer(r, w))], axis=1,
+    )
+    np.testing.assert_allclose(get_2d_sincos_pos_embed(d, g * g)[0], table, atol=2e-6)
 
 
 def test_params_and_logits_identical_to_notes_module():
@@ -241,3 +189,46 @@ def test_bad_configuration_names_the_argument(kw, name):
 def test_bad_keep_prob_names_the_argument():
     with pytest.raises(ValueError, match="keep_prob"):
         hash_keep_mask(KEY, 1.5, (4,))
+
+
+# --------------------------------------------------------------- fidelity of training
+
+# Two-sided 1% critical value of Student's t with 3 degrees of freedom (4 paired seeds).
+T_CRIT_3DF = 5.841
+
+
+def paired_t(a, b) -> float:
+    """Paired t statistic of ``a - b`` over seeds (same initial parameters and batches)."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return 0.0 if d.mean() == 0 else float(np.copysign(np.inf, d.mean()))
+    return float(d.mean() / (sd / np.sqrt(d.size)))
+
+
+def test_paired_t_tells_a_shift_from_noise():
+    rng = np.random.default_rng(0)
+    base = rng.normal(1.9, 0.1, 4)
+    assert abs(paired_t(base + rng.normal(0, 0.02, 4), base)) < T_CRIT_3DF
+    assert abs(paired_t(base - 0.3 + rng.normal(0, 0.02, 4), base)) > T_CRIT_3DF
+
+
+@pytest.mark.slow
+def test_fast_tinyvit_trains_like_the_notes_module():
+    """Issue 11: ours and the notes' flax module, same loop and seeds, end the same within
+    seed noise; the control (ours with dropout off) is told apart by the same test."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).parent / "scripts" / "fidelity.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          check=True, timeout=3600)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    notes, ours, control = (res[k]["final"] for k in ("notes", "ours", "control_no_dropout"))
+    t_ours, t_control = paired_t(ours, notes), paired_t(control, notes)
+    print(json.dumps({"notes": notes, "ours": ours, "control": control,
+                      "t_ours": t_ours, "t_control": t_control}))
+    assert abs(t_ours) < T_CRIT_3DF, (t_ours, ours, notes)
+    assert abs(t_control) > T_CRIT_3DF, (t_control, control, notes)

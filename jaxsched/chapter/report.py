@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from jaxsched.chapter import alchemist
+from jaxsched.chapter import alchemist, regime
 from jaxsched.smoothing import smoothed_at
 from jaxsched.stats import Stat
 from jaxsched.stats import below as _below
@@ -146,6 +146,52 @@ def final_table(
     return rows
 
 
+def regime_diagnostics(
+    losses: Mapping[str, Sequence[np.ndarray]], *, batch_size: int, n_train: int, window: int
+) -> list[regime.Diagnostics]:
+    """The regime rule's diagnostics of every seed of the constant-LR run (none if missing)."""
+    return [
+        regime.diagnose(x, batch_size=batch_size, n_train=n_train, window=window)
+        for x in losses.get("Constant LR", [])
+    ]
+
+
+def regime_section(diagnostics: Sequence[regime.Diagnostics]) -> list[str]:
+    """REPORT.md's "Regime" section: each diagnostic beside the notes' value and its band."""
+    lines = [
+        "## Regime",
+        "",
+        "Is this run in the regime of the notes' chapter? Computed from the constant-LR run and "
+        "the data alone, before and independently of the claims (`jaxsched.chapter.regime`).",
+        "",
+    ]
+    if not diagnostics:
+        return [*lines, "Not evaluated: the constant-LR run is missing.", ""]
+    lines += [
+        "| diagnostic | this run | the notes | band | in band |",
+        "|---|---|---|---|---|",
+    ]
+    verdict = True
+    for band in regime.BANDS:
+        values = [getattr(d, band.name) for d in diagnostics]
+        ok = all(band.holds(x) for x in values)
+        verdict &= ok
+        lines.append(
+            f"| {band.what} | {Stat.of(values)} | {band.notes_text} | "
+            f"{band.low:g} - {band.high:g} | {'yes' if ok else '**no**'} |"
+        )
+    lines += [
+        "",
+        (
+            "**In the notes' regime** (every diagnostic of every seed inside its band)."
+            if verdict
+            else "**Not in the notes' regime**: read the claims below as a different experiment."
+        ),
+        "",
+    ]
+    return lines
+
+
 def render(
     *,
     preset: alchemist.Preset,
@@ -156,6 +202,7 @@ def render(
     figures: Sequence[str],
     window: int,
     wall_seconds: float | None = None,
+    regime_diagnostics: Sequence[regime.Diagnostics] | None = None,
 ) -> str:
     synthetic = data_name != "cifar10"
     lines = [
@@ -178,8 +225,10 @@ def render(
     ]
     if wall_seconds is not None:
         lines.append(f"- Wall time of this invocation: {wall_seconds:.0f} s")
+    lines.append("")
+    if regime_diagnostics is not None:
+        lines += regime_section(regime_diagnostics)
     lines += [
-        "",
         "## Final smoothed train loss",
         "",
         "The notes' column is read off their 100k-step CIFAR-10 plots (about ±0.02).",

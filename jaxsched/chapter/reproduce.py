@@ -10,13 +10,13 @@ import numpy as np
 
 from jaxsched import plot
 from jaxsched._io import atomic_write_text
-from jaxsched.chapter import alchemist, report
+from jaxsched.chapter import alchemist, regime, report
 from jaxsched.smoothing import moving_average, smoothed_at
 from jaxsched.train import data as data_lib
 from jaxsched.train.runner import Runner, RunResult
 
 # Figures `--figures` may name; "all" draws every one, "none" draws none.
-FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes")
+FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes", "regime")
 
 # The notes' colours: grey for constant, the default cycle's red for linear decays, black for the
 # compared optimizer in the Pareto panels.
@@ -39,7 +39,7 @@ def load_dataset(kind: str, preset: alchemist.Preset, *, progress: bool = True):
     return data_lib.load(
         kind,
         progress=progress,
-        synthetic_kwargs={"n_train": preset.synthetic_train, "n_test": preset.synthetic_test},
+        synthetic_kwargs=preset.synthetic_kwargs(),
     )
 
 
@@ -54,12 +54,13 @@ def reproduce(
     readout: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-    load: Callable[[str, int, int], data_lib.Dataset] | None = None,
+    load: Callable[..., data_lib.Dataset] | None = None,
 ) -> pathlib.Path:
     """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
 
-    ``load(kind, n_train, n_test)`` replaces the default dataset loader (the CLI passes one that
-    prints the auto-fallback warning as one line); the synthetic sizes come from the preset.
+    ``load(kind, n_train, n_test, **difficulty)`` replaces the default dataset loader (the CLI
+    passes one that prints the auto-fallback warning as one line); the synthetic sizes and
+    difficulty (:class:`jaxsched.train.data.Difficulty` fields) come from the preset.
     """
     if preset_name not in alchemist.PRESETS:
         raise ValueError(
@@ -76,7 +77,9 @@ def reproduce(
     if load is None:
         dataset = load_dataset(data, preset, progress=progress)
     else:
-        dataset = load(data, preset.synthetic_train, preset.synthetic_test)
+        dataset = load(
+            data, preset.synthetic_train, preset.synthetic_test, **preset.difficulty._asdict()
+        )
     log(f"data: {dataset.name} ({len(dataset.train_labels)} train / "
         f"{len(dataset.test_labels)} test images)")
     by_label = alchemist.all_runs(preset, data=dataset.name, seeds=seeds, readout=readout)
@@ -109,6 +112,10 @@ def reproduce(
         figures=drawn,
         window=window,
         wall_seconds=time.perf_counter() - t0,
+        regime_diagnostics=report.regime_diagnostics(
+            losses, batch_size=preset.batch_size, n_train=len(dataset.train_labels),
+            window=window,
+        ),
     )
     path = out / "REPORT.md"
     atomic_write_text(path, text)
@@ -175,5 +182,16 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
                         spec.notes_loss,
                     )
             plot.plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)
+        elif name == "regime":
+            if "Constant LR" not in losses:
+                continue
+            (_, stacked, _), = _curves(["Constant LR"], losses)
+            final, plateau = (next(b for b in regime.BANDS if b.name == n)
+                              for n in ("final", "plateau"))
+            plot.plot_regime(
+                stacked, fig_dir / file, window=window, final_band=(final.low, final.high),
+                notes_final=final.notes, plateau_band=plateau.high,
+                plateau_level=regime.PLATEAU_LEVEL, chance=regime.LN10, data_label=data_name,
+            )
         drawn.append(file)
     return drawn
