@@ -1,5 +1,9 @@
 r"""Schedule-free optimizers (Defazio et al. 2024, "The Road Less Scheduled").
 
+The family (``schedule_free_adam``, ``schedule_free_adamw``, ``schedule_free_sgd``,
+``schedule_free_radam`` and the ``schedule_free`` wrapper) is one implementation,
+``_schedule_free_core``, parameterised by the step ``z`` takes (a ``_ZStep``).
+
 Three sequences: ``z`` takes the base optimizer's steps, ``x`` is a weighted average of the
 ``z`` iterates, and the gradient is evaluated at their interpolation
 
@@ -786,6 +790,14 @@ def schedule_free(
     The base optimizer must have no momentum of its own (``optax.sgd(lr)``,
     ``optax.adam(lr, b1=0.0)``, ``optax.rmsprop``...): schedule-free replaces momentum with
     the interpolation.
+
+    Learning-rate-free bases compose: ``schedule_free(optax.contrib.prodigy(1.0,
+    betas=(0.0, 0.999)), 1.0)`` or ``optax.contrib.dadapt_adamw`` likewise. When the base
+    state holds such a step-size estimate ``d`` (``estim_lr``), the averaging weights use
+    :math:`\gamma_k d_{k+1}` (``d`` after the base's update), as
+    ``ScheduleFreeWrapperReference`` uses ``group['lr'] * group['d']``; the decay at ``y``
+    keeps :math:`\gamma_k` alone, as there. A base holding two estimates raises
+    ``ValueError``.
 
     Args:
       base: the momentum-free optax transformation producing the ``z`` step.
