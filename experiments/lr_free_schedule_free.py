@@ -95,7 +95,12 @@ def run(steps: int, seeds: int, record: list[int]) -> dict:
     for name, c in curves.items():
         c = np.asarray(c)
         out[name] = {
-            str(k): dict(mean=float(c[:, k - 1].mean()), std=float(c[:, k - 1].std()))
+            str(k): dict(
+                mean=float(c[:, k - 1].mean()),
+                std=float(c[:, k - 1].std()),
+                median=float(np.median(c[:, k - 1])),
+                per_seed=[float(v) for v in c[:, k - 1]],
+            )
             for k in record
         }
     return out
@@ -112,13 +117,18 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(result, indent=2))
         return result
-    print(f"full-set MSE at eval_params, mean ± std over {args.seeds} seeds")
-    print(f"  {'optimizer':38s} " + " ".join(f"{'step ' + str(k):>17s}" for k in record))
+    print(f"full-set MSE at eval_params over {args.seeds} seeds: mean ± std [median]")
+    print(f"  {'optimizer':38s} " + " ".join(f"{'step ' + str(k):>26s}" for k in record))
     for name, by_step in result["loss"].items():
         cells = " ".join(
-            f"{by_step[str(k)]['mean']:9.4f} ± {by_step[str(k)]['std']:.4f}" for k in record
+            f"{c['mean']:8.4f} ± {c['std']:.4f} [{c['median']:.4f}]"
+            for c in (by_step[str(k)] for k in record)
         )
         print(f"  {name:38s} {cells}")
+    last = str(record[-1])
+    print(f"per seed at step {last}:")
+    for name, by_step in result["loss"].items():
+        print(f"  {name:38s} " + " ".join(f"{v:.4f}" for v in by_step[last]["per_seed"]))
     return result
 
 

@@ -13,8 +13,11 @@ from jaxsched.optim import (
     ema_average,
     polyak_average,
     schedule_free,
+    register_average,
     schedule_free_adam,
     schedule_free_adamw,
+    schedule_free_radam,
+    schedule_free_sgd,
 )
 
 # These tests compile many small programs and run them for milliseconds: compile with LLVM's
@@ -75,6 +78,25 @@ BAD = [
         dict(base=BASE, learning_rate=0.1, weight_decay_at_y=-1.0),
         "weight_decay_at_y",
     ),
+    (schedule_free_adamw, dict(decay_at_z="yes"), "decay_at_z"),
+    (schedule_free_sgd, dict(learning_rate=-1.0), "learning_rate"),
+    (schedule_free_sgd, dict(b1=0.0), "b1"),
+    (schedule_free_sgd, dict(b1=1.0), "b1"),
+    (schedule_free_sgd, dict(weight_decay=-0.1), "weight_decay"),
+    (schedule_free_sgd, dict(warmup_steps=-5), "warmup_steps"),
+    (schedule_free_sgd, dict(r=-0.5), "r"),
+    (schedule_free_sgd, dict(weight_lr_power=-1.0), "weight_lr_power"),
+    (schedule_free_sgd, dict(state_dtype=jnp.int32), "state_dtype"),
+    (schedule_free_radam, dict(learning_rate=-1.0), "learning_rate"),
+    (schedule_free_radam, dict(b1=1.0), "b1"),
+    (schedule_free_radam, dict(b2=1.0), "b2"),
+    (schedule_free_radam, dict(eps=-1.0), "eps"),
+    (schedule_free_radam, dict(weight_decay=-0.1), "weight_decay"),
+    (schedule_free_radam, dict(r=-1.0), "r"),
+    (schedule_free_radam, dict(weight_lr_power=-1.0), "weight_lr_power"),
+    (schedule_free_radam, dict(silent_sgd_phase=1), "silent_sgd_phase"),
+    (register_average, dict(state_class="EmaAverageState", getter=len), "state_class"),
+    (register_average, dict(state_class=tuple, getter=None), "getter"),
 ]
 
 
@@ -111,6 +133,8 @@ def test_valid_edge_values_are_accepted():
         ema_average(adam(0.1)),
         schedule_free_adam(0.1),
         schedule_free_adamw(),
+        schedule_free_sgd(),
+        schedule_free_radam(),
         schedule_free(BASE, 0.1),
     ],
 )
@@ -133,6 +157,8 @@ def test_traced_hyperparameters_are_not_inspected():
             schedule_free_adam(lr, b1=b1, average="ema", ema_decay=decay),
             schedule_free_adamw(lr, b1=b1, weight_decay=wd, warmup_steps=wd * 100, r=b1),
             schedule_free(optax.sgd(lr), lr, b1=b1, weight_decay_at_y=wd),
+            schedule_free_sgd(lr, b1=b1, weight_decay=wd, warmup_steps=wd * 100, r=b1),
+            schedule_free_radam(lr, b1=b1, b2=decay, weight_decay=wd, r=b1),
         ]
         out = []
         for opt in opts:
@@ -143,4 +169,4 @@ def test_traced_hyperparameters_are_not_inspected():
     u = jit(jax.vmap(build_and_step))(
         jnp.array([0.1, 0.2]), jnp.array([0.9, 0.8]), jnp.array([0.99, 0.9]), jnp.array([0.0, 0.1])
     )
-    assert u.shape == (2, 5, 3) and bool(jnp.all(jnp.isfinite(u)))
+    assert u.shape == (2, 7, 3) and bool(jnp.all(jnp.isfinite(u)))

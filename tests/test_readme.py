@@ -95,7 +95,8 @@ def run_block(index: int) -> dict:
 
 
 def test_readme_has_the_snippets():
-    assert len(blocks("python")) == 4  # the 4th: tests/test_compare_readme.py
+    # 3 here, 2 found by text below, and the compare example (tests/test_compare_readme.py)
+    assert len(blocks("python")) == 6
     assert len(jaxsched_commands()) >= 4
 
 
@@ -131,6 +132,26 @@ def test_eval_params_snippet():
     assert [float(v) for v in params["w"]] == pytest.approx([-1e-3] * 3, rel=1e-4)
     assert [float(v) for v in eval_p["w"]] == pytest.approx([-1e-3] * 3, rel=1e-4)
     assert int(state.count) == 1
+
+
+def run_block_containing(text: str) -> dict:
+    (index,) = [i for i, b in enumerate(blocks("python")) if text in b]
+    return run_block(index)
+
+
+def test_schedule_free_family_snippet():
+    ns = run_block_containing("optim.schedule_free_radam(0.1)")
+    # the loop's own assertion checked that eval_params improved the loss for both; the last
+    # one (RAdam) ends with an average x distinct from its iterate y, below the start's 3.0
+    x = ns["optim"].eval_params(ns["state"], ns["p"])
+    assert float(ns["loss"](ns["params"])) == pytest.approx(3.0)
+    assert float(ns["loss"](x)) < 0.9 * 3.0
+    assert float(jnp.max(jnp.abs(x["w"] - ns["p"]["w"]))) > 1e-3
+
+
+def test_anytime_average_snippet():
+    ns = run_block_containing("power_ema_decay(gamma=6.94)")
+    assert int(ns["state"].count) == 0 and ns["state"].average["w"].shape == (3,)
 
 
 # ----------------------------------------------------------------------------- commands

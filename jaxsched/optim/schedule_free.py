@@ -1,5 +1,9 @@
 r"""Schedule-free optimizers (Defazio et al. 2024, "The Road Less Scheduled").
 
+The family (``schedule_free_adam``, ``schedule_free_adamw``, ``schedule_free_sgd``,
+``schedule_free_radam`` and the ``schedule_free`` wrapper) is one implementation,
+``_schedule_free_core``, parameterised by the step ``z`` takes (a ``_ZStep``).
+
 Three sequences: ``z`` takes the base optimizer's steps, ``x`` is a weighted average of the
 ``z`` iterates, and the gradient is evaluated at their interpolation
 
@@ -201,15 +205,15 @@ def _average_and_interpolate(
     return x_new, updates
 
 
-def _check_schedule_free_common(learning_rate, b1, state_dtype) -> None:
+def _check_schedule_free(learning_rate, b1, state_dtype, b2=None, **nonnegative) -> None:
+    """The family's checks: lr, ``b1`` in (0, 1), ``b2`` in [0, 1) if given, the rest >= 0."""
     check_learning_rate(learning_rate)
     check_beta("b1", b1, open_low=True)
     check_state_dtype(state_dtype)
-
-
-def _check_weighting(r, weight_lr_power) -> None:
-    check_nonnegative("r", r)
-    check_nonnegative("weight_lr_power", weight_lr_power)
+    if b2 is not None:
+        check_beta("b2", b2)
+    for name, value in nonnegative.items():
+        check_nonnegative(name, value)
 
 
 def _weighted(r: Any, weight_lr_power: Any):
@@ -304,13 +308,26 @@ def _second_moment(grads, nu, b2):
     return jax.tree.map(leaf, grads, nu)
 
 
-def _rms_z_step(b2: Any, eps: Any, weight_decay: Any, decay_at: str | None, state_dtype: Any):
-    """The reference AdamW's z step: decay (at y or at z), then the RMS-normalised step."""
+def _rms_z_step(
+    b2: Any,
+    eps: Any,
+    weight_decay: Any,
+    decay_at: str | None,
+    state_dtype: Any,
+    adaptive: Callable[[jax.Array, Any], jax.Array] | None = None,
+) -> _ZStep:
+    """The RMS-normalised z step of AdamW (and RAdam): decay (at y or at z), then
+    ``z - lr g / (sqrt(v / (1 - b2^t)) + eps)``.
+
+    ``adaptive(count, dtype)``, when given, is False for the steps that take the raw gradient
+    instead (RAdam before its variance estimate is defined).
+    """
 
     def step(grads, nu, z, y_old, lr, k, extra_args):
         del extra_args
         bc2 = one_minus_pow(b2, k + 1, lr.dtype)
         nu = _second_moment(grads, nu, b2)
+        use_rms = None if adaptive is None else adaptive(k, lr.dtype)
 
         def leaf(g, v, z, *y):
             cdt = compute_dtype(g.dtype, v.dtype, z.dtype)
@@ -320,9 +337,11 @@ def _rms_z_step(b2: Any, eps: Any, weight_decay: Any, decay_at: str | None, stat
                 zz = zz - (lr_c * weight_decay) * y[0]
             elif decay_at == "z":
                 zz = zz - (lr_c * weight_decay) * zz
-            denom = jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps
-            zz = zz - lr_c * (g.astype(cdt) / denom)
-            return zz.astype(z.dtype)
+            g = g.astype(cdt)
+            normalised = g / (jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps)
+            if use_rms is not None:
+                normalised = jnp.where(use_rms, normalised, g)
+            return (zz - lr_c * normalised).astype(z.dtype)
 
         trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
         return jax.tree.map(leaf, *trees), nu
@@ -377,39 +396,18 @@ def _radam_rectification(k: jax.Array, b2: Any, silent_sgd_phase: bool, sdt: Any
 def _radam_z_step(
     b2: Any, eps: Any, weight_decay: Any, silent_sgd_phase: bool, state_dtype: Any
 ) -> _ZStep:
-    """RAdamScheduleFree's z step: ``z - lr (g / (sqrt(v/(1-b2^t)) + eps) + wd y)`` once the
-    rectification is defined, ``z - lr (g + wd y)`` before (``lr`` already rectified)."""
-    has_decay = not is_static_value(weight_decay, 0)
+    """RAdamScheduleFree's z step: the AdamW step with decay at y and the rectified learning
+    rate, and the raw gradient while the rectification is undefined."""
 
-    def step(grads, nu, z, y_old, lr, k, extra_args):
-        del extra_args
-        sdt = lr.dtype
-        _, adaptive = _radam_rectification(k, b2, silent_sgd_phase, sdt)
-        bc2 = one_minus_pow(b2, k + 1, sdt)
-        nu = _second_moment(grads, nu, b2)
-
-        def leaf(g, v, z, *y):
-            cdt = compute_dtype(g.dtype, v.dtype, z.dtype)
-            g = g.astype(cdt)
-            denom = jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps
-            g = jnp.where(adaptive, g / denom, g)
-            if y:
-                g = g + weight_decay * y[0]
-            return (z.astype(cdt) - lr.astype(cdt) * g).astype(z.dtype)
-
-        trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
-        return jax.tree.map(leaf, *trees), nu
-
-    def factor(k, sdt):
+    def rect(k, sdt):
         return _radam_rectification(k, b2, silent_sgd_phase, sdt)[0]
 
-    return _ZStep(
-        init=lambda params: tree_zeros(params, state_dtype),
-        step=step,
-        state_class=ScheduleFreeAdamState,
-        field="nu",
-        needs_y=has_decay,
-        lr_factor=factor,
+    def adaptive(k, sdt):
+        return _radam_rectification(k, b2, silent_sgd_phase, sdt)[1]
+
+    decay_at = None if is_static_value(weight_decay, 0) else "y"
+    return _rms_z_step(b2, eps, weight_decay, decay_at, state_dtype, adaptive)._replace(
+        lr_factor=rect
     )
 
 
@@ -499,9 +497,7 @@ def schedule_free_adam(
       >>> params = optax.apply_updates(params, updates)
       >>> x = eval_params(state, params)  # evaluate / checkpoint these
     """
-    _check_schedule_free_common(learning_rate, b1, state_dtype)
-    check_beta("b2", b2)
-    check_nonnegative("eps", eps)
+    _check_schedule_free(learning_rate, b1, state_dtype, b2, eps=eps)
     check_choice("average", average, ("polyak", "ema"))
     check_beta("ema_decay", ema_decay)
 
@@ -598,12 +594,17 @@ def schedule_free_adamw(
       >>> params = optax.apply_updates(params, updates)
       >>> x = eval_params(state, params)
     """
-    _check_schedule_free_common(learning_rate, b1, state_dtype)
-    check_beta("b2", b2)
-    check_nonnegative("eps", eps)
-    check_nonnegative("weight_decay", weight_decay)
-    check_nonnegative("warmup_steps", warmup_steps)
-    _check_weighting(r, weight_lr_power)
+    _check_schedule_free(
+        learning_rate,
+        b1,
+        state_dtype,
+        b2,
+        eps=eps,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        r=r,
+        weight_lr_power=weight_lr_power,
+    )
     check_bool("decay_at_z", decay_at_z)
     decay_at = None if is_static_value(weight_decay, 0) else ("z" if decay_at_z else "y")
     zstep = _rms_z_step(b2, eps, weight_decay, decay_at, state_dtype)._replace(
@@ -666,10 +667,15 @@ def schedule_free_sgd(
       >>> [round(float(v), 3) for v in params["w"]]   # y: z moved by 0.1/10, x = z after 1 step
       [0.99, 0.99, 0.99]
     """
-    _check_schedule_free_common(learning_rate, b1, state_dtype)
-    check_nonnegative("weight_decay", weight_decay)
-    check_nonnegative("warmup_steps", warmup_steps)
-    _check_weighting(r, weight_lr_power)
+    _check_schedule_free(
+        learning_rate,
+        b1,
+        state_dtype,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        r=r,
+        weight_lr_power=weight_lr_power,
+    )
     zstep = _sgd_z_step(weight_decay)._replace(lr_factor=_linear_warmup(warmup_steps))
     return _schedule_free_core(
         zstep, learning_rate, b1, _weighted(r, weight_lr_power), state_dtype, "schedule_free_sgd"
@@ -732,11 +738,16 @@ def schedule_free_radam(
       >>> float(params["w"][0])   # the silent SGD phase: the first step leaves y in place
       1.0
     """
-    _check_schedule_free_common(learning_rate, b1, state_dtype)
-    check_beta("b2", b2)
-    check_nonnegative("eps", eps)
-    check_nonnegative("weight_decay", weight_decay)
-    _check_weighting(r, weight_lr_power)
+    _check_schedule_free(
+        learning_rate,
+        b1,
+        state_dtype,
+        b2,
+        eps=eps,
+        weight_decay=weight_decay,
+        r=r,
+        weight_lr_power=weight_lr_power,
+    )
     check_bool("silent_sgd_phase", silent_sgd_phase)
     zstep = _radam_z_step(b2, eps, weight_decay, silent_sgd_phase, state_dtype)
     return _schedule_free_core(
@@ -780,6 +791,14 @@ def schedule_free(
     ``optax.adam(lr, b1=0.0)``, ``optax.rmsprop``...): schedule-free replaces momentum with
     the interpolation.
 
+    Learning-rate-free bases compose: ``schedule_free(optax.contrib.prodigy(1.0,
+    betas=(0.0, 0.999)), 1.0)`` or ``optax.contrib.dadapt_adamw`` likewise. When the base
+    state holds such a step-size estimate ``d`` (``estim_lr``), the averaging weights use
+    :math:`\gamma_k d_{k+1}` (``d`` after the base's update), as
+    ``ScheduleFreeWrapperReference`` uses ``group['lr'] * group['d']``; the decay at ``y``
+    keeps :math:`\gamma_k` alone, as there. A base holding two estimates raises
+    ``ValueError``.
+
     Args:
       base: the momentum-free optax transformation producing the ``z`` step.
       learning_rate: the learning rate the base uses (float, JAX array or schedule).
@@ -801,9 +820,14 @@ def schedule_free(
       >>> x = eval_params(state, params)
     """
     check_transformation("base", base)
-    _check_schedule_free_common(learning_rate, b1, state_dtype)
-    _check_weighting(r, weight_lr_power)
-    check_nonnegative("weight_decay_at_y", weight_decay_at_y)
+    _check_schedule_free(
+        learning_rate,
+        b1,
+        state_dtype,
+        weight_lr_power=weight_lr_power,
+        r=r,
+        weight_decay_at_y=weight_decay_at_y,
+    )
     base = optax.with_extra_args_support(base)
     has_decay = not is_static_value(weight_decay_at_y, 0)
 
