@@ -40,6 +40,7 @@ EXTRA = {
     "join": "schedules=[(constant:value=1e-3);(linear_decay:peak=1e-3,decay_steps=10)],"
     "boundaries=[10]",
     "product": "schedules=[(cosine_decay:peak=1.0,decay_steps=20);1e-3]",
+    "lr_noise": "schedule=(cosine_decay:peak=5e-4,decay_steps=20),noise_pct=0.5,seed=3",
 }
 
 

@@ -160,6 +160,15 @@ INJECTED = {
     ),
     "sf_adam": (schedule_free_adam, dict(learning_rate=0.01, average="ema", ema_decay=0.99)),
     "ema": (ema_average, dict(inner=adam(0.01), decay=0.95, every_n_steps=2)),
+    "sf_adamw_z": (
+        schedule_free_adamw,
+        dict(learning_rate=0.01, weight_decay=0.1, decay_at_z=True),
+    ),
+    "sf_sgd": (schedule_free_sgd, dict(learning_rate=0.05, b1=0.8, weight_decay=0.01)),
+    "sf_radam": (
+        schedule_free_radam,
+        dict(learning_rate=0.01, b2=0.99, weight_decay=0.01, silent_sgd_phase=False),
+    ),
 }
 
 
