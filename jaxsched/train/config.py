@@ -77,19 +77,27 @@ OPTIMIZERS: dict[str, OptimizerKind] = {
         "optax.adamw: Adam with decoupled weight decay (scaled by the learning rate)",
     ),
     "sf_adamw": OptimizerKind(
-        ("b1", "b2", "eps", "weight_decay"),
+        ("b1", "b2", "eps", "weight_decay", "warmup_steps"),
         lambda lr, h: optim.schedule_free_adamw(
-            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
+            lr,
+            b1=h["b1"],
+            b2=h["b2"],
+            eps=h["eps"],
+            weight_decay=h["weight_decay"],
+            warmup_steps=h["warmup_steps"],
         ),
         True,
-        "Schedule-Free AdamW (Defazio et al. 2024), weight decay at y; warmup comes from the "
-        "schedule (the reference's warmup_steps W is the lr table lr * min(1, (k+1)/W))",
+        "Schedule-Free AdamW (Defazio et al. 2024), weight decay at y, the reference's warmup "
+        "lr * min(1, (k+1)/warmup_steps) and its warmup-weighted average",
     ),
     "sf_sgd": OptimizerKind(
-        ("b1", "weight_decay"),
-        lambda lr, h: optim.schedule_free_sgd(lr, b1=h["b1"], weight_decay=h["weight_decay"]),
+        ("b1", "weight_decay", "warmup_steps"),
+        lambda lr, h: optim.schedule_free_sgd(
+            lr, b1=h["b1"], weight_decay=h["weight_decay"], warmup_steps=h["warmup_steps"]
+        ),
         True,
-        "Schedule-Free SGD (b1 is the interpolation, the reference's momentum; L2 decay at y)",
+        "Schedule-Free SGD (b1 is the interpolation, the reference's momentum; L2 decay at y; "
+        "the reference's warmup)",
     ),
     "sf_radam": OptimizerKind(
         ("b1", "b2", "eps", "weight_decay"),
@@ -175,6 +183,16 @@ class RunConfig:
     weight_decay: float = dataclasses.field(
         default=0.0, metadata={"help": "weight decay (adamw, sf_adamw, sf_sgd, sf_radam)"}
     )
+    warmup_steps: int = dataclasses.field(
+        default=0,
+        metadata={
+            "help": "the schedule-free reference's own warmup, lr * min(1, (k+1)/W) "
+            "(sf_adamw, sf_sgd; other optimizers take warmup from --schedule)",
+            # Added after runs were keyed by their config: at its default it stays out of the
+            # key, so existing run directories keep their ids and resume.
+            "keyed_from_default": True,
+        },
+    )
     batch_size: int = dataclasses.field(default=128, metadata={"help": "examples per step"})
     model: ModelConfig = dataclasses.field(
         default_factory=ModelConfig, metadata={"cli": False}  # --model picks a preset's shape
@@ -214,6 +232,14 @@ class RunConfig:
         v.check_positive("eps", self.eps)
         v.check_in_range("ema_decay", self.ema_decay, 0.0, 1.0, high_inclusive=False)
         v.check_nonnegative("weight_decay", self.weight_decay)
+        v.check_int("warmup_steps", self.warmup_steps, minimum=0)
+        if self.warmup_steps and "warmup_steps" not in self.kind.hparams:
+            with_warmup = [n for n, k in OPTIMIZERS.items() if "warmup_steps" in k.hparams]
+            raise ValueError(
+                f"warmup_steps is for {', '.join(with_warmup)}, got warmup_steps="
+                f"{self.warmup_steps} with optimizer={self.optimizer!r}: give its warmup in the "
+                "schedule (e.g. warmup:schedule=...)"
+            )
         v.check_choice("data", self.data, ("cifar10", "synthetic"))
         self.model.validate()
         schedules.get(self.schedule)  # unknown names fail here, listing the valid ones
@@ -276,6 +302,9 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["schedule_kwargs"] = dict(self.schedule_kwargs)
+        for f in dataclasses.fields(self):
+            if f.metadata.get("keyed_from_default") and d[f.name] == f.default:
+                del d[f.name]
         return d
 
     @classmethod
