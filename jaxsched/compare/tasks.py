@@ -124,7 +124,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
     "regression": {
         p.name: p for p in [
             Preset("smoke", lrs=(1e-2, 3e-2), horizons=(100, 200), eval_every=50,
-                   description="under a minute on an idle 2-core CPU (compiles dominate)"),
+                   description="about a minute on a 2-core CPU (compiles dominate)"),
             Preset("quick", lrs=(1e-3, 3e-3, 1e-2, 3e-2), horizons=(250, 500, 1000, 2000),
                    eval_every=125, description="about a minute on a 2-core CPU"),
             Preset("cpu", lrs=(1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2),
