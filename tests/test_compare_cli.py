@@ -62,10 +62,22 @@ def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
         (["--task", "mnist"], "--task"),
     ],
 )
-def test_bad_input_is_one_line_naming_the_flag(extra, flag, tmp_path):
-    argv = ["compare", "--task", "regression", "--out", str(tmp_path / "o")]
-    done = subprocess.run([sys.executable, "-m", "jaxsched.cli", *argv, *extra], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
+def test_bad_input_is_one_line_naming_the_flag(extra, flag, tmp_path, capsys):
+    argv = ["compare", "--task", "regression", "--out", str(tmp_path / "o"), *extra]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0]
+    assert not (tmp_path / "o").exists()  # rejected before anything is written
+
+
+def test_a_library_error_is_one_line_without_traceback(tmp_path):
+    # warmup 0.95 leaves no room for WSD's cooldown: compare.run's ValueError, as one line
+    argv = ["compare", "--task", "regression", "--candidates", "wsd", "--horizons", "10",
+            "--warmup", "0.95", "--out", str(tmp_path / "o")]
+    done = subprocess.run([sys.executable, "-m", "jaxsched.cli", *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and flag in lines[0] and "Traceback" not in done.stderr
+    assert len(lines) == 1 and "warmup" in lines[0] and "Traceback" not in done.stderr

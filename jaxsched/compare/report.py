@@ -160,7 +160,7 @@ def plot_pareto(res, out, metric: str = "loss"):
     env = res.envelope(metric)
     curves = _curves(res, metric)
     hs = np.array(res.horizons)
-    top = []
+    top = []  # any envelope drawn
     for i, c in enumerate(res.candidates):
         es = [e for e in env if e["candidate"] == c.name]
         if not es:
@@ -186,8 +186,11 @@ def plot_pareto(res, out, metric: str = "loss"):
     ax.minorticks_off()
     ax.set_xticks(hs, [str(h) for h in hs])
     if top:
+        # The envelopes' range, not the dotted curves' early steps, sets the scale.
         lo = min(e["mean"] - e["std"] for e in env)
-        ax.set_ylim(lo - 0.05 * abs(lo), max(top) * 1.15 if max(top) > 0 else None)
+        hi = max(e["mean"] + e["std"] for e in env)
+        pad = 0.15 * (hi - lo) or 0.05 * abs(hi) or 1.0
+        ax.set_ylim(lo - pad, hi + pad)
     ax.set(xlabel="horizon (steps)", ylabel=f"{metric} at the horizon",
            title="loss vs horizon (dotted: one anytime run, its best lr at the longest horizon)")
     ax.title.set_fontsize(8)

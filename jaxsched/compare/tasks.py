@@ -123,8 +123,8 @@ TASKS = ("regression", "tinyvit")
 PRESETS: dict[str, dict[str, Preset]] = {
     "regression": {
         p.name: p for p in [
-            Preset("smoke", lrs=(3e-3, 1e-2, 3e-2), horizons=(50, 100, 200), eval_every=25,
-                   description="seconds"),
+            Preset("smoke", lrs=(1e-2, 3e-2), horizons=(100, 200), eval_every=50,
+                   description="about a minute on a 2-core CPU (compiles dominate)"),
             Preset("quick", lrs=(1e-3, 3e-3, 1e-2, 3e-2), horizons=(250, 500, 1000, 2000),
                    eval_every=125, description="about a minute on a 2-core CPU"),
             Preset("cpu", lrs=(1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2),
@@ -139,7 +139,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
         p.name: p for p in [
             Preset("smoke", lrs=(1e-3, 3e-3), horizons=(20, 40), eval_every=10,
                    task_kwargs={"preset": "smoke"}, description="seconds; a toy TinyViT"),
-            Preset("quick", lrs=(1e-3, 3e-3), horizons=(100, 200, 400), eval_every=50,
+            Preset("quick", lrs=(3e-3, 1e-2), horizons=(100, 200, 400), eval_every=50,
                    task_kwargs={"preset": "quick", "eval_examples": 500},
                    description="10-15 minutes on a 2-core CPU with 3 seeds; half-width, "
                    "half-depth TinyViT, batch 64"),
