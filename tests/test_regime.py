@@ -142,3 +142,18 @@ def test_presets_train_the_notes_number_of_epochs(name):
     p = alchemist.PRESETS[name]
     assert _band("epochs").holds(p.steps * p.batch_size / p.synthetic_train)
     assert synthetic(**{**p.synthetic_kwargs(), "n_train": 10, "n_test": 0}).name == "synthetic"
+
+
+def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
+    n = 1000
+    losses = {"Constant LR": [_curve(n, 0, 0.25)]}
+    p = alchemist.PRESETS["quick"]
+    text = report.render(
+        preset=p, data_name="synthetic", seeds=1, rows=[], claims=[], figures=["regime.png"],
+        window=10,
+        regime_diagnostics=report.regime_diagnostics(
+            losses, batch_size=p.batch_size, n_train=p.synthetic_train, window=10),
+    )
+    assert text.index("## Regime") < text.index("## Final smoothed train loss")
+    assert "Synthetic set: 1536 training images" in text and "colour=0.5" in text
+    assert "![regime.png](figures/regime.png)" in text
