@@ -157,3 +157,24 @@ def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
     assert text.index("## Regime") < text.index("## Final smoothed train loss")
     assert "Synthetic set: 1536 training images" in text and "colour=0.5" in text
     assert "![regime.png](figures/regime.png)" in text
+
+
+@pytest.mark.slow
+def test_quick_preset_constant_run_is_in_the_regime():
+    """The quick preset's constant-LR run (seed 0) lands in every band (about a minute)."""
+    import jax.numpy as jnp
+
+    from jaxsched.train.loop import GroupTrainer
+    from jaxsched.train.runner import make_model
+
+    p = alchemist.PRESETS["quick"]
+    data = synthetic(**{**p.synthetic_kwargs(), "n_test": 0})
+    cfg = alchemist.run_config(alchemist.RUNS["Constant LR"], p, data="synthetic")
+    trainer = GroupTrainer(make_model(cfg), cfg.make_optimizer, data.train_images,
+                           data.train_labels, batch_size=p.batch_size, chunk_size=p.steps)
+    hp = {k: jnp.full((1,), v, jnp.float32) for k, v in cfg.hparams().items()}
+    state = trainer.init(np.array([0], np.int32), hp)
+    _, losses = trainer.train(state, cfg.lr_table()[None], hp, p.steps)
+    d = regime.diagnose(np.asarray(losses)[0], batch_size=p.batch_size,
+                        n_train=p.synthetic_train, window=p.window)
+    assert regime.in_regime(d), d
