@@ -142,3 +142,39 @@ def test_presets_train_the_notes_number_of_epochs(name):
     p = alchemist.PRESETS[name]
     assert _band("epochs").holds(p.steps * p.batch_size / p.synthetic_train)
     assert synthetic(**{**p.synthetic_kwargs(), "n_train": 10, "n_test": 0}).name == "synthetic"
+
+
+def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
+    n = 1000
+    losses = {"Constant LR": [_curve(n, 0, 0.25)]}
+    p = alchemist.PRESETS["quick"]
+    text = report.render(
+        preset=p, data_name="synthetic", seeds=1, rows=[], claims=[], figures=["regime.png"],
+        window=10,
+        regime_diagnostics=report.regime_diagnostics(
+            losses, batch_size=p.batch_size, n_train=p.synthetic_train, window=10),
+    )
+    assert text.index("## Regime") < text.index("## Final smoothed train loss")
+    assert "Synthetic set: 1536 training images" in text and "colour=0.5" in text
+    assert "![regime.png](figures/regime.png)" in text
+
+
+@pytest.mark.slow
+def test_quick_preset_constant_run_is_in_the_regime():
+    """The quick preset's constant-LR run (seed 0) lands in every band (about a minute)."""
+    import jax.numpy as jnp
+
+    from jaxsched.train.loop import GroupTrainer
+    from jaxsched.train.runner import make_model
+
+    p = alchemist.PRESETS["quick"]
+    data = synthetic(**{**p.synthetic_kwargs(), "n_test": 0})
+    cfg = alchemist.run_config(alchemist.RUNS["Constant LR"], p, data="synthetic")
+    trainer = GroupTrainer(make_model(cfg), cfg.make_optimizer, data.train_images,
+                           data.train_labels, batch_size=p.batch_size, chunk_size=p.steps)
+    hp = {k: jnp.full((1,), v, jnp.float32) for k, v in cfg.hparams().items()}
+    state = trainer.init(np.array([0], np.int32), hp)
+    _, losses = trainer.train(state, cfg.lr_table()[None], hp, p.steps)
+    d = regime.diagnose(np.asarray(losses)[0], batch_size=p.batch_size,
+                        n_train=p.synthetic_train, window=p.window)
+    assert regime.in_regime(d), d

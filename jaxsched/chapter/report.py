@@ -215,12 +215,21 @@ def render(
             if synthetic
             else " (the canonical CIFAR-10 python tarball, md5-checked)."
         ),
+        *(
+            [
+                f"- Synthetic set: {preset.synthetic_train} training images; difficulty "
+                + ", ".join(f"{k}={v}" for k, v in preset.difficulty._asdict().items())
+                + " (`jaxsched.train.data.Difficulty`)."
+            ]
+            if synthetic
+            else []
+        ),
         f"- Horizon: {preset.steps} steps (the notes: {alchemist.NOTES_STEPS}); smoothing window "
         f"{window} steps (the notes: {alchemist.NOTES_WINDOW}); EMA decays rescaled to keep the "
         "notes' averaging window as a fraction of the horizon.",
         f"- Model: TinyViT width {preset.model.features}, {preset.model.num_blocks} blocks, "
         f"{preset.model.num_heads} heads, patch {preset.model.patch_size}, readout "
-        f"{preset.model.readout}; batch {preset.batch_size}; Adam lr 1e-3.",
+        f"{preset.model.readout}; batch {preset.batch_size}; Adam lr {preset.lr:g}.",
         f"- Seeds: {seeds}" + (" (mean ± standard deviation across seeds)" if seeds > 1 else ""),
     ]
     if wall_seconds is not None:
