@@ -103,11 +103,13 @@ def tinyvit(preset: str = "quick", data: str = "auto", *, progress: bool = False
 
     p = alchemist.PRESETS[preset]
     kw = {"batch_size": p.batch_size, "eval_examples": p.eval_examples, **overrides}
+    # The reproduction preset's stand-in, difficulty knobs included: the same data as
+    # `jaxsched reproduce --preset P`, so the comparison runs in the regime that preset was
+    # sized for.
     if load is None:
-        dataset = data_lib.load(data, progress=progress, synthetic_kwargs={
-            "n_train": p.synthetic_train, "n_test": p.synthetic_test})
+        dataset = data_lib.load(data, progress=progress, synthetic_kwargs=p.synthetic_kwargs())
     else:
-        dataset = load(data, p.synthetic_train, p.synthetic_test)
+        dataset = load(data, p.synthetic_train, p.synthetic_test, **p.difficulty._asdict())
     model = make_model(RunConfig(model=p.model, steps=1))
     n = min(kw["eval_examples"], len(dataset.test_labels))
     task = image_classification_task(
