@@ -22,7 +22,9 @@ def test_reproduce_smoke_writes_report_figures_and_resumes(tmp_path, capsys):
     assert report.count("held**") + report.count("not evaluated**") >= 5
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figs == sorted(["decay_lengths.png", "decay_shapes.png", "averaging.png",
-                           "schedule_free.png", "pareto.png", "final_vs_notes.png"])
+                           "schedule_free.png", "pareto.png", "final_vs_notes.png",
+                           "regime.png"])
+    assert "## Regime" in report and "Not in the notes' regime" in report  # smoke is a toy
     runs = list((out / "runs").iterdir())
     assert len(runs) == 13
     mtimes = {p.name: (p / "summary.json").stat().st_mtime for p in runs}
