@@ -87,7 +87,9 @@ def evaluate_claims(
     if not missing(name, st, ["Constant LR", "Cosine Decay", "Exp Avg (0.9999)"]):
         e, cos, c = final("Exp Avg (0.9999)"), final("Cosine Decay"), final("Constant LR")
         gain = c.mean - cos.mean
-        held = gain > 0 and e.mean - cos.mean <= CLOSE_FRACTION * gain
+        # "or below it" holds whatever cosine's gain: with no gain there is no margin, and EMA
+        # must simply end at or below cosine.
+        held = e.mean - cos.mean <= CLOSE_FRACTION * max(gain, 0.0)
         out.append(
             ClaimResult(name, st, held, f"EMA {e} vs cosine {cos}; cosine's gain {gain:.3f}")
         )
