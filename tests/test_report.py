@@ -104,3 +104,12 @@ def test_render_labels_synthetic_data():
     assert "| Constant LR |" in text and "0.18" in text
     assert text.count("**held**") == 5
     assert "![pareto.png](figures/pareto.png)" in text
+
+
+def test_ema_below_cosine_holds_even_when_cosine_has_no_gain():
+    # cosine no better than constant, EMA far below both: "as low as cosine, or below it"
+    values = {**NOTES, "Cosine Decay": 0.20, "Exp Avg (0.9999)": 0.05}
+    claims = _by_name(report.evaluate_claims(_losses(values), W))
+    assert claims["ema_matches_cosine"].held is True
+    worse = {**NOTES, "Cosine Decay": 0.20, "Exp Avg (0.9999)": 0.25}
+    assert _by_name(report.evaluate_claims(_losses(worse), W))["ema_matches_cosine"].held is False
