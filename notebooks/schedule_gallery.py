@@ -81,6 +81,7 @@ EXAMPLES = {
     "warmup": S.warmup(S.inverse_sqrt(PEAK, timescale=10), warmup_steps=20),
     "join": S.join([S.constant(PEAK), S.cosine_decay(PEAK, 100)], boundaries=[100]),
     "product": S.product(S.cyclical(0.2, 1.0, step_size_up=10), S.cosine_decay(PEAK, STEPS)),
+    "lr_noise": S.lr_noise(S.cosine_decay(PEAK, STEPS), noise_pct=0.08, seed=0),
 }
 missing = set(S.SCHEDULES) ^ set(EXAMPLES)
 assert not missing, f"registry and gallery differ: {sorted(missing)}"
