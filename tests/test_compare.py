@@ -230,6 +230,24 @@ def test_verdict_uses_the_spread_rule():
     assert within["held"] is False  # below on average, not beyond the combined std
 
 
+def test_report_marks_best_lr_at_the_grid_edge():
+    # cosine is best at the smallest lr at T=10 and inside the grid at T=20; sf_adamw is best
+    # at the largest lr at T=20.
+    table = {("cosine", 10): (1.0, 2.0, 3.0), ("cosine", 20): (2.0, 1.0, 3.0),
+             ("sf_adamw", 10): (3.0, 1.0, 2.0), ("sf_adamw", 20): (3.0, 2.0, 1.0)}
+    lrs = (0.01, 0.1, 1.0)
+    rows = [{"candidate": c, "lr": lr, "horizon": h, "seed": 0, "step": h, "loss": x}
+            for (c, h), xs in table.items() for lr, x in zip(lrs, xs, strict=True)]
+    res = compare.Results(rows, cands.resolve(["cosine", "sf_adamw"]), lrs, (10, 20), 1)
+    assert report.grid_edges(res) == {("cosine", 10), ("sf_adamw", 20)}
+    text = report.render(res)
+    assert "| 1.000 (lr 0.01 †) | 1.000 (lr 0.1) |" in text
+    assert "| 1.000 (lr 0.1) | 1.000 (lr 1 †) |" in text
+    assert "at the grid's edge (2 of 4 tuned results)" in text
+    one = compare.Results([r for r in rows if r["lr"] == 0.1], res.candidates, (0.1,), (10, 20), 1)
+    assert report.grid_edges(one) == set() and "†" not in report.render(one)
+
+
 def test_resume_skips_finished_runs(tmp_path):
     kw = dict(candidates=["cosine", "sf_adamw"], lrs=[0.2], horizons=[5, 10], out=tmp_path,
               log=lambda m: None, report=False)

@@ -58,6 +58,24 @@ def test_final_and_epochs_leave_their_bands():
     assert regime.plateau_fraction(np.full(100, 2.5), 10) == 1.0
 
 
+def test_late_fall_is_reported_without_a_band(tmp_path):
+    n = 1000
+    # still falling steeply at the end: from 0.5 at 3/4 of the horizon to 0.25 at the end
+    t = np.arange(n, dtype=np.float64)
+    steep = np.where(t < 750, 0.5, 0.25)
+    d = regime.diagnose(steep, batch_size=128, n_train=500)
+    assert d.late_fall == pytest.approx(0.5)
+    # flat over the last quarter: no fall
+    flat = regime.diagnose(np.r_[np.full(500, 1.0), np.full(500, 0.2)], batch_size=128,
+                           n_train=500)
+    assert flat.late_fall == pytest.approx(0.0)
+    # not banded: the rule's verdict does not read it
+    assert "late_fall" not in d.held() and d.held() == flat.held()
+    text = "\n".join(report.regime_section([d, d]))
+    assert "| 0.500 ± 0.000 | not given" in text and "| none | not banded |" in text
+    assert "falls 50% over its last quarter" in text and "necessary, not sufficient" in text
+
+
 def test_diagnose_rejects_bad_input():
     with pytest.raises(ValueError, match="losses"):
         regime.diagnose(np.zeros((2, 3)), batch_size=1, n_train=1)

@@ -29,14 +29,22 @@ model has seen often. ``plateau``: in the notes' constant-LR figure the smoothed
 below ln 10 from its first plotted point (the 1000-step window, 1% of the horizon); the band
 allows five times that.
 
+One more diagnostic is reported beside the bands but has **no band**: ``late_fall``, the
+constant run's relative fall over the last quarter of its horizon, ``1 - L(T) / L(3T/4)`` of the
+smoothed loss. It tells a run still limited by progress (a large fall: cutting the learning
+rate slows it, and a decay can end above constant) from one limited by the noise a decay
+removes. The notes say their constant run is "still improving" at 100k steps but give no
+number for it, and their figures are not available to this project, so no band can be taken
+from them; the three bands are therefore necessary, not sufficient, for the notes' claims.
+
 Smoothing is the notes' (:mod:`jaxsched.smoothing`, window 1% of the horizon); the step at
 which the curve "first falls below" is the last step of the first window whose mean is below.
 
 >>> import numpy as np
 >>> losses = np.concatenate([np.full(10, 2.3), np.full(990, 0.2)])
 >>> d = diagnose(losses, batch_size=64, n_train=2048)
->>> round(d.final, 3), d.epochs, d.plateau, in_regime(d)
-(0.087, 31.25, 0.012, False)
+>>> round(d.final, 3), d.epochs, d.plateau, d.late_fall, in_regime(d)
+(0.087, 31.25, 0.012, 0.0, False)
 """
 
 from __future__ import annotations
@@ -95,6 +103,7 @@ class Diagnostics:
     final: float
     epochs: float
     plateau: float
+    late_fall: float  # reported, not banded (see the module docstring)
 
     def held(self) -> dict[str, bool]:
         return {b.name: b.holds(getattr(self, b.name)) for b in BANDS}
@@ -115,6 +124,17 @@ def plateau_fraction(losses: np.ndarray, window: int) -> float:
     if below.size == 0:
         return 1.0
     return float((below[0] + min(window, a.size)) / a.size)
+
+
+def late_fall(losses: np.ndarray, window: int) -> float:
+    """Relative fall of the smoothed loss over the last quarter: ``1 - L(T) / L(3T/4)``.
+
+    >>> late_fall(np.r_[np.full(75, 2.0), np.full(25, 1.0)], 5)
+    0.5
+    """
+    a = np.asarray(losses, np.float64)
+    start = smoothed_at(a, int(round(0.75 * a.size)), window)
+    return float(1.0 - smoothed_at(a, a.size, window) / start)
 
 
 def diagnose(
@@ -139,6 +159,7 @@ def diagnose(
         final=smoothed_at(a, a.size, w) / LN10,
         epochs=a.size * batch_size / n_train,
         plateau=plateau_fraction(a, w),
+        late_fall=late_fall(a, w),
     )
 
 

@@ -182,13 +182,25 @@ def regime_section(diagnostics: Sequence[regime.Diagnostics]) -> list[str]:
             f"| {band.what} | {Stat.of(values)} | {band.notes_text} | "
             f"{band.low:g} - {band.high:g} | {'yes' if ok else '**no**'} |"
         )
+    falls = [d.late_fall for d in diagnostics]
+    lines.append(
+        "| constant-LR run's relative fall over the last quarter, 1 - L(T) / L(3T/4) of the "
+        f"smoothed loss | {Stat.of(falls)} | not given (\"still improving\") | none | "
+        "not banded |"
+    )
     lines += [
         "",
         (
-            "**In the notes' regime** (every diagnostic of every seed inside its band)."
+            "**In the notes' regime** (every banded diagnostic of every seed inside its band)."
             if verdict
             else "**Not in the notes' regime**: read the claims below as a different experiment."
         ),
+        "",
+        "The bands are necessary, not sufficient. The last row tells a run still limited by "
+        "progress from one limited by noise: here the constant run falls "
+        f"{100 * float(np.mean(falls)):.0f}% over its last quarter. A large fall means that "
+        "cutting the learning rate also slows learning, so a decay can end above constant. "
+        "The notes give no number for theirs, so this row has no band.",
         "",
     ]
     return lines

@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxsched.stats import Stat, below
 
-__all__ = ["verdicts", "render", "write", "plot_pareto", "plot_lr_sensitivity"]
+__all__ = ["grid_edges", "verdicts", "render", "write", "plot_pareto", "plot_lr_sensitivity"]
 
 
 def _stat(e: dict[str, Any]) -> Stat:
@@ -56,6 +56,19 @@ def verdicts(res, metric: str = "loss") -> list[dict[str, Any]]:
                     held = held and ok
             out.append({"anytime": a, "scheduled": s, "held": held, "per_horizon": per})
     return out
+
+
+def grid_edges(res, metric: str = "loss") -> set[tuple[str, int]]:
+    """``(candidate, horizon)`` pairs whose best learning rate is the grid's smallest or largest.
+
+    Such a result is not known to be tuned: a learning rate beyond the grid may do better.
+    A grid of one learning rate has no interior, and no pair is reported for it.
+    """
+    if len(res.lrs) < 2:
+        return set()
+    lo, hi = min(res.lrs), max(res.lrs)
+    return {(e["candidate"], e["horizon"]) for e in res.envelope(metric)
+            if e["lr"] in (lo, hi)}
 
 
 def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
@@ -105,13 +118,19 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
     lines += ["", f"## Tuned {metric} per horizon", "",
               "| candidate | " + " | ".join(f"T={h}" for h in res.horizons) + " |",
               "|---|" + "---|" * len(res.horizons)]
+    edges = grid_edges(res, metric)
     for c in res.candidates:
         cells = []
         for h in res.horizons:
             e = env.get((c.name, h))
-            cells.append("n/a" if e is None else f"{_stat(e)} (lr {e['lr']:g})")
+            mark = " †" if (c.name, h) in edges else ""
+            cells.append("n/a" if e is None else f"{_stat(e)} (lr {e['lr']:g}{mark})")
         kind = "anytime" if c.anytime else "scheduled"
         lines.append(f"| {c.name} ({kind}) | " + " | ".join(cells) + " |")
+    if edges:
+        lines += ["", f"† The best learning rate is at the grid's edge ({len(edges)} of "
+                  f"{len(env)} tuned results): the optimum may lie outside the grid, so that "
+                  "result is an upper bound on the tuned loss. Widen `lrs` to bracket it."]
     vs = verdicts(res, metric)
     if vs:
         lines += ["", "## Anytime candidates against the tuned envelopes", "",
