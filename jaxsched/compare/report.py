@@ -64,17 +64,21 @@ def grid_edges(res, metric: str = "loss") -> set[tuple[str, int]]:
     Such a result is not known to be tuned: a learning rate beyond the grid may do better.
     A grid of one learning rate has no interior, and no pair is reported for it.
     """
-    if len(res.lrs) < 2:
+    return _edges(res.envelope(metric), res.lrs)
+
+
+def _edges(envelope: Sequence[dict[str, Any]], lrs: Sequence[float]) -> set[tuple[str, int]]:
+    if len(lrs) < 2:
         return set()
-    lo, hi = min(res.lrs), max(res.lrs)
-    return {(e["candidate"], e["horizon"]) for e in res.envelope(metric)
-            if e["lr"] in (lo, hi)}
+    lo, hi = min(lrs), max(lrs)
+    return {(e["candidate"], e["horizon"]) for e in envelope if e["lr"] in (lo, hi)}
 
 
 def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
            figures: Sequence[str] = (), metric: str = "loss") -> str:
     """The text of REPORT.md."""
-    env = {(e["candidate"], e["horizon"]): e for e in res.envelope(metric)}
+    envelope = res.envelope(metric)
+    env = {(e["candidate"], e["horizon"]): e for e in envelope}
     lines = [f"# {title}", ""]
     lines += [f"- {n}" for n in notes]
     lines += [
@@ -118,7 +122,7 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
     lines += ["", f"## Tuned {metric} per horizon", "",
               "| candidate | " + " | ".join(f"T={h}" for h in res.horizons) + " |",
               "|---|" + "---|" * len(res.horizons)]
-    edges = grid_edges(res, metric)
+    edges = _edges(envelope, res.lrs)
     for c in res.candidates:
         cells = []
         for h in res.horizons:

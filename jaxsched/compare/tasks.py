@@ -143,7 +143,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                    task_kwargs={"preset": "smoke"}, description="seconds; a toy TinyViT"),
             Preset("quick", lrs=(3e-4, 1e-3, 3e-3, 1e-2), horizons=(100, 200, 400), eval_every=50,
                    task_kwargs={"preset": "quick", "eval_examples": 500},
-                   description="about 11 minutes on a quiet 2-core CPU with 3 seeds; half-width, "
+                   description="about 12 minutes on a quiet 2-core CPU with 3 seeds; half-width, "
                    "half-depth TinyViT, batch 64"),
             Preset("cpu", lrs=(3e-4, 1e-3, 3e-3), horizons=(750, 1500, 3000), eval_every=150,
                    task_kwargs={"preset": "cpu", "eval_examples": 2000},
