@@ -22,11 +22,12 @@ In Python, :func:`main` takes the command line as a list (on a shell:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 __all__ = ["main"]
 
@@ -86,12 +87,14 @@ def _add_plot(subparsers: argparse._SubParsersAction) -> None:
 def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
     # Imported here: matplotlib is needed by this subcommand only. (jax is imported anyway:
     # build_parser generates train's flags from RunConfig, which imports jaxsched.train.config.)
+    import jaxsched.compat  # noqa: F401 - registers the torch.* and sambaflow.* names
     from jaxsched import plot
+    from jaxsched.schedules import registry
 
     if args.list:
         import inspect
 
-        for name, factory in sorted(plot.available_schedules().items()):
+        for name, factory in sorted(registry.available().items()):
             try:
                 # Annotations are strings under postponed evaluation: show them unquoted.
                 sig = str(inspect.signature(factory)).split(" -> ")[0].replace("'", "")
@@ -109,7 +112,7 @@ def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> i
         parser.error(f"--out must be a .png file, got {args.out!r}")
 
     try:
-        schedules = [plot.parse_schedule_spec(spec) for spec in args.schedules]
+        schedules = [registry.resolve(spec) for spec in args.schedules]
         plot.plot_schedules(
             schedules,
             args.steps,
@@ -127,42 +130,7 @@ def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> i
     return 0
 
 
-# --------------------------------------------------------------------------- main
-
 # --------------------------------------------------------------------------- training
-
-_MODELS = ("notes", "quick", "smoke")
-
-
-def _model_config(name: str, readout: str | None):
-    import dataclasses
-
-    from jaxsched.chapter import alchemist
-
-    preset = {"notes": "full", "quick": "quick", "smoke": "smoke"}[name]
-    model = alchemist.PRESETS[preset].model
-    return dataclasses.replace(model, readout=readout) if readout else model
-
-
-def _load_data(
-    kind: str, n_train: int | None, n_test: int | None, progress: bool, **difficulty: Any
-):
-    """Load the dataset, turning the auto-fallback warning into one plain stderr line.
-
-    ``difficulty``: the synthetic set's knobs (``jaxsched.train.data.Difficulty`` fields).
-    """
-    import warnings
-
-    from jaxsched.train import data as data_lib
-
-    synth = {k: v for k, v in (("n_train", n_train), ("n_test", n_test)) if v is not None}
-    synth.update(difficulty)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = data_lib.load(kind, progress=progress, synthetic_kwargs=synth or None)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    return dataset
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -176,7 +144,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
-    from jaxsched.chapter import alchemist, reproduce
+    from jaxsched.chapter import alchemist, figures
 
     p = subparsers.add_parser(
         "reproduce",
@@ -192,7 +160,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory (REPORT.md, figures/, runs/)")
     p.add_argument("--figures", nargs="+", metavar="NAME", default=None,
                    help="figures to draw: all (default), none, or any of "
-                   f"{list(reproduce.FIGURES)}")
+                   f"{list(figures.FIGURES)}")
     p.add_argument("--seeds", type=_positive_int, default=1,
                    help="seeds per run (figures show mean and a ±1 std band)")
     _add_train_flags(p)
@@ -212,7 +180,6 @@ def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser)
         path = reproduce.reproduce(
             args.preset, args.out, data=args.data, seeds=args.seeds, figures=args.figures,
             group=not args.no_group, readout=args.readout, progress=not args.no_progress,
-            load=functools.partial(_load_data, progress=not args.no_progress),
         )
     except DataUnavailableError as err:
         print(f"jaxsched reproduce: {err}", file=sys.stderr)
@@ -231,7 +198,7 @@ def _config_flags() -> list[tuple[str, dict]]:
     import dataclasses
     import typing
 
-    from jaxsched.train.config import RunConfig
+    from jaxsched.train.config import RunConfig, field_help
 
     hints = typing.get_type_hints(RunConfig)
     flags = []
@@ -242,7 +209,7 @@ def _config_flags() -> list[tuple[str, dict]]:
         hint = hints[field.name]
         # `int | None` -> int: None is the default, never typed on the command line.
         base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-        kw: dict = {"dest": field.name, "help": meta.get("help")}
+        kw: dict = {"dest": field.name, "help": field_help(field)}
         if base is bool:
             kw["action"] = argparse.BooleanOptionalAction
         else:
@@ -261,6 +228,8 @@ def _config_flags() -> list[tuple[str, dict]]:
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from jaxsched.train.workloads import WORKLOADS
+
     p = subparsers.add_parser(
         "train",
         help="train one TinyViT run (resumes if interrupted)",
@@ -276,26 +245,23 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seeds", type=_positive_int, default=1,
                    help="train seeds SEED .. SEED+N-1 together in one program")
-    p.add_argument("--model", choices=_MODELS, default="notes",
-                   help="TinyViT size: the notes' (default) or the quick/smoke presets' "
-                   "smaller one")
+    p.add_argument("--model", choices=tuple(WORKLOADS), default="full",
+                   help="the workload (TinyViT size, batch, synthetic set) of "
+                   "jaxsched.train.workloads: the notes' (full, default) or a smaller one")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="images per step (default: the workload's)")
+    p.add_argument("--eval-examples", type=_positive_int, default=None,
+                   help="test images per evaluation (default: the workload's)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=None,
                    help="checkpoint period in steps (default: the eval period)")
     p.add_argument("--chunk-size", type=_positive_int, default=500,
                    help="steps per compiled dispatch")
     p.add_argument("--synthetic-train", type=_positive_int, default=None,
-                   help="size of the synthetic training set (default 50000)")
+                   help="size of the synthetic training set (default: the workload's)")
     p.add_argument("--synthetic-test", type=_positive_int, default=None,
-                   help="size of the synthetic test set (default 10000)")
+                   help="size of the synthetic test set (default: the workload's)")
     _add_train_flags(p)
     p.set_defaults(func=functools.partial(_run_train, parser=p))
-
-
-def _named_flag(message: str, flags: Sequence[str]) -> str:
-    """``message`` prefixed with the flag of the field it names first (``argument --x: ...``)."""
-    first = message.split(" ", 1)[0].split("=", 1)[0]
-    flag = "--" + first.replace("_", "-")
-    return f"argument {flag}: {message}" if flag in flags else message
 
 
 def _check_out_dir(parser: argparse.ArgumentParser, out: str) -> None:
@@ -310,9 +276,9 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     from jaxsched.train.config import RunConfig
     from jaxsched.train.data import DataUnavailableError
     from jaxsched.train.runner import Runner
+    from jaxsched.train.workloads import WORKLOADS
 
     _check_out_dir(parser, args.out)
-    flags = [flag for flag, _ in _config_flags()]
     try:
         name, kwargs, _ = registry.parse(args.schedule)
     except ValueError as err:
@@ -321,25 +287,25 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     values.update(schedule=name, schedule_kwargs=kwargs)
     if values["eval_every"] is None:
         values["eval_every"] = max(1, args.steps // 20) if args.steps > 0 else 1
-    model = _model_config(args.model, args.readout)
-    data = "synthetic" if args.data == "synthetic" else "cifar10"
     configs = []
     for k in range(args.seeds):
         try:
-            configs.append(
-                RunConfig(**{**values, "seed": values["seed"] + k}, model=model, data=data)
-            )
+            configs.append(RunConfig(**{**values, "seed": values["seed"] + k}))
         except ValueError as err:
-            parser.error(_named_flag(str(err), flags))
+            parser.error(_flag_of(str(err), parser))
+    sizes = {k: getattr(args, k)
+             for k in ("batch_size", "eval_examples", "synthetic_train", "synthetic_test")}
+    workload = dataclasses.replace(
+        WORKLOADS[args.model], **{k: x for k, x in sizes.items() if x is not None}
+    ).with_readout(args.readout)
     try:
-        dataset = _load_data(args.data, args.synthetic_train, args.synthetic_test,
-                             not args.no_progress)
+        dataset = workload.load_data(args.data, progress=not args.no_progress)
     except DataUnavailableError as err:
         print(f"jaxsched train: {err}", file=sys.stderr)
         return 1
-    configs = [dataclasses.replace(c, data=dataset.name) for c in configs]
     runner = Runner(
-        dataset, args.out, group=not args.no_group, chunk_size=args.chunk_size,
+        workload.task(dataset), args.out, identity=workload.describe(dataset.name),
+        group=not args.no_group, chunk_size=args.chunk_size,
         checkpoint_every=args.checkpoint_every or configs[0].eval_every,
         progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr),
     )
@@ -350,9 +316,9 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
             print(f"jaxsched train: {s.get('message')}", file=sys.stderr)
             status = 1
             continue
-        acc = s.get("final_test_accuracy")
+        acc = s["final_eval"].get("accuracy")
         print(
-            f"{res.run_dir.path}: {s.get('status')} ({res.status}), data {s.get('data')}, "
+            f"{res.run_dir.path}: {s.get('status')} ({res.status}), data {dataset.name}, "
             f"final smoothed loss {s.get('final_loss_smoothed'):.4f}"
             + (f", test accuracy {acc:.4f}" if acc is not None else "")
         )
@@ -363,6 +329,8 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
 
 
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:
+    from jaxsched.chapter import alchemist
+
     p = subparsers.add_parser(
         "bench",
         help="trainer throughput against a naive loop and a matmul peak",
@@ -376,7 +344,7 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="also measure K runs in one program against K sequential runs "
                    "(default K = 1 2 4 8 when the flag is given without values)")
     p.add_argument("--steps", type=_positive_int, default=None, help="timed compiled steps")
-    p.add_argument("--project", default="full", metavar="PRESET",
+    p.add_argument("--project", default="full", choices=tuple(alchemist.PRESETS),
                    help="with --sweep: the reproduction preset whose training time the "
                    "measured rates project, grouped and sequential (default: full)")
     p.add_argument("--project-seeds", type=_positive_int, default=1, metavar="N",
@@ -388,16 +356,14 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
     import json
 
-    from jaxsched.chapter import alchemist
+    from jaxsched.chapter import reproduce
     from jaxsched.train import bench
 
-    if args.project not in alchemist.PRESETS:
-        parser.error(f"--project must be one of {sorted(alchemist.PRESETS)}, got {args.project!r}")
     result = bench.run_bench(tiny=args.tiny, steps=args.steps)
     if args.sweep is not None:
         result.update(bench.sweep_bench(args.sweep or (1, 2, 4, 8), tiny=args.tiny))
-        result.update(_projection(args.project, args.project_seeds,
-                                  result["sweep_run_steps_per_s"]))
+        result.update(reproduce.projection(args.project, args.project_seeds,
+                                           result["sweep_run_steps_per_s"]))
         # Against K runs of the notes' loop one after another (how the notes ran their sweep).
         result["sweep_speedup_vs_notes_loop_by_k"] = {
             k: r / result["naive_steps_per_s"] for k, r in result["sweep_run_steps_per_s"].items()
@@ -428,31 +394,6 @@ def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     return 0
 
 
-def _projection(preset_name: str, seeds: int, rates) -> dict:
-    """What the sweep's rates project for a reproduction preset (see bench.projected_seconds)."""
-    from jaxsched.chapter import alchemist
-    from jaxsched.train import bench
-
-    preset = alchemist.PRESETS[preset_name]
-    groups: dict[str, list[int]] = {}
-    for cfgs in alchemist.all_runs(preset, data="synthetic", seeds=seeds).values():
-        for cfg in cfgs:
-            groups.setdefault(cfg.group_key(), []).append(cfg.train_steps)
-    lengths = list(groups.values())
-    grouped = bench.projected_seconds(lengths, rates, grouped=True)
-    sequential = bench.projected_seconds(lengths, rates, grouped=False)
-    return {
-        "projected_preset": preset_name,
-        "projected_seeds": seeds,
-        "projected_runs": sum(len(g) for g in lengths),
-        "projected_run_steps": sum(sum(g) for g in lengths),
-        "projected_groups": len(lengths),
-        "projected_grouped_s": grouped,
-        "projected_sequential_s": sequential,
-        "projected_speedup": sequential / grouped,
-    }
-
-
 # --------------------------------------------------------------------------- compare
 
 
@@ -467,27 +408,27 @@ def _positive_float(text: str) -> float:
 
 
 def _add_compare(subparsers: argparse._SubParsersAction) -> None:
-    from jaxsched.compare import candidates, tasks
+    from jaxsched.compare import candidates, presets, tasks
 
-    presets = "; ".join(
+    grids = "; ".join(
         f"{t} {name}: lrs {list(p.lrs)}, horizons {list(p.horizons)} ({p.description})"
-        for t, ps in tasks.PRESETS.items() for name, p in ps.items()
+        for t, ps in presets.PRESETS.items() for name, p in ps.items()
     )
+    preset_names = tuple(dict.fromkeys(n for ps in presets.PRESETS.values() for n in ps))
     p = subparsers.add_parser(
         "compare",
         help="benchmark schedule-free and averaging against tuned cosine, linear and WSD",
         description=(
             "The anytime comparison: every scheduled candidate tuned per horizon over a "
             "learning-rate grid, every anytime candidate trained once per learning rate and "
-            "evaluated at every horizon; WSD cooldowns branch from the shared constant phase. "
+            "evaluated at every horizon; WSD cooldowns branch from the shared stable phase. "
             "Writes OUT/results.csv, OUT/REPORT.md, OUT/figures/{pareto,lr_sensitivity}.png "
-            "and OUT/runs/ (rerun the command to resume). Presets: " + presets
+            "and OUT/runs/ (rerun the command to resume). Presets: " + grids
         ),
     )
-    p.add_argument("--task", choices=tasks.TASKS, required=True,
-                   help="regression: a teacher-student MLP in seconds; tinyvit: the notes' "
-                   "TinyViT at the reproduction preset's size")
-    p.add_argument("--preset", choices=("smoke", "quick", "cpu", "full"), default="smoke")
+    p.add_argument("--task", choices=tuple(tasks.TASKS), required=True,
+                   help="; ".join(f"{t.name}: {t.description}" for t in tasks.TASKS.values()))
+    p.add_argument("--preset", choices=preset_names, default="smoke")
     p.add_argument("--candidates", nargs="+", metavar="NAME", default=None,
                    help=f"candidates (default: all): {', '.join(candidates.BUILTIN)}")
     p.add_argument("--lrs", nargs="+", type=_positive_float, metavar="X", default=None,
@@ -513,31 +454,17 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
-    from jaxsched.compare import candidates, report, tasks
+    from jaxsched.compare import report, workflow
     from jaxsched.train.data import DataUnavailableError
 
     _check_out_dir(parser, args.out)
-    for name in args.candidates or ():
-        if name not in candidates.BUILTIN:
-            parser.error(f"argument --candidates: unknown candidate {name!r} (choose from "
-                         f"{', '.join(candidates.BUILTIN)})")
-    if not 0.0 <= args.warmup < 1.0:
-        parser.error(f"argument --warmup: must be in [0, 1), got {args.warmup}")
-    if not args.weight_decay >= 0.0:
-        parser.error(f"argument --weight-decay: must be >= 0, got {args.weight_decay}")
-    for flag, values in (("--lrs", args.lrs), ("--horizons", args.horizons)):
-        if values and len(set(values)) != len(values):
-            parser.error(f"argument {flag}: values must not repeat, got {values}")
-    if args.horizons and min(args.horizons) < 2:
-        parser.error(f"argument --horizons: must be >= 2 steps, got {min(args.horizons)}")
-    log = functools.partial(print, file=sys.stderr)
     try:
-        res, path = tasks.run_preset(
+        res, path = workflow.run_preset(
             args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
             horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
             weight_decay=args.weight_decay, eval_every=args.eval_every, data=args.data,
             bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
-            log=log, load=functools.partial(_load_data, progress=not args.no_progress),
+            log=functools.partial(print, file=sys.stderr),
         )
     except DataUnavailableError as err:
         print(f"jaxsched compare: {err}", file=sys.stderr)
@@ -574,12 +501,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_fallback_warnings():
+    """Show the data fallback warning as one ``warning:`` line on stderr (no source line)."""
+    import warnings
+
+    from jaxsched.train.data import SyntheticFallbackWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SyntheticFallbackWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = default
+
+
+def _flag_of(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` prefixed with ``argument --x:`` when it starts by naming the option ``x``."""
+    first = message.split(" ", 1)[0].split("=", 1)[0].rstrip(":")
+    flag = "--" + first.replace("_", "-")
+    options = {o for a in parser._actions for o in a.option_strings}
+    return f"argument {flag}: {message}" if flag in options else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jaxsched`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
     Usage errors raise ``SystemExit(2)`` after a one-line message, as argparse does; so does a
     ``ValueError`` from the library's validation that a subcommand did not turn into one itself
-    (the message names the argument).
+    (the message names the argument, and the option when there is one of that name).
 
     >>> main(["train", "--steps", "10", "--out", "d", "--schedule", "cyclical"])
     Traceback (most recent call last):
@@ -588,11 +545,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ValueError as err:
-        sub = args.func.keywords.get("parser", parser)
-        sub.error(" ".join(str(err).split()))
+    with _one_line_fallback_warnings():
+        try:
+            return int(args.func(args))
+        except ValueError as err:
+            sub = args.func.keywords.get("parser", parser)
+            sub.error(_flag_of(" ".join(str(err).split()), sub))
 
 
 if __name__ == "__main__":

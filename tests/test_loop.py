@@ -1,4 +1,7 @@
-"""The compiled group trainer: keys, chunking, groups, logging at eval params, evaluation."""
+"""The compiled group trainer: keys, chunking, groups, logging at eval params, evaluation.
+
+The task is the notes' image classifier on a toy set (``image_classification_task``); the
+task's own validation is tested in ``test_task.py``."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ import numpy as np
 import pytest
 
 from jaxsched import optim
-from jaxsched.train.loop import GroupTrainer, TrainState, cross_entropy
+from jaxsched.train.loop import GroupTrainer, TrainState
 from jaxsched.train.model import TinyViT
+from jaxsched.train.task import Task, cross_entropy, image_classification_task
 
 MODEL = TinyViT(features=16, patch_size=4, num_blocks=1, num_heads=2)
 N, SIZE, BATCH = 96, 16, 8
@@ -22,8 +26,8 @@ N, SIZE, BATCH = 96, 16, 8
 FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def Trainer(*args, **kw):  # noqa: N802 - stands for the class
-    return GroupTrainer(*args, compiler_options=FAST, **kw)
+def Trainer(make, **kw):  # noqa: N802 - stands for the class
+    return GroupTrainer(TASK, make, compiler_options=FAST, **kw)
 
 
 def toy_data(n=N, seed=0):
@@ -37,6 +41,10 @@ def toy_data(n=N, seed=0):
 
 
 IMAGES, LABELS = toy_data()
+TEST_X, TEST_Y = toy_data(37, seed=3)
+TASK = image_classification_task(MODEL, jnp.asarray(IMAGES), jnp.asarray(LABELS),
+                                 batch_size=BATCH, test_images=TEST_X, test_labels=TEST_Y,
+                                 eval_batch_size=10)  # a padded last batch
 
 
 def make_adam(lr, h):
@@ -53,18 +61,17 @@ def hp(*b1):
 
 @pytest.fixture(scope="module")
 def trainer():
-    return Trainer(MODEL, make_adam, IMAGES, LABELS, batch_size=BATCH, chunk_size=64)
+    return Trainer(make_adam, chunk_size=64)
 
 
 @pytest.fixture(scope="module")
 def polyak():
     """Polyak-averaged Adam: plain, and logging the eval-params loss after / before the step."""
-    kw = dict(batch_size=BATCH, chunk_size=4)
     return {
-        "plain": Trainer(MODEL, make_polyak, IMAGES, LABELS, **kw),
-        "after": Trainer(MODEL, make_polyak, IMAGES, LABELS, record_eval_loss=True, **kw),
-        "before": Trainer(MODEL, make_polyak, IMAGES, LABELS, record_eval_loss=True,
-                          eval_loss_timing="before", **kw),
+        "plain": Trainer(make_polyak, chunk_size=4),
+        "after": Trainer(make_polyak, record_eval_loss=True, chunk_size=4),
+        "before": Trainer(make_polyak, record_eval_loss=True, eval_loss_timing="before",
+                          chunk_size=4),
     }
 
 
@@ -115,8 +122,7 @@ def test_losses_shape_determinism_and_chunking(trainer):
 
 def test_unrolled_loop_takes_the_same_steps(trainer):
     h, t = hp(0.9, 0.8), tables(1e-3, 2e-3)
-    unrolled = Trainer(MODEL, make_adam, IMAGES, LABELS, batch_size=BATCH, chunk_size=64,
-                       unroll=3)
+    unrolled = Trainer(make_adam, chunk_size=64, unroll=3)
     _, ref = trainer.train(trainer.init(np.array([0, 1]), h), t, h, 8)
     state, first = unrolled.train(unrolled.init(np.array([0, 1]), h), t, h, 7)  # 2 x 3 + 1
     _, second = unrolled.train(state, t, h, 1)
@@ -204,17 +210,16 @@ def test_record_eval_loss_is_the_loss_at_eval_params_on_the_same_batch(polyak, t
     assert np.max(np.abs(np.asarray(eval_losses[0]) - train_losses)) > 1e-6
 
 
-def test_evaluate_matches_a_direct_computation(trainer):
+def test_evaluate_is_the_tasks_metrics_at_each_run(trainer):
     h = hp(0.9, 0.9)
     state, _ = trainer.train(trainer.init(np.array([0, 1]), h), tables(1e-3, 1e-3), h, 5)
-    test_x, test_y = toy_data(37, seed=3)
-    metrics = trainer.evaluate(state, h, test_x, test_y, batch_size=10)  # padded last batch
-    assert set(metrics) == {"loss", "accuracy"}
+    metrics = trainer.evaluate(state)
+    assert set(metrics) == {"loss", "accuracy"} and metrics["loss"].shape == (2,)
     for r in range(2):
         params = jax.tree.map(lambda a, r=r: a[r], state.params)
-        logits = MODEL.apply({"params": params}, jnp.asarray(test_x) / 255.0, deterministic=True)
-        np.testing.assert_allclose(metrics["loss"][r], cross_entropy(logits, test_y), rtol=1e-5)
-        acc = float(jnp.mean(jnp.argmax(logits, -1) == test_y))
+        logits = MODEL.apply({"params": params}, jnp.asarray(TEST_X) / 255.0, deterministic=True)
+        np.testing.assert_allclose(metrics["loss"][r], cross_entropy(logits, TEST_Y), rtol=1e-5)
+        acc = float(jnp.mean(jnp.argmax(logits, -1) == TEST_Y))
         np.testing.assert_allclose(metrics["accuracy"][r], acc, atol=1e-6)
 
 
@@ -224,25 +229,34 @@ def test_evaluate_uses_eval_params(polyak):
     state, _ = trainer.train(trainer.init(np.array([0]), h), tables(1e-2), h, 4)
     one = jax.tree.map(lambda a: a[0], state)
     avg = optim.eval_params(one.opt_state, one.params)
-    logits = MODEL.apply({"params": avg}, jnp.asarray(IMAGES) / 255.0, deterministic=True)
-    metrics = trainer.evaluate(state, h, IMAGES, LABELS)
-    np.testing.assert_allclose(metrics["loss"][0], cross_entropy(logits, LABELS), rtol=1e-5)
+    logits = MODEL.apply({"params": avg}, jnp.asarray(TEST_X) / 255.0, deterministic=True)
+    metrics = trainer.evaluate(state)
+    np.testing.assert_allclose(metrics["loss"][0], cross_entropy(logits, TEST_Y), rtol=1e-5)
+
+
+def test_a_task_without_evaluate_reports_the_loss_on_a_fixed_batch():
+    task = Task(init=lambda k: jnp.ones(3), loss=lambda p, b, k: jnp.mean((b - p) ** 2),
+                sample=lambda k: jax.random.normal(k, (8, 3)))
+    t = GroupTrainer(task, make_adam, compiler_options=FAST)
+    h = hp(0.9, 0.9)
+    state = t.init(np.array([0, 1]), h)
+    first = t.evaluate(state)["loss"]
+    assert first.shape == (2,) and float(first[0]) == float(first[1])  # same params, same batch
+    state, _ = t.train(state, tables(0.1, 0.0), h, 20)
+    after = t.evaluate(state)["loss"]
+    assert float(after[0]) < float(first[0]) and float(after[1]) == float(first[1])
 
 
 @pytest.mark.parametrize(
     "call, name",
     [
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES.astype(np.float32), LABELS),
-         "train_images"),
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES[:, :, :, 0], LABELS), "train_images"),
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS[:-1]), "train_labels"),
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS.astype(np.float32)),
-         "train_labels"),
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS, batch_size=0), "batch_size"),
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS, chunk_size=0), "chunk_size"),
-        (lambda: GroupTrainer(MODEL, make_adam, IMAGES, LABELS, eval_loss_timing="never"),
-         "eval_loss_timing"),
-        (lambda: GroupTrainer(MODEL, "adam", IMAGES, LABELS), "make_optimizer"),
+        (lambda: GroupTrainer(MODEL, make_adam), "task"),
+        (lambda: GroupTrainer(TASK, make_adam, chunk_size=0), "chunk_size"),
+        (lambda: GroupTrainer(TASK, make_adam, unroll=0), "unroll"),
+        (lambda: GroupTrainer(TASK, make_adam, eval_loss_timing="never"), "eval_loss_timing"),
+        (lambda: GroupTrainer(TASK, make_adam, record_eval_loss=1), "record_eval_loss"),
+        (lambda: GroupTrainer(TASK, "adam"), "make_optimizer"),
+        (lambda: GroupTrainer(Task(None, None, None), make_adam), "init"),
     ],
 )
 def test_bad_trainer_arguments(call, name):
@@ -263,10 +277,6 @@ def test_bad_call_arguments(trainer):
         trainer.train(state, tables(1e-3, 1e-3), h, -1)
     with pytest.raises(ValueError, match="num_steps"):
         trainer.train(state, tables(1e-3, 1e-3), h, 2.0)
-    with pytest.raises(ValueError, match="images"):
-        trainer.evaluate(state, h, IMAGES[:, :8], LABELS)
-    with pytest.raises(ValueError, match="labels"):
-        trainer.evaluate(state, h, IMAGES, LABELS[:3])
 
 
 SHARDED = textwrap.dedent(
@@ -276,6 +286,7 @@ SHARDED = textwrap.dedent(
     from jaxsched import optim
     from jaxsched.train.loop import GroupTrainer
     from jaxsched.train.model import TinyViT
+    from jaxsched.train.task import image_classification_task
     assert len(jax.devices()) == 4
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
@@ -286,16 +297,18 @@ SHARDED = textwrap.dedent(
     runs, rep = NamedSharding(mesh, P("r")), NamedSharding(mesh, P())
     h = {"b1": jnp.array([0.9, 0.8, 0.85, 0.95])}
     t = jnp.asarray(np.linspace(1e-3, 3e-3, 4)[:, None] * np.ones((4, 10)), jnp.float32)
-    plain = GroupTrainer(model, make, imgs, labels, batch_size=8)
+    plain = GroupTrainer(image_classification_task(model, jnp.asarray(imgs),
+                                                   jnp.asarray(labels), batch_size=8), make)
     _, ref = plain.train(plain.init(np.arange(4), h), t, h, 6)
-    sharded = GroupTrainer(model, make, imgs, labels, batch_size=8, data_sharding=rep)
+    task = image_classification_task(model, jax.device_put(imgs, rep),
+                                     jax.device_put(labels, rep), batch_size=8)
+    sharded = GroupTrainer(task, make)
     state = jax.device_put(sharded.init(np.arange(4), h), runs)
     state, out = sharded.train(state, jax.device_put(t, runs), jax.device_put(h, runs), 6)
     assert state.params["Conv_0"]["kernel"].sharding.spec[0] == "r"
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
     # one run, the batch split over the devices
-    b = GroupTrainer(model, make, imgs, labels, batch_size=8, data_sharding=rep,
-                     batch_sharding=NamedSharding(mesh, P("r")))
+    b = GroupTrainer(task, make, batch_sharding=NamedSharding(mesh, P("r")))
     _, one = b.train(b.init(np.arange(1), {"b1": h["b1"][:1]}), t[:1], {"b1": h["b1"][:1]}, 6)
     _, ref1 = plain.train(plain.init(np.arange(1), {"b1": h["b1"][:1]}), t[:1],
                           {"b1": h["b1"][:1]}, 6)

@@ -1,6 +1,7 @@
-"""The trainer's optimizer table (``jaxsched.train.config.OPTIMIZERS``): the schedule-free family
-and AdamW are there, ``jaxsched train --optimizer`` offers them, and each entry builds the
-optimizer it names with the run's hyperparameters (traced, as the trainer passes them)."""
+"""The trainer's optimizer table (``jaxsched.train.optimizers.OPTIMIZERS``): the schedule-free
+family and AdamW are there, ``jaxsched train --optimizer`` offers them, each entry builds the
+optimizer it names with the run's hyperparameters (traced, as the trainer passes them), and a
+name means the same optimizer in the comparison's candidates."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from jaxsched import optim
 from jaxsched.cli import build_parser
-from jaxsched.train.config import OPTIMIZERS, RunConfig
+from jaxsched.compare.candidates import BUILTIN
+from jaxsched.train.config import RunConfig
+from jaxsched.train.optimizers import OPTIMIZERS
 
 NEW = ("adamw", "sf_adamw", "sf_sgd", "sf_radam")
 
@@ -66,14 +69,40 @@ def test_entries_build_the_optimizers_they_name():
         assert np.max(np.abs(np.asarray(table[name][-1]) - np.asarray(params["w"]))) > 1e-3
 
 
-def test_warmup_steps_is_keyed_only_when_set_and_refused_where_it_does_nothing():
-    plain = RunConfig(optimizer="sf_adamw", steps=100)
-    assert "warmup_steps" not in plain.to_dict()  # run ids from before the field stay valid
-    assert RunConfig.from_dict(plain.to_dict()) == plain
+def test_warmup_steps_is_refused_where_it_does_nothing():
     warm = RunConfig(optimizer="sf_adamw", steps=100, warmup_steps=10)
-    assert warm.to_dict()["warmup_steps"] == 10 and warm.run_id() != plain.run_id()
     assert warm.hparams()["warmup_steps"] == 10.0
     with pytest.raises(ValueError, match=r"warmup_steps=10 with optimizer='adam'"):
         RunConfig(optimizer="adam", steps=100, warmup_steps=10)
     with pytest.raises(ValueError, match="warmup_steps"):
         RunConfig(optimizer="sf_sgd", steps=100, warmup_steps=-1)
+
+
+def test_adam_ema_is_the_notes_adam_at_zero_decay_and_adamw_like_with_it():
+    """One meaning of ``adam_ema``: the notes' Adam inside an EMA, with AdamW's decoupled
+    decay; at weight decay 0 exactly ``ema_average(adam)`` (the reproduction's runs)."""
+    lr = lambda k: 0.01  # noqa: E731
+    params = {"w": jnp.linspace(-1.0, 1.0, 5)}
+    grads = {"w": jnp.linspace(0.3, -0.2, 5)}
+
+    def final(opt):
+        s, p = opt.init(params), params
+        for _ in range(5):
+            u, s = opt.update(grads, s, p)
+            p = optax.apply_updates(p, u)
+        return optim.eval_params(s, p)["w"]
+
+    h = {"b1": 0.9, "b2": 0.999, "eps": 1e-6, "ema_decay": 0.9, "weight_decay": 0.0}
+    ours = final(OPTIMIZERS["adam_ema"].build(lr, h))
+    np.testing.assert_array_equal(ours, final(optim.ema_average(optim.adam(lr), decay=0.9)))
+    decayed = final(OPTIMIZERS["adam_ema"].build(lr, {**h, "weight_decay": 0.1, "eps": 1e-8}))
+    adamw = final(optim.ema_average(optax.adamw(lr, eps=1e-8, weight_decay=0.1), decay=0.9))
+    np.testing.assert_allclose(decayed, adamw, rtol=1e-5)
+
+
+def test_builtin_candidates_train_the_table_entry_of_their_name():
+    for c in BUILTIN.values():
+        assert c.optimizer in OPTIMIZERS
+        if c.name in OPTIMIZERS:
+            assert c.optimizer == c.name, c.name
+        assert set(c.run_hparams(1e-3, 0.0, 100, 0)) == set(OPTIMIZERS[c.optimizer].hparams)

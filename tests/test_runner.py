@@ -15,23 +15,27 @@ import numpy as np
 import pytest
 
 from jaxsched.train import checkpoint as ckpt
-from jaxsched.train.config import ModelConfig, RunConfig
-from jaxsched.train.data import synthetic
-from jaxsched.train.loop import cross_entropy
-from jaxsched.train.runner import Runner, make_model
+from jaxsched.train.config import RunConfig
+from jaxsched.train.runner import SUMMARY_KEYS, Runner
+from jaxsched.train.task import Task, cross_entropy
+from jaxsched.train.workloads import WORKLOADS
 
-TINY = ModelConfig(features=16, num_blocks=1, num_heads=2)
+WORKLOAD = dataclasses.replace(WORKLOADS["smoke"], batch_size=8, synthetic_train=256,
+                               synthetic_test=64, eval_examples=64)
 
 
 @pytest.fixture(scope="module")
 def dataset():
-    return synthetic(n_train=256, n_test=64, seed=0)
+    return WORKLOAD.load_data("synthetic")
+
+
+def _runner(dataset, out, **kw):
+    return Runner(WORKLOAD.task(dataset), out, identity=WORKLOAD.describe(dataset.name),
+                  **{"progress": False, **kw})
 
 
 def _cfg(**kw):
-    base = dict(steps=30, batch_size=8, model=TINY, data="synthetic", eval_every=10,
-                eval_examples=64)
-    return RunConfig(**{**base, **kw})
+    return RunConfig(**{"steps": 30, "eval_every": 10, **kw})
 
 
 def test_group_equals_alone_and_finished_runs_are_skipped(dataset, tmp_path):
@@ -44,8 +48,8 @@ def test_group_equals_alone_and_finished_runs_are_skipped(dataset, tmp_path):
              eval_every=15),
     ]
     own_evals = [[10, 20, 30], [10, 20, 25], [15, 30]]
-    grouped = Runner(dataset, tmp_path / "g", chunk_size=10, progress=False).run(cfgs)
-    alone = Runner(dataset, tmp_path / "a", group=False, chunk_size=7, progress=False).run(cfgs)
+    grouped = _runner(dataset, tmp_path / "g", chunk_size=10).run(cfgs)
+    alone = _runner(dataset, tmp_path / "a", group=False, chunk_size=7).run(cfgs)
     for g, a, steps in zip(grouped, alone, own_evals, strict=True):
         assert g.status == a.status == "finished"
         lg, la = g.run_dir.load_losses(), a.run_dir.load_losses()
@@ -56,26 +60,29 @@ def test_group_equals_alone_and_finished_runs_are_skipped(dataset, tmp_path):
         eg, ea = g.run_dir.load_eval(), a.run_dir.load_eval()
         assert [e["step"] for e in eg] == [e["step"] for e in ea] == steps
         for x, y in zip(eg, ea, strict=True):
-            assert x["test_loss"] == pytest.approx(y["test_loss"], rel=1e-4)
-            assert x["test_accuracy"] == pytest.approx(y["test_accuracy"], abs=1 / 64 + 1e-9)
+            assert set(x) == {"step", "loss", "accuracy", "train_loss"}
+            assert x["loss"] == pytest.approx(y["loss"], rel=1e-4)
+            assert x["accuracy"] == pytest.approx(y["accuracy"], abs=1 / 64 + 1e-9)
 
         # The saved params are the run's final eval params: the test loss they give is the
         # last eval's.
         params = ckpt.load_pytree(g.run_dir.params_dir)
-        model = make_model(g.config)
         x = jnp.asarray(dataset.test_images[:64], jnp.float32) / 255.0
-        logits = model.apply({"params": params}, x, deterministic=True)
+        logits = WORKLOAD.model.apply({"params": params}, x, deterministic=True)
         loss = float(cross_entropy(logits, jnp.asarray(dataset.test_labels[:64])))
-        assert loss == pytest.approx(eg[-1]["test_loss"], rel=1e-4)
+        assert loss == pytest.approx(eg[-1]["loss"], rel=1e-4)
         summary = json.loads((g.run_dir.path / "summary.json").read_text())
-        assert summary["status"] == "finished" and summary["data"] == "synthetic"
-        assert summary["final_test_loss"] == eg[-1]["test_loss"]
-    again = Runner(dataset, tmp_path / "g", progress=False).run(cfgs)
+        assert tuple(summary) == tuple(sorted(SUMMARY_KEYS))
+        assert summary["status"] == "finished"
+        assert summary["final_eval"] == {k: x for k, x in eg[-1].items() if k != "step"}
+        record = json.loads((g.run_dir.path / "config.json").read_text())
+        assert record["run"] == g.config.to_dict() and record["task"]["data"] == "synthetic"
+    again = _runner(dataset, tmp_path / "g").run(cfgs)
     assert [r.status for r in again] == ["skipped"] * 3
 
 
 def test_averaging_runs_record_loss_at_eval_params(dataset, tmp_path):
-    plain, avg = Runner(dataset, tmp_path, chunk_size=10, progress=False).run(
+    plain, avg = _runner(dataset, tmp_path, chunk_size=10).run(
         [_cfg(), _cfg(optimizer="adam_polyak")]
     )
     lp, la = plain.run_dir.load_losses(), avg.run_dir.load_losses()
@@ -86,31 +93,43 @@ def test_averaging_runs_record_loss_at_eval_params(dataset, tmp_path):
 
 
 def test_nan_stops_the_run_naming_the_step(dataset, tmp_path):
-    ok, bad = Runner(dataset, tmp_path, chunk_size=10, checkpoint_every=10, progress=False,
-                     log=lambda m: None).run([_cfg(), _cfg(lr=1e30)])
+    ok, bad = _runner(dataset, tmp_path, chunk_size=10, checkpoint_every=10,
+                      log=lambda m: None).run([_cfg(), _cfg(lr=1e30)])
     assert ok.status == "finished"
     assert bad.status == "diverged"
     step = bad.summary["diverged_at_step"]
     assert f"at step {step}" in bad.summary["message"]
     assert len(bad.run_dir.load_losses()) == step
     # Rerunning does not retrain a diverged run.
-    again = Runner(dataset, tmp_path, progress=False).run([_cfg(lr=1e30)])
+    again = _runner(dataset, tmp_path).run([_cfg(lr=1e30)])
     assert again[0].status == "skipped"
 
 
 def test_config_mismatch_in_a_run_directory_is_refused(dataset, tmp_path):
     cfg = _cfg()
-    rd = Runner(dataset, tmp_path, progress=False)
-    run_dir = tmp_path / "runs" / cfg.run_id()
+    runner = _runner(dataset, tmp_path)
+    run_dir = tmp_path / "runs" / runner.run_id(cfg)
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "lr": 5.0}))
+    (run_dir / "config.json").write_text(json.dumps({"run": {**cfg.to_dict(), "lr": 5.0}}))
     with pytest.raises(ValueError, match="different config"):
-        rd.run([cfg])
+        runner.run([cfg])
 
 
-def test_data_mismatch_is_refused(dataset, tmp_path):
-    with pytest.raises(ValueError, match="data"):
-        Runner(dataset, tmp_path, progress=False).run([_cfg(data="cifar10")])
+def test_the_task_identity_keys_the_run_directory(dataset, tmp_path):
+    cfg = _cfg()
+    a = _runner(dataset, tmp_path).run_id(cfg)
+    other = Runner(WORKLOAD.task(dataset), tmp_path, identity={"data": "elsewhere"})
+    assert other.run_id(cfg) != a and other.run_id(cfg).startswith(cfg.name())
+    assert _runner(dataset, tmp_path).run_id(_cfg()) == a  # stable across instances
+
+
+def test_runs_must_have_the_training_run_surface(dataset, tmp_path):
+    with pytest.raises(ValueError, match="TrainingRun"):
+        _runner(dataset, tmp_path).run([{"steps": 10}])
+    with pytest.raises(ValueError, match="task"):
+        Runner("not a task", tmp_path)
+    with pytest.raises(ValueError, match="init"):
+        Runner(Task(None, None, None), tmp_path)
 
 
 TRAIN = [
@@ -169,7 +188,7 @@ def test_resume_after_kill_is_exact(tmp_path):
 
 
 def test_steps_this_run_trains_fewer_steps_on_the_same_schedule(dataset, tmp_path):
-    full, part = Runner(dataset, tmp_path, chunk_size=10, progress=False).run(
+    full, part = _runner(dataset, tmp_path, chunk_size=10).run(
         [_cfg(schedule="linear_decay"), _cfg(schedule="linear_decay", steps_this_run=15)]
     )
     lf, lp = full.run_dir.load_losses(), part.run_dir.load_losses()
@@ -188,7 +207,7 @@ def test_a_group_interrupted_mid_run_resumes_exactly(dataset, tmp_path, monkeypa
     ]
 
     def runner(out):
-        return Runner(dataset, out, chunk_size=5, checkpoint_every=10, progress=False)
+        return _runner(dataset, out, chunk_size=5, checkpoint_every=10)
 
     ref = runner(tmp_path / "ref").run(cfgs)
 
@@ -204,8 +223,8 @@ def test_a_group_interrupted_mid_run_resumes_exactly(dataset, tmp_path, monkeypa
         runner(tmp_path / "cut").run(cfgs)
     monkeypatch.setattr(GroupTrainer, "train", real_train)
     logs = []
-    resumed = Runner(dataset, tmp_path / "cut", chunk_size=5, checkpoint_every=10,
-                     progress=False, log=logs.append).run(cfgs)
+    resumed = _runner(dataset, tmp_path / "cut", chunk_size=5, checkpoint_every=10,
+                      log=logs.append).run(cfgs)
 
     assert [r.status for r in resumed] == ["finished", "finished", "skipped"]
     assert sum("resuming" in m and "from step 20" in m for m in logs) == 2

@@ -1,9 +1,11 @@
 """The "Learning Rate Scheduling" chapter of An Alchemist's Notes on Deep Learning, as data.
 
 Every run of the chapter is a named :class:`RunSpec` written at the notes' scale (100k steps);
-a :class:`Preset` rescales horizons, the EMA time constants and the smoothing window to its own
-horizon, and may shrink the model for a CPU. The comparisons (figures) and the claims the chapter
-makes are data too; :mod:`jaxsched.chapter.report` evaluates the claims on finished runs.
+a :class:`Preset` puts them on a sized workload (:mod:`jaxsched.train.workloads`: the model,
+batch and data) and rescales horizons, the EMA time constants and the smoothing window to its
+own horizon. The comparisons (figures) and the claims the chapter makes are data too
+(:data:`COMPARISONS`, :data:`CLAIMS`); :mod:`jaxsched.chapter.report` evaluates the claims on
+finished runs. A new run of the chapter is one :class:`RunSpec` in :data:`RUNS`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from jaxsched import _validate as v
 from jaxsched.smoothing import smoothing_window
-from jaxsched.train.config import ModelConfig, RunConfig
-from jaxsched.train.data import Difficulty
+from jaxsched.train.config import RunConfig
+from jaxsched.train.workloads import WORKLOADS, ImageWorkload
 
 NOTES_STEPS = 100_000
 NOTES_WINDOW = 1000
@@ -113,36 +116,90 @@ PARETO_YLIM = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
-class Preset:
-    """How big a reproduction is. ``steps`` plays the role of the notes' 100k.
+class Claim:
+    """One claim of the chapter, checked on the runs' final losses by a named rule.
 
-    The notes train for 256 epochs of CIFAR-10, their training loss leaves ln 10 at once, and
-    their constant-LR run ends at 0.18 while still improving: the comparisons are about the end
-    of a long run. Each preset's model, batch, horizon, synthetic set size and synthetic
-    ``difficulty`` are chosen so that its constant-LR run lands in the bands of
-    :mod:`jaxsched.chapter.regime` (measured values in README); CIFAR-10 is always used whole.
+    Attributes:
+      name: its key in reports.
+      statement: the claim in words, as REPORT.md states it.
+      rule: how it is checked (:data:`jaxsched.chapter.report.RULES`): ``"below"`` (every run
+        of ``subjects`` ends below ``reference``), ``"above"`` (every one ends above it),
+        ``"close"`` (``subjects`` end within ``close`` of their mean gain over ``reference``
+        of each other), ``"as_low_as"`` (the subject ends at or below ``reference`` or within
+        ``close`` of ``reference``'s gain over ``baseline``), ``"pareto"`` (the subject's
+        curve, at the end of each run of ``reference_runs``, is at or below that run's end).
+      subjects: the runs the claim is about.
+      reference: the run they are held against (``pareto``: unused).
+      baseline: for ``as_low_as``: the run whose gain sets the margin.
+      reference_runs: for ``pareto``: the runs of several lengths.
+      close: the tolerance of ``close`` and ``as_low_as``, as a fraction of a gain.
     """
 
     name: str
+    statement: str
+    rule: str
+    subjects: tuple[str, ...]
+    reference: str = ""
+    baseline: str = ""
+    reference_runs: tuple[str, ...] = ()
+    close: float = 0.25
+
+
+CONSTANT = "Constant LR"
+COSINE = "Cosine Decay"
+
+# How close "close together" is: within this fraction of the gain that decay brings over a
+# constant learning rate (the notes: shapes within 0.00 of each other, 0.13 below constant).
+CLOSE_FRACTION = 0.25
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("decay_beats_constant", "Every decay schedule ends below a constant learning rate.",
+          "below", ("Linear Decay 100%", COSINE, "Stepwise at 25%", "Stepwise at 75%"),
+          reference=CONSTANT),
+    Claim("decay_shapes_close",
+          "Linear, cosine and the late stepwise drop end close together: their spread is within "
+          f"{CLOSE_FRACTION:.0%} of their gain over a constant learning rate.",
+          "close", ("Linear Decay 100%", COSINE, "Stepwise at 75%"), reference=CONSTANT,
+          close=CLOSE_FRACTION),
+    Claim("ema_matches_cosine",
+          "EMA averaging (0.9999) at a constant learning rate ends as low as cosine decay: within "
+          f"{CLOSE_FRACTION:.0%} of cosine's gain over constant, or below it.",
+          "as_low_as", ("Exp Avg (0.9999)",), reference=COSINE, baseline=CONSTANT,
+          close=CLOSE_FRACTION),
+    Claim("polyak_lags",
+          "Polyak averaging lags behind the constant-learning-rate baseline it averages.",
+          "above", ("Polyak Avg",), reference=CONSTANT),
+    Claim("schedule_free_pareto",
+          "Schedule-free (exponential) lies at or below every linear decay at every length: its "
+          "smoothed loss at the end of each linear run is at or below that run's final loss.",
+          "pareto", ("ScheduleFree (Exponential)",), reference_runs=tuple(LINEAR_DECAYS)),
+)
+"""The chapter's claims, in the order REPORT.md lists them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """How big a reproduction is: a workload, and ``steps`` in the role of the notes' 100k.
+
+    The notes train for 256 epochs of CIFAR-10, their training loss leaves ln 10 at once, and
+    their constant-LR run ends at 0.18 while still improving: the comparisons are about the end
+    of a long run. Each preset's workload and horizon are chosen so that its constant-LR run
+    lands in the bands of :mod:`jaxsched.chapter.regime`.
+    """
+
+    name: str
+    workload: ImageWorkload
     steps: int
-    model: ModelConfig
-    batch_size: int = 128
     lr: float = 1e-3
-    synthetic_train: int = 50_000
-    synthetic_test: int = 10_000
-    difficulty: Difficulty = Difficulty()
     eval_points: int = 20
-    eval_examples: int = 10_000
     chunk_size: int = 500
     description: str = ""
 
-    def synthetic_kwargs(self) -> dict[str, Any]:
-        """Arguments of :func:`jaxsched.train.data.synthetic` for this preset's stand-in set."""
-        return {
-            "n_train": self.synthetic_train,
-            "n_test": self.synthetic_test,
-            **self.difficulty._asdict(),
-        }
+    def __post_init__(self) -> None:
+        v.check_int("steps", self.steps, minimum=1)
+        v.check_positive("lr", self.lr)
+        v.check_int("eval_points", self.eval_points, minimum=1)
+        v.check_int("chunk_size", self.chunk_size, minimum=1)
 
     @property
     def scale(self) -> float:
@@ -151,6 +208,10 @@ class Preset:
     @property
     def window(self) -> int:
         return smoothing_window(self.steps)
+
+    @property
+    def eval_every(self) -> int:
+        return max(1, self.steps // self.eval_points)
 
     def ema_decay(self, decay: float) -> float:
         """The notes' decay with its averaging window kept as the same fraction of the horizon.
@@ -162,72 +223,25 @@ class Preset:
         return 1.0 - min((1.0 - decay) * self.scale, 0.5)
 
 
-# The synthetic set's difficulty for the reproduction: a per-class mean colour (the cue
-# CIFAR-10's networks pick up in their first steps) on top of the original templates. Without
-# it a TinyViT sits on a plateau at ln 10 for ~40% of a 1,000-step horizon; with it every
-# preset's constant-LR run lands in the regime bands (measured values in README).
-_CIFAR_LIKE = Difficulty(colour=0.5)
-
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset(
-            "smoke",
-            steps=40,
-            model=ModelConfig(features=16, num_blocks=1, num_heads=2),
-            batch_size=16,
-            synthetic_train=1024,
-            synthetic_test=256,
-            eval_points=2,
-            eval_examples=256,
-            chunk_size=20,
-            description="seconds; a toy model for the tests",
-        ),
-        Preset(
-            "quick",
-            steps=1000,
-            model=ModelConfig(features=64, num_blocks=2, num_heads=4),
-            batch_size=64,
-            synthetic_train=1_536,
-            synthetic_test=1_000,
-            difficulty=_CIFAR_LIKE,
-            eval_points=5,
-            eval_examples=1_000,
-            chunk_size=250,
-            description="a few minutes on a 2-core CPU; half-width, half-depth TinyViT",
-        ),
-        Preset(
-            "cpu",
-            steps=1000,
-            model=ModelConfig(),
-            batch_size=64,
-            synthetic_train=1_024,
-            synthetic_test=2_000,
-            difficulty=_CIFAR_LIKE,
-            eval_points=5,
-            eval_examples=2_000,
-            description="about 15 minutes on a quiet 2-core CPU; the notes' TinyViT at batch 64",
-        ),
-        Preset(
-            "full",
-            steps=NOTES_STEPS,
-            model=ModelConfig(),
-            difficulty=_CIFAR_LIKE,
-            eval_points=20,
-            description="the notes' 100k steps; for a GPU or TPU",
-        ),
+        Preset("smoke", WORKLOADS["smoke"], steps=40, eval_points=2, chunk_size=20,
+               description="seconds; a toy model for the tests"),
+        Preset("quick", WORKLOADS["quick"], steps=1000, eval_points=5, chunk_size=250,
+               description="a few minutes on a 2-core CPU; half-width, half-depth TinyViT"),
+        Preset("cpu", WORKLOADS["cpu"], steps=1000, eval_points=5,
+               description="about 15 minutes on a quiet 2-core CPU; the notes' TinyViT at "
+               "batch 64"),
+        Preset("full", WORKLOADS["full"], steps=NOTES_STEPS, eval_points=20,
+               description="the notes' 100k steps; for a GPU or TPU"),
     ]
 }
 
 
-def run_config(
-    spec: RunSpec, preset: Preset, *, data: str, seed: int = 0, readout: str | None = None
-) -> RunConfig:
+def run_config(spec: RunSpec, preset: Preset, *, seed: int = 0) -> RunConfig:
     """The :class:`RunConfig` of one of the notes' runs at a preset's scale."""
     steps = max(1, round(preset.steps * spec.length))
-    model = preset.model
-    if readout is not None:
-        model = dataclasses.replace(model, readout=readout)
     extra: dict[str, Any] = {}
     if spec.ema_decay is not None:
         extra["ema_decay"] = preset.ema_decay(spec.ema_decay)
@@ -238,20 +252,15 @@ def run_config(
         lr=preset.lr,
         steps=steps,
         seed=seed,
-        batch_size=preset.batch_size,
-        model=model,
-        data=data,
-        eval_every=max(1, preset.steps // preset.eval_points),
-        eval_examples=preset.eval_examples,
+        eval_every=preset.eval_every,
         **extra,
     )
 
 
-def all_runs(
-    preset: Preset, *, data: str, seeds: int = 1, readout: str | None = None
-) -> dict[str, list[RunConfig]]:
+def all_runs(preset: Preset, *, seeds: int = 1) -> dict[str, list[RunConfig]]:
     """Every run of the chapter at ``preset``, ``seeds`` seeds each, by label."""
+    v.check_int("seeds", seeds, minimum=1)
     return {
-        label: [run_config(spec, preset, data=data, seed=s, readout=readout) for s in range(seeds)]
+        label: [run_config(spec, preset, seed=s) for s in range(seeds)]
         for label, spec in RUNS.items()
     }

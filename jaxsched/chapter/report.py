@@ -9,7 +9,7 @@ gap between the means exceeds the combined standard deviation ``sqrt(sd_a**2 + s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -17,10 +17,6 @@ from jaxsched.chapter import alchemist, regime
 from jaxsched.smoothing import smoothed_at
 from jaxsched.stats import Stat
 from jaxsched.stats import below as _below
-
-# How close "close together" is: within this fraction of the gain that decay brings over a
-# constant learning rate (the notes: shapes within 0.00 of each other, 0.13 below constant).
-CLOSE_FRACTION = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,10 +27,67 @@ class ClaimResult:
     evidence: str
 
 
+Finals = Callable[[str], "Stat | None"]
+
+
+def _below_all(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+    ref = final(claim.reference)
+    parts = [f"{s} {final(s)} vs {claim.reference} {ref}" for s in claim.subjects]
+    return all(_below(final(s), ref) for s in claim.subjects), "; ".join(parts)
+
+
+def _above_all(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+    ref = final(claim.reference)
+    parts = [f"{s} {final(s)} vs {claim.reference} {ref}" for s in claim.subjects]
+    return all(_below(ref, final(s)) for s in claim.subjects), "; ".join(parts)
+
+
+def _close(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+    means = [final(s).mean for s in claim.subjects]
+    gain = final(claim.reference).mean - float(np.mean(means))
+    spread = max(means) - min(means)
+    held = gain > 0 and spread <= claim.close * gain
+    shown = ", ".join(f"{s} {final(s)}" for s in claim.subjects)
+    return held, f"spread {spread:.3f}, gain over {claim.reference} {gain:.3f} ({shown})"
+
+
+def _as_low_as(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+    (subject,) = claim.subjects
+    e, ref, base = final(subject), final(claim.reference), final(claim.baseline)
+    gain = base.mean - ref.mean
+    # "or below it" holds whatever the reference's gain: with no gain there is no margin, and
+    # the subject must simply end at or below the reference.
+    held = e.mean - ref.mean <= claim.close * max(gain, 0.0)
+    return held, f"{subject} {e} vs {claim.reference} {ref}; {claim.reference}'s gain {gain:.3f}"
+
+
+def _pareto(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+    (subject,) = claim.subjects
+    held, parts = True, []
+    for lab in claim.reference_runs:
+        end = len(losses[lab][0])
+        at = Stat.of([smoothed_at(x, end, window) for x in losses[subject]])
+        ok = _below(at, final(lab))
+        held &= ok
+        parts.append(f"{lab}: {at} vs {final(lab)}{'' if ok else ' (not below)'}")
+    return held, "; ".join(parts)
+
+
+RULES: dict[str, Callable[..., tuple[bool, str]]] = {
+    "below": _below_all,
+    "above": _above_all,
+    "close": _close,
+    "as_low_as": _as_low_as,
+    "pareto": _pareto,
+}
+"""How each :attr:`Claim.rule <jaxsched.chapter.alchemist.Claim.rule>` is checked:
+``(claim, final, losses, window) -> (held, evidence)``."""
+
+
 def evaluate_claims(
     losses: Mapping[str, Sequence[np.ndarray]], window: int
 ) -> list[ClaimResult]:
-    """``losses[label]`` holds one per-step loss array per seed for each of the notes' runs."""
+    """Each of :data:`alchemist.CLAIMS` on ``losses[label]`` (one array per seed)."""
 
     def final(label: str) -> Stat | None:
         if label not in losses or not losses[label]:
@@ -42,82 +95,15 @@ def evaluate_claims(
         return Stat.of([smoothed_at(x, len(x), window) for x in losses[label]])
 
     out: list[ClaimResult] = []
-
-    def missing(name: str, statement: str, labels: Sequence[str]) -> bool:
-        gone = [lab for lab in labels if final(lab) is None]
+    for claim in alchemist.CLAIMS:
+        needed = [*claim.subjects, claim.reference, claim.baseline, *claim.reference_runs]
+        gone = [lab for lab in dict.fromkeys(needed) if lab and final(lab) is None]
         if gone:
-            out.append(ClaimResult(name, statement, None, f"missing runs: {', '.join(gone)}"))
-        return bool(gone)
-
-    # 1. Decay beats constant.
-    name, st = "decay_beats_constant", "Every decay schedule ends below a constant learning rate."
-    decays = ["Linear Decay 100%", "Cosine Decay", "Stepwise at 25%", "Stepwise at 75%"]
-    if not missing(name, st, ["Constant LR", *decays]):
-        c = final("Constant LR")
-        parts = [f"{d} {final(d)} vs constant {c}" for d in decays]
-        held = all(_below(final(d), c) for d in decays)
-        out.append(ClaimResult(name, st, held, "; ".join(parts)))
-
-    # 2. Decay shapes end close together.
-    name = "decay_shapes_close"
-    st = (
-        "Linear, cosine and the late stepwise drop end close together: their spread is within "
-        f"{CLOSE_FRACTION:.0%} of their gain over a constant learning rate."
-    )
-    shapes = ["Linear Decay 100%", "Cosine Decay", "Stepwise at 75%"]
-    if not missing(name, st, ["Constant LR", *shapes]):
-        means = [final(s).mean for s in shapes]
-        gain = final("Constant LR").mean - float(np.mean(means))
-        spread = max(means) - min(means)
-        held = gain > 0 and spread <= CLOSE_FRACTION * gain
-        out.append(
-            ClaimResult(
-                name, st, held,
-                f"spread {spread:.3f}, gain over constant {gain:.3f} "
-                f"({', '.join(f'{s} {final(s)}' for s in shapes)})",
-            )
-        )
-
-    # 3. EMA matches cosine.
-    name = "ema_matches_cosine"
-    st = (
-        "EMA averaging (0.9999) at a constant learning rate ends as low as cosine decay: within "
-        f"{CLOSE_FRACTION:.0%} of cosine's gain over constant, or below it."
-    )
-    if not missing(name, st, ["Constant LR", "Cosine Decay", "Exp Avg (0.9999)"]):
-        e, cos, c = final("Exp Avg (0.9999)"), final("Cosine Decay"), final("Constant LR")
-        gain = c.mean - cos.mean
-        # "or below it" holds whatever cosine's gain: with no gain there is no margin, and EMA
-        # must simply end at or below cosine.
-        held = e.mean - cos.mean <= CLOSE_FRACTION * max(gain, 0.0)
-        out.append(
-            ClaimResult(name, st, held, f"EMA {e} vs cosine {cos}; cosine's gain {gain:.3f}")
-        )
-
-    # 4. Polyak lags.
-    name = "polyak_lags"
-    st = "Polyak averaging lags behind the constant-learning-rate baseline it averages."
-    if not missing(name, st, ["Constant LR", "Polyak Avg"]):
-        p, c = final("Polyak Avg"), final("Constant LR")
-        out.append(ClaimResult(name, st, _below(c, p), f"Polyak {p} vs constant {c}"))
-
-    # 5. Schedule-free EMA is Pareto-dominant over the linear decays.
-    name = "schedule_free_pareto"
-    st = (
-        "Schedule-free (exponential) lies at or below every linear decay at every length: its "
-        "smoothed loss at the end of each linear run is at or below that run's final loss."
-    )
-    sf = "ScheduleFree (Exponential)"
-    if not missing(name, st, [sf, *alchemist.LINEAR_DECAYS]):
-        held, parts = True, []
-        for lab in alchemist.LINEAR_DECAYS:
-            lin = final(lab)
-            length = len(losses[lab][0])
-            at = Stat.of([smoothed_at(x, length, window) for x in losses[sf]])
-            ok = _below(at, lin)
-            held &= ok
-            parts.append(f"{lab}: {at} vs {lin}{'' if ok else ' (not below)'}")
-        out.append(ClaimResult(name, st, held, "; ".join(parts)))
+            out.append(ClaimResult(claim.name, claim.statement, None,
+                                   f"missing runs: {', '.join(gone)}"))
+            continue
+        held, evidence = RULES[claim.rule](claim, final, losses, window)
+        out.append(ClaimResult(claim.name, claim.statement, held, evidence))
     return out
 
 
@@ -132,7 +118,7 @@ def final_table(
             continue
         fin = Stat.of([smoothed_at(x, len(x), window) for x in losses[label]])
         sums = summaries.get(label, [])
-        acc = [s.get("final_test_accuracy") for s in sums]
+        acc = [s.get("final_eval", {}).get("accuracy") for s in sums]
         acc = [a for a in acc if a is not None]
         rows.append(
             {
@@ -219,6 +205,7 @@ def render(
     regime_diagnostics: Sequence[regime.Diagnostics] | None = None,
 ) -> str:
     synthetic = data_name != "cifar10"
+    model = preset.workload.model
     lines = [
         f"# Reproduction of the notes' learning-rate scheduling chapter ({preset.name} preset)",
         "",
@@ -231,8 +218,8 @@ def render(
         ),
         *(
             [
-                f"- Synthetic set: {preset.synthetic_train} training images; difficulty "
-                + ", ".join(f"{k}={v}" for k, v in preset.difficulty._asdict().items())
+                f"- Synthetic set: {preset.workload.synthetic_train} training images; difficulty "
+                + ", ".join(f"{k}={v}" for k, v in preset.workload.difficulty._asdict().items())
                 + " (`jaxsched.train.data.Difficulty`)."
             ]
             if synthetic
@@ -241,9 +228,9 @@ def render(
         f"- Horizon: {preset.steps} steps (the notes: {alchemist.NOTES_STEPS}); smoothing window "
         f"{window} steps (the notes: {alchemist.NOTES_WINDOW}); EMA decays rescaled to keep the "
         "notes' averaging window as a fraction of the horizon.",
-        f"- Model: TinyViT width {preset.model.features}, {preset.model.num_blocks} blocks, "
-        f"{preset.model.num_heads} heads, patch {preset.model.patch_size}, readout "
-        f"{preset.model.readout}; batch {preset.batch_size}; Adam lr {preset.lr:g}.",
+        f"- Model: TinyViT width {model.features}, {model.num_blocks} blocks, "
+        f"{model.num_heads} heads, patch {model.patch_size}, readout "
+        f"{model.readout}; batch {preset.workload.batch_size}; Adam lr {preset.lr:g}.",
         f"- Seeds: {seeds}" + (" (mean ± standard deviation across seeds)" if seeds > 1 else ""),
     ]
     if wall_seconds is not None:

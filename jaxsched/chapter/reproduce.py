@@ -8,39 +8,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jaxsched import plot
 from jaxsched._io import atomic_write_text
-from jaxsched.chapter import alchemist, regime, report
-from jaxsched.smoothing import moving_average, smoothed_at
-from jaxsched.train import data as data_lib
+from jaxsched.chapter import alchemist, report
+from jaxsched.chapter import figures as figures_lib
+from jaxsched.chapter.figures import FIGURES, resolve_figures
 from jaxsched.train.runner import Runner, RunResult
 
-# Figures `--figures` may name; "all" draws every one, "none" draws none.
-FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes", "regime")
-
-# The notes' colours: grey for constant, the default cycle's red for linear decays, black for the
-# compared optimizer in the Pareto panels.
-
-
-def resolve_figures(names: Sequence[str] | None) -> tuple[str, ...]:
-    if not names or list(names) == ["all"]:
-        return FIGURES
-    if list(names) == ["none"]:
-        return ()
-    bad = [n for n in names if n not in FIGURES]
-    if bad:
-        raise ValueError(
-            f"figures must be 'all', 'none' or names from {list(FIGURES)}, got figures={bad}"
-        )
-    return tuple(names)
-
-
-def load_dataset(kind: str, preset: alchemist.Preset, *, progress: bool = True):
-    return data_lib.load(
-        kind,
-        progress=progress,
-        synthetic_kwargs=preset.synthetic_kwargs(),
-    )
+__all__ = ["FIGURES", "projection", "reproduce", "resolve_figures"]
 
 
 def reproduce(
@@ -54,13 +28,12 @@ def reproduce(
     readout: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-    load: Callable[..., data_lib.Dataset] | None = None,
 ) -> pathlib.Path:
     """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
 
-    ``load(kind, n_train, n_test, **difficulty)`` replaces the default dataset loader (the CLI
-    passes one that prints the auto-fallback warning as one line); the synthetic sizes and
-    difficulty (:class:`jaxsched.train.data.Difficulty` fields) come from the preset.
+    The data is the preset's workload's (:meth:`~jaxsched.train.workloads.ImageWorkload.load_data`:
+    CIFAR-10 when it can be had with ``data="auto"``, else the stand-in with a
+    :class:`~jaxsched.train.data.SyntheticFallbackWarning`).
     """
     if preset_name not in alchemist.PRESETS:
         raise ValueError(
@@ -70,39 +43,37 @@ def reproduce(
         raise ValueError(f"seeds must be an integer >= 1, got seeds={seeds!r}")
     figure_names = resolve_figures(figures)
     preset = alchemist.PRESETS[preset_name]
+    workload = preset.workload.with_readout(readout)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    if load is None:
-        dataset = load_dataset(data, preset, progress=progress)
-    else:
-        dataset = load(
-            data, preset.synthetic_train, preset.synthetic_test, **preset.difficulty._asdict()
-        )
+    dataset = workload.load_data(data, progress=progress)
     log(f"data: {dataset.name} ({len(dataset.train_labels)} train / "
         f"{len(dataset.test_labels)} test images)")
-    by_label = alchemist.all_runs(preset, data=dataset.name, seeds=seeds, readout=readout)
-    configs = [c for cs in by_label.values() for c in cs]
+    by_label = alchemist.all_runs(preset, seeds=seeds)
     runner = Runner(
-        dataset, out, group=group, chunk_size=preset.chunk_size,
-        checkpoint_every=max(preset.chunk_size, preset.steps // preset.eval_points),
+        workload.task(dataset), out, identity=workload.describe(dataset.name), group=group,
+        chunk_size=preset.chunk_size,
+        checkpoint_every=max(preset.chunk_size, preset.eval_every),
         smoothing=preset.window, progress=progress, log=log,
     )
-    results = {r.config.run_id(): r for r in runner.run(configs)}
+    results = runner.run([c for cs in by_label.values() for c in cs])
+    by_id = {r.run_dir.run_id: r for r in results}
 
     losses: dict[str, list[np.ndarray]] = {}
     summaries: dict[str, list[dict]] = {}
     for label, cfgs in by_label.items():
-        res: list[RunResult] = [results[c.run_id()] for c in cfgs if c.run_id() in results]
+        res: list[RunResult] = [by_id[runner.run_id(c)] for c in cfgs
+                                if runner.run_id(c) in by_id]
         if not res:
             continue
         losses[label] = [r.run_dir.load_losses() for r in res]
         summaries[label] = [r.summary for r in res]
 
     window = preset.window
-    fig_dir = out / "figures"
-    drawn = draw_figures(figure_names, losses, window, fig_dir, dataset.name)
+    drawn = figures_lib.draw_figures(figure_names, losses, window, out / "figures",
+                                     dataset.name)
     text = report.render(
         preset=preset,
         data_name=dataset.name,
@@ -113,7 +84,7 @@ def reproduce(
         window=window,
         wall_seconds=time.perf_counter() - t0,
         regime_diagnostics=report.regime_diagnostics(
-            losses, batch_size=preset.batch_size, n_train=len(dataset.train_labels),
+            losses, batch_size=workload.batch_size, n_train=len(dataset.train_labels),
             window=window,
         ),
     )
@@ -123,75 +94,30 @@ def reproduce(
     return path
 
 
-def _curves(labels, losses, colors=None):
-    curves = []
-    for i, lab in enumerate(labels):
-        if lab not in losses:
-            continue
-        arrs = losses[lab]
-        n = min(len(a) for a in arrs)
-        stacked = np.stack([a[:n] for a in arrs]) if len(arrs) > 1 else arrs[0]
-        curves.append((lab, stacked, None if colors is None else colors[i]))
-    return curves
+def projection(preset_name: str, seeds: int, rates) -> dict:
+    """The training time that measured run-steps/s project for a preset's runs, grouped as the
+    runner groups them and one run after another (see
+    :func:`jaxsched.train.bench.projected_seconds`)."""
+    from jaxsched.train import bench
 
-
-def _ylim(notes_ylim: float, curves, window: int) -> float:
-    """The notes' y limit, widened when this run's smoothed curves would leave the axis.
-
-    Short presets and synthetic data start and stay higher than the notes' 100k-step CIFAR-10
-    curves; clipping them at the notes' limit would leave a blank panel.
-    """
-    top = 0.0
-    for _, arr, _ in curves:
-        a = np.atleast_2d(np.asarray(arr, np.float64))
-        sm = moving_average(a, max(1, min(window, a.shape[1])))
-        top = max(top, float(np.nanmax(sm)))
-    return notes_ylim if top <= notes_ylim else float(np.ceil(top * 1.05 * 10) / 10)
-
-
-def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -> list[str]:
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    drawn = []
-    comparisons = {c.name: c for c in alchemist.COMPARISONS}
-    for name in names:
-        file = f"{name}.png"
-        if name in comparisons:
-            c = comparisons[name]
-            curves = _curves(c.runs, losses)
-            plot.plot_comparison(
-                curves, fig_dir / file, window=window, ylim=_ylim(c.ylim, curves, window),
-                title=c.title, data_label=data_name,
-            )
-        elif name == "pareto":
-            baselines = _curves(
-                alchemist.PARETO_BASELINES, losses,
-                ["grey"] + ["C3"] * len(alchemist.LINEAR_DECAYS),
-            )
-            compared = _curves(alchemist.PARETO_COMPARED, losses, ["black"] * 3)
-            ylim = _ylim(alchemist.PARETO_YLIM, baselines + compared, window)
-            plot.plot_pareto(
-                baselines, compared, fig_dir / file, window=window, ylim=ylim,
-                data_label=data_name,
-            )
-        elif name == "final_vs_notes":
-            finals = {}
-            for lab, spec in alchemist.RUNS.items():
-                if lab in losses and spec.notes_loss is not None:
-                    finals[lab] = (
-                        [smoothed_at(x, len(x), window) for x in losses[lab]],
-                        spec.notes_loss,
-                    )
-            plot.plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)
-        elif name == "regime":
-            if "Constant LR" not in losses:
-                continue
-            (_, stacked, _), = _curves(["Constant LR"], losses)
-            final, plateau = (next(b for b in regime.BANDS if b.name == n)
-                              for n in ("final", "plateau"))
-            plot.plot_regime(
-                stacked, fig_dir / file, window=window, final_band=(final.low, final.high),
-                notes_final=final.notes, plateau_band=plateau.high,
-                plateau_level=regime.PLATEAU_LEVEL, chance=regime.LN10, data_label=data_name,
-            )
-        drawn.append(file)
-    return drawn
+    if preset_name not in alchemist.PRESETS:
+        raise ValueError(
+            f"preset must be one of {list(alchemist.PRESETS)}, got preset={preset_name!r}"
+        )
+    groups: dict[str, list[int]] = {}
+    for cfgs in alchemist.all_runs(alchemist.PRESETS[preset_name], seeds=seeds).values():
+        for cfg in cfgs:
+            groups.setdefault(cfg.group_key(), []).append(cfg.train_steps)
+    lengths = list(groups.values())
+    grouped = bench.projected_seconds(lengths, rates, grouped=True)
+    sequential = bench.projected_seconds(lengths, rates, grouped=False)
+    return {
+        "projected_preset": preset_name,
+        "projected_seeds": seeds,
+        "projected_runs": sum(len(g) for g in lengths),
+        "projected_run_steps": sum(sum(g) for g in lengths),
+        "projected_groups": len(lengths),
+        "projected_grouped_s": grouped,
+        "projected_sequential_s": sequential,
+        "projected_speedup": sequential / grouped,
+    }

@@ -1,8 +1,13 @@
 """The candidates of the anytime comparison: scheduled baselines and anytime optimizers.
 
 A candidate turns a learning rate (and, for a scheduled one, a horizon) into runs of the
-group trainer. The built-in ones (warmup ``W`` steps, linear from 0; AdamW is
-``optax.adamw(b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)``):
+group trainer. Every built-in candidate is one row of :data:`BUILTIN`: the optimizer it trains
+(a name of :data:`jaxsched.train.optimizers.OPTIMIZERS`, so it means what it means everywhere),
+its fixed hyperparameters, the schedule its learning-rate table follows (a kind of
+:mod:`jaxsched.schedules`, peak = the grid's learning rate, horizon = the run's), whether it is
+anytime, and, for a warmup-stable-decay baseline, its cooldown. AdamW is
+``optax.adamw(b1=0.9, b2=0.999, eps=1e-8)`` with the grid's weight decay; warmup is a fraction
+``w`` of the horizon (of the longest one for an anytime candidate), linear from 0.
 
 ========================  =======  ======================================================
 name                      anytime  what it is
@@ -14,15 +19,17 @@ name                      anytime  what it is
 ``"constant"``            yes      AdamW at η (warmup ``round(w·T_max)``)
 ``"sf_adamw"``            yes      ``schedule_free_adamw(η, warmup_steps=round(w·T_max))``
 ``"sf_adam_ema"``         yes      the notes' schedule-free Adam with a debiased EMA average
-``"adam_ema"``            yes      AdamW at η with a debiased EMA of the iterates
+``"adam_ema"``            yes      Adam (eps 1e-8, AdamW's decoupled decay) with a debiased
+                                   EMA of the iterates
 ========================  =======  ======================================================
 
-The schedules are the registry's (``warmup_cosine_decay``, ``warmup_linear_decay``,
-``warmup_stable_decay`` with the ``1-sqrt`` cooldown, ``warmup`` of ``constant``): their
-values at each step become the run's learning-rate table, so every scheduled AdamW run (any
-schedule, any lr, any horizon) and the constant baseline share one compiled program. The EMA
-decay of the two EMA candidates keeps the notes' averaging window (0.9999 at 100k steps: a
-tenth of the horizon) as a fraction of the longest horizon: ``1 − min(10/T_max, 0.5)``.
+Runs of candidates that train the same optimizer share one compiled program: every scheduled
+AdamW run (any schedule, any lr, any horizon) and the constant baseline are one. A candidate
+with a ``cooldown`` branches its shorter horizons' cooldowns from the longest run's stable
+phase (:mod:`jaxsched.compare.experiment`). The EMA decay of the EMA candidates keeps the
+notes' averaging window (0.9999 at 100k steps: a tenth of the horizon) as a fraction of the
+longest horizon: ``1 − min(10/T_max, 0.5)``. A new built-in candidate is one row of
+:data:`BUILTIN`.
 
 A custom candidate is ``(name, factory)`` or ``(name, factory, anytime)``, or a
 :class:`Candidate`, where ``factory(lr, horizon)`` returns an optax transformation. ``lr``
@@ -31,6 +38,8 @@ branch on it in Python), ``horizon`` as a Python int (the longest horizon for an
 
 >>> [c.name for c in resolve(["cosine", ("sgd", lambda lr, T: optax.sgd(lr), True)])]
 ['cosine', 'sgd']
+>>> BUILTIN["wsd"].cooldown_steps(1000), BUILTIN["cosine"].cooldown_steps(1000)
+(200, None)
 >>> resolve(["cosinus"])
 Traceback (most recent call last):
 ...
@@ -46,15 +55,16 @@ from typing import Any
 import jax
 import optax
 
-from jaxsched import optim, schedules
-from jaxsched.train.config import OptimizerKind
+from jaxsched import _validate as v
+from jaxsched import schedules
+from jaxsched.train.optimizers import OPTIMIZERS
 
-__all__ = ["BUILTIN", "Candidate", "WSD_COOLDOWN", "ema_decay", "resolve"]
-
-WSD_COOLDOWN = 0.2
-"""WSD's cooldown as a fraction of the horizon (Hägele et al. 2024)."""
+__all__ = ["ADAMW", "BUILTIN", "Candidate", "ema_decay", "resolve"]
 
 ADAMW = {"b1": 0.9, "b2": 0.999, "eps": 1e-8}
+"""The fixed Adam hyperparameters of the built-in AdamW-family candidates."""
+
+NOTES_ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-6}
 
 Factory = Callable[[Any, int], optax.GradientTransformation]
 
@@ -70,143 +80,133 @@ class Candidate:
 
     Attributes:
       name: its name in rows, tables and figures.
-      factory: ``(lr, horizon) -> optax transformation`` (custom candidates).
+      optimizer: built-ins: the :data:`~jaxsched.train.optimizers.OPTIMIZERS` entry it trains.
+      factory: custom candidates: ``(lr, horizon) -> optax transformation``.
       anytime: trained once per (lr, seed) to the longest horizon and evaluated at every
         horizon; otherwise trained per (lr, horizon, seed).
-      schedule: built-ins: ``(lr, horizon, warmup_steps) -> Schedule``, the run's table.
-      build: built-ins: ``(lr_fn, hparams, ctx) -> optax transformation`` with the table's
-        learning rate ``lr_fn`` and per-run scalars ``hparams`` (``lr``, ``weight_decay``,
-        ``ema_decay``); ``ctx`` holds the grid's static values (``warmup_max``).
-      record_eval_loss: log the training loss at ``eval_params`` (averaging / schedule-free).
-      structure: runs of candidates with the same structure share a compiled program.
+      schedule: built-ins: the :mod:`jaxsched.schedules` kind of the learning-rate table (peak
+        = lr, horizon = the run's, ``warmup_steps`` = the run's warmup); ``None``: constant at
+        lr after the warmup.
+      schedule_args: more arguments of that kind.
+      cooldown: a cooldown over this fraction of the horizon from a stable phase (passed to the
+        schedule as ``cooldown_steps``); its runs of several horizons branch from one trunk.
+      hparams: the optimizer's fixed scalars (``b1``, ``b2``, ``eps``, ...).
+      optimizer_warmup: give the warmup to the optimizer's own ``warmup_steps`` (schedule-free
+        AdamW's, which also weights its average) instead of the table.
       description: one line for the report.
     """
 
     name: str
+    optimizer: str | None = None
     factory: Factory | None = None
     anytime: bool = False
-    schedule: Callable[[float, int, int], schedules.Schedule] | None = None
-    build: Callable[[Callable, Mapping[str, jax.Array], Mapping[str, Any]], Any] | None = None
-    record_eval_loss: bool = False
-    structure: str = ""
+    schedule: str | None = None
+    schedule_args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    cooldown: float | None = None
+    hparams: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    optimizer_warmup: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"candidate name must be a non-empty string, got {self.name!r}")
-        if (self.factory is None) == (self.build is None):
+        if (self.factory is None) == (self.optimizer is None):
             raise ValueError(
-                f"candidate {self.name!r} needs exactly one of factory and build, got "
-                f"factory={self.factory!r} and build={self.build!r}"
+                f"candidate {self.name!r} needs exactly one of optimizer and factory, got "
+                f"optimizer={self.optimizer!r} and factory={self.factory!r}"
             )
         if self.factory is not None and not callable(self.factory):
             raise ValueError(
                 f"candidate {self.name!r}: factory must be callable, got {self.factory!r}"
             )
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"candidate {self.name!r}: optimizer must be one of "
+                             f"{', '.join(OPTIMIZERS)}, got optimizer={self.optimizer!r}")
         if not isinstance(self.anytime, bool):
             raise ValueError(f"candidate {self.name!r}: anytime must be a bool, got "
                              f"{self.anytime!r}")
+        if self.cooldown is not None:
+            v.check_in_range("cooldown", self.cooldown, 0.0, 1.0, low_inclusive=False)
+            if self.anytime:
+                raise ValueError(f"candidate {self.name!r}: an anytime candidate has no "
+                                 f"horizon to cool down to, got cooldown={self.cooldown}")
 
     @property
     def builtin(self) -> bool:
-        return self.build is not None
+        return self.optimizer is not None
 
     @property
     def scheduled(self) -> bool:
         return not self.anytime
 
+    @property
+    def record_eval_loss(self) -> bool:
+        """Log the loss at ``eval_params``: the optimizer's setting, or anytime customs."""
+        return OPTIMIZERS[self.optimizer].record_eval_loss if self.builtin else self.anytime
+
     def warmup_steps(self, horizon: int, longest: int, warmup: float) -> int:
         """The warmup of a run: a fraction of its horizon, or of the longest (anytime)."""
         return round(warmup * (longest if self.anytime else horizon))
 
-    def kind(self, horizon: int, ctx: Mapping[str, Any]) -> OptimizerKind:
-        """The optimizer of a run as the trainer builds it (inside ``vmap``)."""
+    def cooldown_steps(self, horizon: int) -> int | None:
+        """``C = round(cooldown·T)``, at least one step; ``None`` without a cooldown."""
+        return None if self.cooldown is None else max(1, round(self.cooldown * horizon))
+
+    def lr_schedule(self, lr: float, horizon: int, warmup_steps: int) -> schedules.Schedule:
+        """The schedule of a built-in's learning-rate table (a custom one's is its own)."""
+        table_warmup = 0 if self.optimizer_warmup else warmup_steps
+        if self.schedule is None:
+            return schedules.registry.build(
+                "warmup", {"schedule": lr, "warmup_steps": table_warmup})
+        args = {"warmup_steps": table_warmup, **self.schedule_args}
+        if self.cooldown is not None:
+            args["cooldown_steps"] = self.cooldown_steps(horizon)
+        return schedules.registry.build(self.schedule, args, peak=lr, horizon=horizon)
+
+    def run_hparams(self, lr: float, weight_decay: float, longest: int,
+                    warmup_steps: int) -> dict[str, float]:
+        """The per-run scalars of a run (what the optimizer entry reads)."""
+        if not self.builtin:
+            return {"lr": float(lr)}
+        grid = {"weight_decay": weight_decay, "ema_decay": ema_decay(longest),
+                "warmup_steps": warmup_steps if self.optimizer_warmup else 0}
+        names = OPTIMIZERS[self.optimizer].hparams
+        return {n: float(self.hparams[n] if n in self.hparams else grid[n]) for n in names}
+
+    def build(self, horizon: int) -> Callable[[Callable, Mapping[str, jax.Array]], Any]:
+        """``(lr_fn, hparams) -> optax transformation`` of a run (inside ``vmap``)."""
         if self.builtin:
-            build = self.build
-            return OptimizerKind(("lr", "weight_decay", "ema_decay"),
-                                 lambda lr_fn, h: build(lr_fn, h, ctx),
-                                 self.record_eval_loss, self.description)
+            return OPTIMIZERS[self.optimizer].build
         factory = self.factory
-
-        def custom(lr_fn, h):
-            return factory(h["lr"], horizon)
-
-        return OptimizerKind(("lr", "weight_decay", "ema_decay"), custom, self.anytime,
-                             self.description or f"custom ({self.name})")
+        return lambda lr_fn, h: factory(h["lr"], horizon)
 
     def group_key(self, horizon: int) -> str:
         """Runs with equal keys share a compiled program (a custom one is static in T)."""
         if self.builtin:
-            return f"builtin:{self.structure}"
+            return f"optimizer:{self.optimizer}"
         return f"custom:{self.name}:{horizon}"
-
-
-def _adamw(lr_fn, h, ctx):
-    return optax.adamw(lr_fn, **ADAMW, weight_decay=h["weight_decay"])
-
-
-def _sf_adamw(lr_fn, h, ctx):
-    return optim.schedule_free_adamw(
-        h["lr"], **ADAMW, weight_decay=h["weight_decay"], warmup_steps=ctx["warmup_max"]
-    )
-
-
-def _sf_adam_ema(lr_fn, h, ctx):
-    return optim.schedule_free_adam(lr_fn, average="ema", ema_decay=h["ema_decay"])
-
-
-def _adam_ema(lr_fn, h, ctx):
-    return optim.ema_average(_adamw(lr_fn, h, ctx), decay=h["ema_decay"])
-
-
-def _cosine(lr, horizon, warmup):
-    return schedules.registry.build("warmup_cosine_decay", {"warmup_steps": warmup},
-                                    peak=lr, horizon=horizon)
-
-
-def _linear(lr, horizon, warmup):
-    return schedules.registry.build("warmup_linear_decay", {"warmup_steps": warmup},
-                                    peak=lr, horizon=horizon)
-
-
-def wsd_cooldown_steps(horizon: int) -> int:
-    """``C = round(0.2·T)``, at least one step."""
-    return max(1, round(WSD_COOLDOWN * horizon))
-
-
-def _wsd(lr, horizon, warmup):
-    return schedules.registry.build(
-        "warmup_stable_decay",
-        {"warmup_steps": warmup, "cooldown_steps": wsd_cooldown_steps(horizon),
-         "cooldown": "1-sqrt"},
-        peak=lr, horizon=horizon,
-    )
-
-
-def _constant(lr, horizon, warmup):
-    return schedules.registry.build("warmup", {"schedule": lr, "warmup_steps": warmup})
 
 
 BUILTIN: dict[str, Candidate] = {
     c.name: c
     for c in [
-        Candidate("cosine", schedule=_cosine, build=_adamw, structure="adamw",
+        Candidate("cosine", "adamw", schedule="warmup_cosine_decay", hparams=ADAMW,
                   description="AdamW, cosine decay to 0 at the horizon"),
-        Candidate("linear", schedule=_linear, build=_adamw, structure="adamw",
+        Candidate("linear", "adamw", schedule="warmup_linear_decay", hparams=ADAMW,
                   description="AdamW, linear decay to 0 at the horizon"),
-        Candidate("wsd", schedule=_wsd, build=_adamw, structure="adamw",
-                  description="AdamW, warmup-stable-decay, 1-sqrt cooldown over the last 20%"),
-        Candidate("constant", anytime=True, schedule=_constant, build=_adamw,
-                  structure="adamw", description="AdamW at a constant learning rate"),
-        Candidate("sf_adamw", anytime=True, schedule=_constant, build=_sf_adamw,
-                  record_eval_loss=True, structure="sf_adamw",
+        Candidate("wsd", "adamw", schedule="warmup_stable_decay",
+                  schedule_args={"cooldown": "1-sqrt"}, cooldown=0.2, hparams=ADAMW,
+                  description="AdamW, warmup-stable-decay, 1-sqrt cooldown over the last 20% "
+                  "(Hägele et al. 2024)"),
+        Candidate("constant", "adamw", anytime=True, hparams=ADAMW,
+                  description="AdamW at a constant learning rate"),
+        Candidate("sf_adamw", "sf_adamw", anytime=True, hparams=ADAMW, optimizer_warmup=True,
                   description="Schedule-Free AdamW (Defazio et al. 2024)"),
-        Candidate("sf_adam_ema", anytime=True, schedule=_constant, build=_sf_adam_ema,
-                  record_eval_loss=True, structure="sf_adam_ema",
+        Candidate("sf_adam_ema", "sf_adam_ema", anytime=True, hparams=NOTES_ADAM,
                   description="the notes' schedule-free Adam, debiased EMA average"),
-        Candidate("adam_ema", anytime=True, schedule=_constant, build=_adam_ema,
-                  record_eval_loss=True, structure="adam_ema",
-                  description="AdamW at a constant rate with a debiased EMA of the iterates"),
+        Candidate("adam_ema", "adam_ema", anytime=True, hparams=ADAMW,
+                  description="Adam at a constant rate (eps 1e-8, AdamW's decoupled decay) with "
+                  "a debiased EMA of the iterates"),
     ]
 }
 """The built-in candidates by name (fixed names)."""

@@ -24,7 +24,7 @@ import io
 import pathlib
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -32,10 +32,8 @@ import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched._io import atomic_write_text
-from jaxsched.compare.candidates import Candidate, ema_decay, resolve, wsd_cooldown_steps
+from jaxsched.compare.candidates import Candidate, resolve
 from jaxsched.stats import Stat
-from jaxsched.train.config import OptimizerKind
-from jaxsched.train.results import config_key
 from jaxsched.train.runner import Runner
 from jaxsched.train.task import Task
 
@@ -47,14 +45,13 @@ ROW_KEYS = ("candidate", "lr", "horizon", "seed", "step")
 
 @dataclasses.dataclass(frozen=True)
 class CompareRun:
-    """One run of the grid, in the config surface :class:`~jaxsched.train.runner.Runner` reads.
+    """One run of the grid: a :class:`~jaxsched.train.runner.TrainingRun`.
 
-    ``horizon`` is the run's horizon (the longest one for an anytime run) and ``steps`` what it
-    trains; ``horizons`` are the grid's, at which an anytime run is also evaluated.
+    ``horizon`` is the run's horizon (the longest one for an anytime run), which it trains;
+    ``eval_steps`` holds the grid's horizons for an anytime run (it is evaluated at each).
     """
 
     candidate: Candidate = dataclasses.field(compare=False)
-    task_name: str
     lr: float
     horizon: int
     seed: int
@@ -64,9 +61,9 @@ class CompareRun:
     eval_every: int
     eval_steps: tuple[int, ...] = ()
     branch_steps: tuple[int, ...] = ()
-    branch_from: tuple[str, int] | None = None
+    branch_from: tuple[CompareRun, int] | None = None
 
-    # -- the surface the runner reads ---------------------------------------------------------
+    # -- the TrainingRun surface -----------------------------------------------------------
     @property
     def steps(self) -> int:
         return self.horizon
@@ -76,35 +73,26 @@ class CompareRun:
         return self.horizon
 
     @property
-    def optimizer(self) -> str:
-        return self.candidate.name
+    def record_eval_loss(self) -> bool:
+        return self.candidate.record_eval_loss
 
     @property
-    def schedule(self) -> str:
-        return "anytime" if self.candidate.anytime else f"horizon {self.horizon}"
-
-    @property
-    def ctx(self) -> dict[str, Any]:
-        return {"warmup_max": round(self.warmup * self.longest)}
-
-    @property
-    def kind(self) -> OptimizerKind:
-        return self.candidate.kind(self.horizon, self.ctx)
+    def warmup_steps(self) -> int:
+        return self.candidate.warmup_steps(self.horizon, self.longest, self.warmup)
 
     def make_optimizer(self, lr_fn, hparams):
-        return self.kind.build(lr_fn, hparams)
+        return self.candidate.build(self.horizon)(lr_fn, hparams)
 
     def hparams(self) -> dict[str, float]:
-        return {"lr": self.lr, "weight_decay": self.weight_decay,
-                "ema_decay": ema_decay(self.longest)}
+        return self.candidate.run_hparams(self.lr, self.weight_decay, self.longest,
+                                          self.warmup_steps)
 
     @functools.cached_property
     def _table(self) -> np.ndarray:
         c = self.candidate
-        if c.schedule is None:  # custom: the factory holds its own schedule
+        if not c.builtin:  # custom: the factory holds its own schedule
             return np.full((self.train_steps,), self.lr, np.float32)
-        fn = c.schedule(self.lr, self.horizon, c.warmup_steps(self.horizon, self.longest,
-                                                              self.warmup))
+        fn = c.lr_schedule(self.lr, self.horizon, self.warmup_steps)
         # Eagerly: a jit per schedule closure would compile once per run.
         return np.asarray(fn(jnp.arange(self.train_steps, dtype=jnp.int32)), np.float32)
 
@@ -112,22 +100,23 @@ class CompareRun:
         return self._table
 
     def group_key(self) -> str:
-        return f"{self.task_name}|{self.candidate.group_key(self.horizon)}"
+        return self.candidate.group_key(self.horizon)
 
     def to_dict(self) -> dict[str, Any]:
+        c = self.candidate
         return {
-            "candidate": self.candidate.name, "task": self.task_name, "lr": self.lr,
-            "horizon": self.horizon, "seed": self.seed, "longest": self.longest,
+            "candidate": c.name,
+            "optimizer": c.optimizer if c.builtin else "custom",
+            "lr": self.lr, "horizon": self.horizon, "seed": self.seed, "longest": self.longest,
             "warmup": self.warmup, "weight_decay": self.weight_decay,
             "eval_every": self.eval_every, "eval_steps": list(self.eval_steps),
             "branch_steps": list(self.branch_steps),
-            "branch_from": None if self.branch_from is None else list(self.branch_from),
+            "branch_from": None if self.branch_from is None else self.branch_from[1],
         }
 
-    def run_id(self) -> str:
+    def name(self) -> str:
         lr = f"{self.lr:.3g}".replace("+", "")
-        return (f"{self.candidate.name}-lr{lr}-T{self.horizon}-s{self.seed}-"
-                f"{config_key(self.to_dict())[:10]}")
+        return f"{self.candidate.name}-lr{lr}-T{self.horizon}-s{self.seed}"
 
 
 @dataclasses.dataclass
@@ -208,7 +197,8 @@ class Results:
 # The grid
 
 
-def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, wsd: bool):
+def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every,
+                candidates: Sequence[Candidate]):
     if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence) or not lrs:
         raise ValueError(f"lrs must be a non-empty list of learning rates, got lrs={lrs!r}")
     for lr in lrs:
@@ -229,17 +219,17 @@ def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, wsd: boo
     v.check_finite("weight_decay", weight_decay)
     if eval_every is not None:
         v.check_int("eval_every", eval_every, minimum=1)
-    for h in horizons if wsd else ():
-        w, c = round(warmup * h), wsd_cooldown_steps(h)
-        if w + c > h:
-            raise ValueError(
-                f"warmup leaves no room for WSD's cooldown at horizon {h}: warmup={warmup} "
-                f"gives {w} warmup steps and the cooldown takes {c}"
-            )
+    for cand in candidates:
+        for h in horizons if cand.cooldown is not None else ():
+            w, c = round(warmup * h), cand.cooldown_steps(h)
+            if w + c > h:
+                raise ValueError(
+                    f"warmup leaves no room for {cand.name}'s cooldown at horizon {h}: "
+                    f"warmup={warmup} gives {w} warmup steps and the cooldown takes {c}"
+                )
 
 
 def plan(
-    task_name: str,
     candidates: Sequence[Candidate],
     lrs: Sequence[float],
     horizons: Sequence[int],
@@ -255,8 +245,8 @@ def plan(
     every = eval_every or max(1, longest // 20)
     runs: list[CompareRun] = []
     branching = {"branches": 0, "trained_steps": 0, "unbranched_steps": 0}
-    common = dict(task_name=task_name, longest=longest, warmup=float(warmup),
-                  weight_decay=float(weight_decay), eval_every=every)
+    common = dict(longest=longest, warmup=float(warmup), weight_decay=float(weight_decay),
+                  eval_every=every)
     for c in candidates:
         for lr in lrs:
             for seed in range(seeds):
@@ -265,14 +255,14 @@ def plan(
                     runs.append(CompareRun(horizon=longest, eval_steps=hs, **base))
                     continue
                 alone = [CompareRun(horizon=h, eval_steps=(h,), **base) for h in hs]
-                if c.name != "wsd" or not c.builtin or not branch_wsd:
+                if c.cooldown is None or not branch_wsd:
                     runs += alone
                     continue
                 branching["unbranched_steps"] += sum(hs)
                 trunk_table = alone[-1].lr_table()
                 points = {}
                 for r in alone[:-1]:
-                    s = r.horizon - wsd_cooldown_steps(r.horizon)
+                    s = r.horizon - c.cooldown_steps(r.horizon)
                     if np.array_equal(r.lr_table()[:s], trunk_table[:s]):
                         points[r.horizon] = s
                 trunk = dataclasses.replace(alone[-1],
@@ -282,13 +272,13 @@ def plan(
                 for r in alone[:-1]:
                     if r.horizon in points:
                         s = points[r.horizon]
-                        runs.append(dataclasses.replace(r, branch_from=(trunk.run_id(), s)))
+                        runs.append(dataclasses.replace(r, branch_from=(trunk, s)))
                         branching["branches"] += 1
                         branching["trained_steps"] += r.horizon - s
                     else:
                         runs.append(r)
                         branching["trained_steps"] += r.horizon
-    if any(c.name == "wsd" and c.builtin for c in candidates) and branch_wsd:
+    if any(c.cooldown is not None for c in candidates) and branch_wsd:
         if branching["branches"] == 0 and len(hs) > 1:
             branching["reason"] = (
                 "no WSD run branched: with warmup > 0 the warmup (a fraction of each horizon) "
@@ -321,6 +311,7 @@ def train(
     runs: Sequence[CompareRun],
     out: str | pathlib.Path,
     *,
+    identity: Mapping[str, Any] | None = None,
     group: bool = True,
     chunk_size: int = 500,
     checkpoint_every: int | None = None,
@@ -328,7 +319,7 @@ def train(
     log: Callable[[str], None] = print,
 ):
     """Train ``runs`` with the runner in ``out/runs``; returns its results and the seconds."""
-    runner = Runner(task, out, group=group, chunk_size=chunk_size,
+    runner = Runner(task, out, identity=identity, group=group, chunk_size=chunk_size,
                     checkpoint_every=checkpoint_every, progress=progress, log=log)
     t0 = time.perf_counter()
     results = runner.run(list(runs))
@@ -346,7 +337,7 @@ def run(
     weight_decay: float = 0.0,
     eval_every: int | None = None,
     out: str | pathlib.Path | None = None,
-    task_name: str = "task",
+    identity: Mapping[str, Any] | None = None,
     group: bool = True,
     branch_wsd: bool = True,
     chunk_size: int | None = None,
@@ -371,10 +362,12 @@ def run(
         also evaluated at its horizon(s).
       out: directory for ``runs/`` (resumable), ``results.csv``, ``REPORT.md`` and
         ``figures/``; ``None``: a temporary directory, deleted afterwards.
-      task_name: keys the run directories (several tasks can share ``out``).
+      identity: JSON saying what ``task`` computes (its model, data, sizes); it keys the run
+        directories with each run's config, so runs of another task never resume from these.
       group: train runs of one optimizer structure in one vmapped program (``False``: one at
         a time, for measuring what grouping buys).
-      branch_wsd: branch WSD cooldowns from the shared constant phase.
+      branch_wsd: branch the cooldowns of a candidate with a ``cooldown`` (WSD) from the shared
+        constant phase.
       chunk_size: steps per dispatch (default ``min(500, max(horizons))``).
       progress: show a progress bar.
       log: where messages go.
@@ -396,10 +389,9 @@ def run(
         raise ValueError(f"task must be a jaxsched.compare.Task, got task={task!r}")
     task.validate()
     cands = resolve(candidates)
-    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every,
-                any(c.name == "wsd" and c.builtin for c in cands))
-    runs, branching = plan(task_name, cands, lrs, horizons, seeds, warmup, weight_decay,
-                           eval_every, branch_wsd)
+    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, cands)
+    runs, branching = plan(cands, lrs, horizons, seeds, warmup, weight_decay, eval_every,
+                           branch_wsd)
     longest = max(horizons)
     chunk = chunk_size or min(500, longest)
     tmp = None
@@ -409,8 +401,8 @@ def run(
     else:
         root = pathlib.Path(out)
     try:
-        results, seconds = train(task, runs, root, group=group, chunk_size=chunk,
-                                 checkpoint_every=max(chunk, longest // 10),
+        results, seconds = train(task, runs, root, identity=identity, group=group,
+                                 chunk_size=chunk, checkpoint_every=max(chunk, longest // 10),
                                  progress=progress, log=log)
         trained = sum(r.trained_steps for r in results)
         res = Results(

@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxsched.stats import Stat, below
 
-__all__ = ["grid_edges", "verdicts", "render", "write", "plot_pareto", "plot_lr_sensitivity"]
+__all__ = ["grid_edges", "verdicts", "render", "write", "plot_envelopes", "plot_lr_sensitivity"]
 
 
 def _stat(e: dict[str, Any]) -> Stat:
@@ -110,8 +110,8 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
         saved = br["unbranched_steps"] - br["trained_steps"]
         pct = 100.0 * saved / br["unbranched_steps"] if br["unbranched_steps"] else 0.0
         lines.append(
-            f"- WSD branching: {br['branches']} cooldown(s) branched from the shared constant "
-            f"phase; WSD trained {br['trained_steps']} run-steps instead of "
+            f"- Cooldown branching (WSD): {br['branches']} cooldown(s) branched from the shared "
+            f"stable phase; trained {br['trained_steps']} run-steps instead of "
             f"{br['unbranched_steps']} ({saved} saved, {pct:.0f}%)."
             + (f" {br['reason']}." if br.get("reason") else "")
         )
@@ -175,11 +175,12 @@ def _curves(res, metric: str):
     return out
 
 
-def plot_pareto(res, out, metric: str = "loss"):
-    """Loss vs horizon: scheduled envelopes with ±std bands, anytime envelopes and curves."""
+def plot_envelopes(res, out, metric: str = "loss"):
+    """Loss vs horizon (``pareto.png``): scheduled envelopes with ±std bands, anytime envelopes
+    and one anytime run's whole curve."""
     from jaxsched import plot
 
-    fig, (ax,) = plot._new_figure((6.5, 4.0))
+    fig, (ax,) = plot.new_figure((6.5, 4.0))
     env = res.envelope(metric)
     curves = _curves(res, metric)
     hs = np.array(res.horizons)
@@ -227,7 +228,7 @@ def plot_lr_sensitivity(res, out, metric: str = "loss"):
 
     finals = res.final(metric)
     n = len(res.horizons)
-    fig, axes = plot._new_figure((3.2 * n, 3.0), ncols=n)
+    fig, axes = plot.new_figure((3.2 * n, 3.0), ncols=n)
     for ax, h in zip(axes, res.horizons, strict=True):
         for i, c in enumerate(res.candidates):
             pts = [(lr, finals[(c.name, lr, h)]) for lr in res.lrs
@@ -255,7 +256,7 @@ def write(res, out, *, title: str = "Anytime comparison", notes: Sequence[str] =
     out = pathlib.Path(out)
     figs = []
     if res.rows:
-        plot_pareto(res, out / "figures" / "pareto.png", metric)
+        plot_envelopes(res, out / "figures" / "pareto.png", metric)
         plot_lr_sensitivity(res, out / "figures" / "lr_sensitivity.png", metric)
         figs = ["pareto.png", "lr_sensitivity.png"]
     path = out / "REPORT.md"

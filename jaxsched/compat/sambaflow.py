@@ -137,3 +137,7 @@ def fixed_lr(learning_rate: ArrayLike):
         return inner(integer_steps(step))
 
     return schedule
+
+
+# Reachable as ``sambaflow.<name>`` in schedule specs (``jaxsched plot``, ``jaxsched train``).
+schedules.registry.register_namespace("sambaflow", __name__)

@@ -45,6 +45,7 @@ from jaxsched import _validate as v
 from jaxsched._validate import concrete
 from jaxsched.compat._steps import integer_steps as _steps
 from jaxsched.compat._steps import length as _length
+from jaxsched.schedules import registry
 from jaxsched.schedules.plateau import Plateau, PlateauState, reduce_on_plateau
 
 Array = jax.Array
@@ -1136,3 +1137,7 @@ def reduce_lr_on_plateau(
         return core.init(lr)
 
     return ReduceLROnPlateau(init=init, update=core.update, lr=core.lr)
+
+
+# Reachable as ``torch.<name>`` in schedule specs (``jaxsched plot``, ``jaxsched train``).
+registry.register_namespace("torch", __name__)

@@ -13,7 +13,8 @@ and multistep decay, piecewise constant), ``decay`` (exponential, inverse sqrt, 
 ``cyclic`` (warm restarts, cyclical, one-cycle), ``warmup`` (generic warmup, warmup + decay,
 warmup-stable-decay), ``compose`` (join, product), ``noise`` (learning-rate noise keyed by the
 step), ``plateau`` (reduce on plateau), ``registry`` (names -> kinds with their peak and
-horizon arguments; the spec grammar).
+horizon arguments and an example; the spec grammar; :func:`resolve` builds a spec, including
+the ``torch.*`` / ``sambaflow.*`` twins of :mod:`jaxsched.compat`).
 """
 
 from jaxsched.schedules._core import Schedule
@@ -32,10 +33,12 @@ from jaxsched.schedules.registry import (
     COMBINATORS,
     KINDS,
     SCHEDULES,
+    available,
     from_spec,
     get,
     parse_spec,
     register,
+    resolve,
 )
 from jaxsched.schedules.steps import multistep, piecewise_constant, step_decay, stepwise_drop
 from jaxsched.schedules.warmup import (
@@ -52,6 +55,7 @@ __all__ = [
     "Plateau",
     "PlateauState",
     "Schedule",
+    "available",
     "constant",
     "cosine_decay",
     "cosine_restarts",
@@ -73,6 +77,7 @@ __all__ = [
     "product",
     "reduce_on_plateau",
     "register",
+    "resolve",
     "step_decay",
     "stepwise_drop",
     "warmup",

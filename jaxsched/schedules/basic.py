@@ -18,6 +18,7 @@ from jaxsched.schedules._core import (
     finish,
 )
 from jaxsched.schedules._core import power as _pow
+from jaxsched.schedules.registry import register
 
 
 def _check_decay(peak: ArrayLike, length_name: str, length: ArrayLike, end_value: ArrayLike):
@@ -37,6 +38,7 @@ def _remaining(t, d):
     return jnp.where(t >= d, 0.0, jnp.maximum(1.0 - jnp.minimum(t, d) / d, 0.0))
 
 
+@register(peak="value", horizon=None, example="")
 def constant(value: ArrayLike) -> Schedule:
     """The same learning rate at every step: ``lr(t) = value``.
 
@@ -53,6 +55,7 @@ def constant(value: ArrayLike) -> Schedule:
     return schedule
 
 
+@register(peak="peak", horizon="decay_steps", example="")
 def linear_decay(peak: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike = 0.0) -> Schedule:
     """Linear decay from ``peak`` at step 0 to ``end_value`` at ``decay_steps``, held after.
 
@@ -75,6 +78,7 @@ def linear_decay(peak: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike =
     return schedule
 
 
+@register(peak="peak", horizon="decay_steps", example="")
 def cosine_decay(
     peak: ArrayLike,
     decay_steps: ArrayLike,
@@ -111,6 +115,7 @@ def cosine_decay(
     return schedule
 
 
+@register(peak="peak", horizon="decay_steps", example="power=2")
 def polynomial_decay(
     peak: ArrayLike,
     decay_steps: ArrayLike,

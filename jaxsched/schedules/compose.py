@@ -9,6 +9,7 @@ import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, f32, finish, shift
+from jaxsched.schedules.registry import register
 
 
 def as_schedule(name: str, value: Schedule | ArrayLike) -> Schedule:
@@ -33,6 +34,9 @@ def evaluate(schedule: Callable, step: ArrayLike) -> jnp.ndarray:
     return finish(schedule(step), f32(step))
 
 
+@register(peak=None, horizon=None, schedule_args=("schedules",),
+          example="schedules=[(constant:value=0.1);(cosine_decay:peak=0.1,decay_steps=100)],"
+          "boundaries=[100]")
 def join(schedules: Sequence[Schedule], boundaries: Sequence[ArrayLike]) -> Schedule:
     """Run ``schedules[i]`` from ``boundaries[i-1]`` to ``boundaries[i]``, each on its own clock.
 
@@ -79,6 +83,9 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[ArrayLike]) -> Sche
     return schedule
 
 
+@register(peak=None, horizon=None, schedule_args=("schedules",),
+          example="schedules=[(cyclical:base_lr=0.2,max_lr=1.0,step_size_up=10);"
+          "(cosine_decay:peak=0.1,decay_steps=200)]")
 def product(*schedules: Schedule | ArrayLike) -> Schedule:
     """Pointwise product: ``lr(t) = prod_i schedules[i](t)``; numbers act as constant factors.
 

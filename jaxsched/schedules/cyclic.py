@@ -18,6 +18,7 @@ from jaxsched.schedules._core import (
     safe_positive,
 )
 from jaxsched.schedules._core import power as _pow
+from jaxsched.schedules.registry import register
 
 
 def _mult_kind(mult) -> str:
@@ -60,6 +61,7 @@ def _cycle_index(t, period, mult, kind: str):
     return jnp.maximum(i, 0.0)
 
 
+@register(peak="peak", horizon=None, example="period=40,period_mult=2.0")
 def cosine_restarts(
     peak: ArrayLike,
     period: ArrayLike,
@@ -139,6 +141,7 @@ def cosine_restarts(
 _CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
 
 
+@register(peak="max_lr", horizon=None, example="base_lr=1e-4,step_size_up=25")
 def cyclical(
     base_lr: ArrayLike,
     max_lr: ArrayLike,
@@ -203,6 +206,7 @@ def _interpolate(kind: str, start, end, x):
     return end + (start - end) / 2.0 * (jnp.cos(jnp.pi * x) + 1.0)
 
 
+@register(peak="peak", horizon="total_steps", example="")
 def one_cycle(
     peak: ArrayLike,
     total_steps: ArrayLike,

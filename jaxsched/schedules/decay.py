@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, as_step, f32, finish
+from jaxsched.schedules.registry import register
 
 
 def _progress(t, transition_steps, transition_begin, staircase: bool):
@@ -29,6 +30,7 @@ def _check_exp(peak, transition_steps, transition_begin, staircase):
     v.check_bool("staircase", staircase)
 
 
+@register(peak="peak", horizon=None, example="decay_rate=0.5,transition_steps=40")
 def exponential_decay(
     peak: ArrayLike,
     decay_rate: ArrayLike,
@@ -65,6 +67,7 @@ def exponential_decay(
     return schedule
 
 
+@register(peak="peak", horizon=None, example="decay_rate=0.02")
 def natural_exp_decay(
     peak: ArrayLike,
     decay_rate: ArrayLike,
@@ -101,6 +104,7 @@ def natural_exp_decay(
     return schedule
 
 
+@register(peak="peak", horizon=None, example="timescale=10")
 def inverse_sqrt(peak: ArrayLike, timescale: ArrayLike = 1.0) -> Schedule:
     """Inverse square root decay: ``lr(t) = peak / sqrt(1 + t / timescale)``.
 
@@ -122,6 +126,7 @@ def inverse_sqrt(peak: ArrayLike, timescale: ArrayLike = 1.0) -> Schedule:
     return schedule
 
 
+@register(peak="peak", horizon=None, example="decay_rate=1.0,decay_steps=20")
 def inverse_time(
     peak: ArrayLike,
     decay_rate: ArrayLike,

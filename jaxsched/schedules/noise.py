@@ -13,10 +13,13 @@ import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, f32, finish
+from jaxsched.schedules.registry import register
 
 _NOISE_TYPES = ("normal", "uniform")
 
 
+@register(peak=None, horizon=None, schedule_args=("schedule",),
+          example="schedule=(cosine_decay:peak=0.1,decay_steps=200),noise_pct=0.08,seed=0")
 def lr_noise(
     schedule: Schedule,
     noise_pct: ArrayLike = 0.67,

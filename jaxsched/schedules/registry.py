@@ -1,9 +1,13 @@
 """The schedule registry and the one spec grammar ``NAME[:key=value,...][@label]``.
 
-Every schedule kind is registered once, with the argument that carries its peak learning rate
-and the one that carries its horizon (or ``None`` where it has no such argument): the trainer
-fills those from ``--lr`` and ``--steps`` and nothing is guessed from argument names. A new kind
-is one line: ``register("name", fn, peak="peak", horizon="decay_steps")``.
+Every schedule kind is registered once, where it is defined, with the argument that carries its
+peak learning rate, the one that carries its horizon (or ``None`` where it has no such
+argument) and an example: the trainer fills peak and horizon from ``--lr`` and ``--steps`` and
+nothing is guessed from argument names; the tests, the gallery and the documentation take
+every kind's example from here. A new kind is one decorator on its constructor::
+
+    @register(peak="peak", horizon="decay_steps", example="power=2")
+    def polynomial_decay(peak, decay_steps, end_value=0.0, power=1.0): ...
 
 A spec names a kind and its arguments. A value is an int (``1000``, ``100_000``), a float
 (``0.1``, ``1e-3``, ``inf``), a bool (``true``/``false``), ``None``, a list (``[30,60]`` or
@@ -15,34 +19,22 @@ where the argument takes a string. Arguments that take schedules (``warmup``'s `
     join:schedules=[(constant:value=1e-3);(linear_decay:peak=1e-3,decay_steps=500)],boundaries=[100]
 
 A nested spec gets nothing filled in: only the outermost kind takes ``--lr`` and ``--steps``.
+
+Other libraries' twins (:mod:`jaxsched.compat`) register a *namespace* when imported: their
+functions are then reachable in a spec as ``torch.<name>`` and ``sambaflow.<name>``
+(:func:`resolve`).
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from jaxsched.schedules._core import Schedule
-from jaxsched.schedules.basic import constant, cosine_decay, linear_decay, polynomial_decay
-from jaxsched.schedules.compose import join, product
-from jaxsched.schedules.cyclic import cosine_restarts, cyclical, one_cycle
-from jaxsched.schedules.decay import (
-    exponential_decay,
-    inverse_sqrt,
-    inverse_time,
-    natural_exp_decay,
-)
-from jaxsched.schedules.noise import lr_noise
-from jaxsched.schedules.steps import multistep, piecewise_constant, step_decay, stepwise_drop
-from jaxsched.schedules.warmup import (
-    warmup,
-    warmup_cosine_decay,
-    warmup_linear_decay,
-    warmup_stable_decay,
-)
 
 __all__ = [
     "COMBINATORS",
@@ -50,13 +42,17 @@ __all__ = [
     "SCHEDULES",
     "Kind",
     "Spec",
+    "available",
     "build",
+    "example",
     "fill",
     "from_spec",
     "get",
     "parse",
     "parse_spec",
     "register",
+    "register_namespace",
+    "resolve",
 ]
 
 
@@ -69,12 +65,15 @@ class Kind(NamedTuple):
       horizon: the argument that is the schedule's horizon in steps (``None``: no horizon; a
         period or a time unit such as ``inverse_time``'s ``decay_steps`` is not one).
       schedule_args: arguments that take schedules (nested specs).
+      example: spec arguments besides the peak and the horizon that make a typical schedule
+        over a horizon of about 200 steps (``""``: none needed).
     """
 
     fn: Callable[..., Schedule]
     peak: str | None
     horizon: str | None
     schedule_args: tuple[str, ...] = ()
+    example: str = ""
 
 
 class Spec(NamedTuple):
@@ -95,17 +94,24 @@ here: it is a state machine driven by a metric, not a function of the step."""
 COMBINATORS: set[str] = set()
 """Names of the kinds that take other schedules as arguments (nested specs)."""
 
+_NAMESPACES: dict[str, str] = {}
+
 
 def register(
-    name: str,
-    fn: Callable[..., Schedule],
+    name: str | None = None,
+    fn: Callable[..., Schedule] | None = None,
     *,
     peak: str | None,
     horizon: str | None,
     schedule_args: tuple[str, ...] = (),
-) -> None:
-    """Add a kind under ``name``; ``peak``/``horizon`` must be arguments of ``fn`` (or ``None``).
+    example: str = "",
+) -> Any:
+    """Add a kind; ``peak``/``horizon`` must be arguments of ``fn`` (or ``None``).
 
+    As ``register("name", fn, ...)``, or as a decorator ``@register(peak=..., horizon=...)``
+    (the kind's name is then the function's). Returns the decorated function unchanged.
+
+    >>> from jaxsched.schedules import cosine_decay
     >>> def halved(peak, decay_steps):
     ...     return cosine_decay(peak / 2, decay_steps)
     >>> register("halved_cosine", halved, peak="peak", horizon="decay_steps")
@@ -113,16 +119,30 @@ def register(
     0.5
     >>> unregister("halved_cosine")
     """
-    params = inspect.signature(fn).parameters
-    roles = [("peak", peak), ("horizon", horizon), *(("schedule", a) for a in schedule_args)]
-    for role, arg in roles:
-        if arg is not None and arg not in params:
-            raise ValueError(f"{role} must name an argument of {name!r}, got {role}={arg!r}")
-    KINDS[name] = Kind(fn, peak, horizon, tuple(schedule_args))
-    SCHEDULES[name] = fn
-    COMBINATORS.discard(name)
-    if schedule_args:
-        COMBINATORS.add(name)
+
+    def add(name: str, fn: Callable[..., Schedule]) -> None:
+        params = inspect.signature(fn).parameters
+        roles = [("peak", peak), ("horizon", horizon), *(("schedule", a) for a in schedule_args)]
+        for role, arg in roles:
+            if arg is not None and arg not in params:
+                raise ValueError(f"{role} must name an argument of {name!r}, got {role}={arg!r}")
+        KINDS[name] = Kind(fn, peak, horizon, tuple(schedule_args), example)
+        SCHEDULES[name] = fn
+        COMBINATORS.discard(name)
+        if schedule_args:
+            COMBINATORS.add(name)
+
+    if fn is not None:
+        if not isinstance(name, str):
+            raise ValueError(f"name must be a string, got name={name!r}")
+        add(name, fn)
+        return None
+
+    def decorator(f: Callable[..., Schedule]) -> Callable[..., Schedule]:
+        add(name or f.__name__, f)
+        return f
+
+    return decorator
 
 
 def unregister(name: str) -> None:
@@ -130,30 +150,6 @@ def unregister(name: str) -> None:
     get_kind(name)
     del KINDS[name], SCHEDULES[name]
     COMBINATORS.discard(name)
-
-
-register("constant", constant, peak="value", horizon=None)
-register("linear_decay", linear_decay, peak="peak", horizon="decay_steps")
-register("cosine_decay", cosine_decay, peak="peak", horizon="decay_steps")
-register("polynomial_decay", polynomial_decay, peak="peak", horizon="decay_steps")
-register("stepwise_drop", stepwise_drop, peak="peak", horizon="total_steps")
-register("step_decay", step_decay, peak="peak", horizon=None)
-register("multistep", multistep, peak="peak", horizon=None)
-register("piecewise_constant", piecewise_constant, peak="init_value", horizon=None)
-register("exponential_decay", exponential_decay, peak="peak", horizon=None)
-register("natural_exp_decay", natural_exp_decay, peak="peak", horizon=None)
-register("inverse_sqrt", inverse_sqrt, peak="peak", horizon=None)
-register("inverse_time", inverse_time, peak="peak", horizon=None)  # decay_steps: a time unit
-register("cosine_restarts", cosine_restarts, peak="peak", horizon=None)  # period, not horizon
-register("cyclical", cyclical, peak="max_lr", horizon=None)
-register("one_cycle", one_cycle, peak="peak", horizon="total_steps")
-register("warmup_linear_decay", warmup_linear_decay, peak="peak", horizon="total_steps")
-register("warmup_cosine_decay", warmup_cosine_decay, peak="peak", horizon="total_steps")
-register("warmup_stable_decay", warmup_stable_decay, peak="peak", horizon="total_steps")
-register("warmup", warmup, peak=None, horizon=None, schedule_args=("schedule",))
-register("lr_noise", lr_noise, peak=None, horizon=None, schedule_args=("schedule",))
-register("join", join, peak=None, horizon=None, schedule_args=("schedules",))
-register("product", product, peak=None, horizon=None, schedule_args=("schedules",))
 
 
 def get_kind(name: str) -> Kind:
@@ -519,3 +515,104 @@ def from_spec(spec: str) -> Schedule:
         return build(name, kwargs)
     except ValueError as err:
         raise ValueError(f"schedule spec {spec!r}: {err}") from None
+
+
+def example(name: str, *, peak: Any = 0.1, horizon: Any = 200) -> Schedule:
+    """The kind's registered example, built with ``peak`` and ``horizon`` filled in.
+
+    >>> round(float(example("step_decay", peak=1.0)(120)), 3)
+    0.25
+    """
+    kind = get_kind(name)
+    kwargs = parse(f"{name}:{kind.example}").kwargs if kind.example else {}
+    return build(name, kwargs, peak=peak, horizon=horizon)
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+def register_namespace(prefix: str, module: str) -> None:
+    """Make the public functions of ``module`` reachable as ``<prefix>.<name>`` in specs.
+
+    :mod:`jaxsched.compat.torch` and :mod:`jaxsched.compat.sambaflow` call this when imported;
+    the module's ``__all__`` lists its schedule functions.
+    """
+    if not isinstance(prefix, str) or not prefix.isidentifier():
+        raise ValueError(f"prefix must be an identifier, got prefix={prefix!r}")
+    _NAMESPACES[prefix] = module
+
+
+def _namespace_table(prefix: str) -> dict[str, Callable[..., Schedule]]:
+    module = importlib.import_module(_NAMESPACES[prefix])
+    names = getattr(module, "__all__", None) or [
+        n for n, obj in vars(module).items()
+        if not n.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module.__name__
+    ]
+    return {
+        f"{prefix}.{n}": getattr(module, n) for n in sorted(names)
+        if callable(getattr(module, n, None)) and not isinstance(getattr(module, n), type)
+    }
+
+
+def available() -> dict[str, Callable[..., Schedule]]:
+    """Every constructor a spec can name: the kinds, and ``<prefix>.<name>`` of every
+    registered namespace (import :mod:`jaxsched.compat` to register torch's and SambaFlow's).
+
+    >>> import jaxsched.compat
+    >>> "cosine_decay" in available(), "torch.cosine_annealing_lr" in available()
+    (True, True)
+    """
+    found: dict[str, Callable[..., Schedule]] = dict(SCHEDULES)
+    for prefix in _NAMESPACES:
+        found.update(_namespace_table(prefix))
+    return found
+
+
+def _table_for(name: str) -> Mapping[str, Callable[..., Schedule]]:
+    """The part of :func:`available` that can hold ``name`` (imports only that)."""
+    prefix, dot, _ = name.partition(".")
+    if dot and prefix in _NAMESPACES:
+        return _namespace_table(prefix)
+    return SCHEDULES
+
+
+def resolve(
+    spec: str, *, table: Mapping[str, Callable[..., Schedule]] | None = None
+) -> tuple[str, Schedule]:
+    """``(label, schedule)`` from a spec over :func:`available` (or ``table``).
+
+    Without ``@label`` the label is ``NAME(key=value, ...)``, or ``NAME`` without arguments.
+
+    >>> import jax.numpy as jnp, jaxsched.compat
+    >>> label, f = resolve("torch.multi_step_lr:lr=0.1,milestones=[30,60]@steps")
+    >>> label, [round(float(x), 4) for x in f(jnp.array([0, 30, 60]))]
+    ('steps', [0.1, 0.01, 0.001])
+
+    Raises:
+        ValueError: naming the spec and the offending part (unknown name, bad key, bad or
+            missing value, or the factory's own rejection of the arguments).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"schedule spec must be a non-empty string, got {spec!r}")
+    head = spec.partition(":")[0].partition("@")[0].strip()
+    table = _table_for(head) if table is None else table
+    name, kwargs, label = parse(spec, table=table)
+    factory = table[name]
+    try:
+        if factory is SCHEDULES.get(name):
+            schedule = build(name, kwargs)
+        else:
+            params = _parameters(factory)
+            if params is not None:
+                inspect.signature(factory).bind(**kwargs)
+            schedule = factory(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"schedule spec {spec!r}: {name}: {err}") from err
+    except ValueError as err:
+        raise ValueError(f"schedule spec {spec!r}: {err}") from err
+    if not callable(schedule):
+        raise ValueError(
+            f"schedule spec {spec!r}: {name} returns a {type(schedule).__name__}, "
+            "not a step -> learning-rate schedule"
+        )
+    return label or name, schedule

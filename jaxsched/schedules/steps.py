@@ -11,8 +11,10 @@ import jax.numpy as jnp
 
 from jaxsched import _validate as v
 from jaxsched.schedules._core import ArrayLike, Schedule, as_step, f32, finish
+from jaxsched.schedules.registry import register
 
 
+@register(peak="peak", horizon="total_steps", example="fraction=0.75")
 def stepwise_drop(
     peak: ArrayLike,
     total_steps: ArrayLike,
@@ -43,6 +45,7 @@ def stepwise_drop(
     return schedule
 
 
+@register(peak="peak", horizon=None, example="step_size=50,gamma=0.5")
 def step_decay(peak: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) -> Schedule:
     """Multiply by ``gamma`` every ``step_size`` steps.
 
@@ -66,6 +69,7 @@ def step_decay(peak: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) ->
     return schedule
 
 
+@register(peak="peak", horizon=None, example="milestones=[100;150]")
 def multistep(peak: ArrayLike, milestones: Sequence[ArrayLike], gamma: ArrayLike = 0.1) -> Schedule:
     """Multiply by ``gamma`` at each milestone reached.
 
@@ -93,6 +97,8 @@ def multistep(peak: ArrayLike, milestones: Sequence[ArrayLike], gamma: ArrayLike
     return schedule
 
 
+@register(peak="init_value", horizon=None,
+          example="boundaries_and_scales={60:0.5;120:1.5;160:0.2}")
 def piecewise_constant(
     init_value: ArrayLike, boundaries_and_scales: Mapping[int, ArrayLike] | None = None
 ) -> Schedule:

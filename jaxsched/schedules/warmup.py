@@ -21,6 +21,7 @@ from jaxsched.schedules._core import (
 )
 from jaxsched.schedules.basic import cosine_decay, linear_decay
 from jaxsched.schedules.compose import as_schedule, evaluate
+from jaxsched.schedules.registry import register
 
 _SHAPES = ("linear", "cosine")
 
@@ -31,6 +32,8 @@ def _ramp(shape: str, x):
     return 1.0 - cosine_fraction(x)  # 0.5 * (1 - cos(pi x))
 
 
+@register(peak=None, horizon=None, schedule_args=("schedule",),
+          example="schedule=(inverse_sqrt:peak=0.1,timescale=10),warmup_steps=20")
 def warmup(
     schedule: Schedule | ArrayLike,
     warmup_steps: ArrayLike,
@@ -97,6 +100,7 @@ def _check_warmup_total(warmup_steps, total_steps, *, allow_equal: bool = False)
         )
 
 
+@register(peak="peak", horizon="total_steps", example="warmup_steps=20")
 def warmup_linear_decay(
     peak: ArrayLike,
     warmup_steps: ArrayLike,
@@ -121,6 +125,7 @@ def warmup_linear_decay(
     return warmup(decay, warmup_steps, init_value)
 
 
+@register(peak="peak", horizon="total_steps", example="warmup_steps=20")
 def warmup_cosine_decay(
     peak: ArrayLike,
     warmup_steps: ArrayLike,
@@ -149,6 +154,8 @@ def warmup_cosine_decay(
 _COOLDOWNS = ("linear", "cosine", "1-sqrt")
 
 
+@register(peak="peak", horizon="total_steps",
+          example="warmup_steps=20,cooldown_steps=50")
 def warmup_stable_decay(
     peak: ArrayLike,
     total_steps: ArrayLike,

@@ -45,6 +45,7 @@ from jaxsched import optim
 from jaxsched.train.loop import GroupTrainer
 from jaxsched.train.model import TinyViT
 from jaxsched.train.notes_model import NotesTinyViT
+from jaxsched.train.task import image_classification_task
 
 __all__ = [
     "NotesTinyViT",
@@ -198,10 +199,10 @@ class _Compiled:
 
     def __init__(self, model, images, labels, *, batch: int, steps: int, runs: int = 1,
                  compiler_options: dict[str, Any] | None = None):
-        self.trainer = GroupTrainer(
-            model, _adam_constant, images, labels, batch_size=batch, chunk_size=steps,
-            compiler_options=compiler_options,
-        )
+        task = image_classification_task(model, jnp.asarray(images), jnp.asarray(labels),
+                                         batch_size=batch)
+        self.trainer = GroupTrainer(task, _adam_constant, chunk_size=steps,
+                                    compiler_options=compiler_options)
         self.runs, self.steps = runs, steps
         self.state = self.trainer.init(np.arange(runs), {})
         self.tables = jnp.full((runs, 1), 1e-3, jnp.float32)

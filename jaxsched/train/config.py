@@ -1,7 +1,9 @@
-"""Run configurations: what one training run is, how it is keyed, and which optimizer it builds.
+"""One training run of the trainer: optimizer, schedule, horizon, seed, hyperparameters.
 
-A :class:`RunConfig` is plain data (JSON round-trippable). Everything that changes the *structure*
-of the compiled program (the optimizer family, the model shape, the batch size) goes into
+A :class:`RunConfig` is plain data (JSON round-trippable) and satisfies the
+:class:`~jaxsched.train.runner.TrainingRun` protocol the runner reads. What is trained (the
+model and its data) is the runner's :class:`~jaxsched.train.task.Task`, not part of the config.
+Everything that changes the *structure* of the compiled program (the optimizer family) goes into
 :meth:`RunConfig.group_key`; runs that share it train together in one vmapped program, and
 everything else (learning-rate table, EMA decay, Adam betas, seed, horizon) travels on the run
 axis as data.
@@ -10,10 +12,9 @@ axis as data.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,115 +22,10 @@ import numpy as np
 import optax
 
 from jaxsched import _validate as v
-from jaxsched import optim, schedules
+from jaxsched import schedules
+from jaxsched.train.optimizers import OPTIMIZERS, OptimizerKind
 
-
-class OptimizerKind(NamedTuple):
-    """How a named optimizer is built from a learning-rate function and per-run scalars."""
-
-    hparams: tuple[str, ...]
-    build: Callable[[Callable[[jax.Array], jax.Array], Mapping[str, jax.Array]], Any]
-    # The notes log the loss at the averaged parameters for averaging / schedule-free runs.
-    record_eval_loss: bool
-    description: str
-
-
-def _adam(lr, h):
-    return optim.adam(lr, b1=h["b1"], b2=h["b2"], eps=h["eps"])
-
-
-OPTIMIZERS: dict[str, OptimizerKind] = {
-    "adam": OptimizerKind(("b1", "b2", "eps"), _adam, False, "the notes' Adam"),
-    "adam_polyak": OptimizerKind(
-        ("b1", "b2", "eps"),
-        lambda lr, h: optim.polyak_average(_adam(lr, h)),
-        True,
-        "Adam with Polyak (uniform) averaging of the iterates",
-    ),
-    "adam_ema": OptimizerKind(
-        ("b1", "b2", "eps", "ema_decay"),
-        lambda lr, h: optim.ema_average(_adam(lr, h), decay=h["ema_decay"]),
-        True,
-        "Adam with a debiased exponential moving average of the iterates",
-    ),
-    "sf_adam_polyak": OptimizerKind(
-        ("b1", "b2", "eps"),
-        lambda lr, h: optim.schedule_free_adam(
-            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], average="polyak"
-        ),
-        True,
-        "the notes' schedule-free Adam, Polyak average",
-    ),
-    "sf_adam_ema": OptimizerKind(
-        ("b1", "b2", "eps", "ema_decay"),
-        lambda lr, h: optim.schedule_free_adam(
-            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], average="ema", ema_decay=h["ema_decay"]
-        ),
-        True,
-        "the notes' schedule-free Adam, debiased EMA average",
-    ),
-    "adamw": OptimizerKind(
-        ("b1", "b2", "eps", "weight_decay"),
-        lambda lr, h: optax.adamw(
-            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
-        ),
-        False,
-        "optax.adamw: Adam with decoupled weight decay (scaled by the learning rate)",
-    ),
-    "sf_adamw": OptimizerKind(
-        ("b1", "b2", "eps", "weight_decay", "warmup_steps"),
-        lambda lr, h: optim.schedule_free_adamw(
-            lr,
-            b1=h["b1"],
-            b2=h["b2"],
-            eps=h["eps"],
-            weight_decay=h["weight_decay"],
-            warmup_steps=h["warmup_steps"],
-        ),
-        True,
-        "Schedule-Free AdamW (Defazio et al. 2024), weight decay at y, the reference's warmup "
-        "lr * min(1, (k+1)/warmup_steps) and its warmup-weighted average",
-    ),
-    "sf_sgd": OptimizerKind(
-        ("b1", "weight_decay", "warmup_steps"),
-        lambda lr, h: optim.schedule_free_sgd(
-            lr, b1=h["b1"], weight_decay=h["weight_decay"], warmup_steps=h["warmup_steps"]
-        ),
-        True,
-        "Schedule-Free SGD (b1 is the interpolation, the reference's momentum; L2 decay at y; "
-        "the reference's warmup)",
-    ),
-    "sf_radam": OptimizerKind(
-        ("b1", "b2", "eps", "weight_decay"),
-        lambda lr, h: optim.schedule_free_radam(
-            lr, b1=h["b1"], b2=h["b2"], eps=h["eps"], weight_decay=h["weight_decay"]
-        ),
-        True,
-        "Schedule-Free RAdam: needs no warmup (silent SGD phase while rho_t <= 4)",
-    ),
-}
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """TinyViT shape. The defaults are the notes' model."""
-
-    features: int = 128
-    patch_size: int = 8
-    num_blocks: int = 4
-    num_heads: int = 4
-    dropout: float = 0.3
-    readout: str = "first_patch"
-
-    def validate(self) -> None:
-        for name in ("features", "patch_size", "num_blocks", "num_heads"):
-            v.check_int(name, getattr(self, name), minimum=1)
-        v.check_in_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
-        v.check_choice("readout", self.readout, ("first_patch", "class_token"))
-        if self.features % self.num_heads:
-            raise ValueError(
-                f"features must be divisible by num_heads, got features={self.features} "
-                f"and num_heads={self.num_heads}"
-            )
+__all__ = ["RunConfig", "field_help"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +37,8 @@ class RunConfig:
     unless ``schedule_kwargs`` says otherwise, ``lr`` fills its registered peak argument and
     ``steps`` its horizon argument, where the kind has them
     (:data:`jaxsched.schedules.KINDS`). Each field's ``metadata`` carries its ``help`` for the
-    ``jaxsched train`` flag generated from it (``"cli": False``: no flag).
+    ``jaxsched train`` flag generated from it (``"cli": False``: no flag; ``{name}`` in a help
+    text is replaced by the optimizers that read the hyperparameter ``name``).
 
     >>> cfg = RunConfig(schedule="cosine_decay", lr=0.1, steps=100)
     >>> cfg.schedule_arguments(), float(cfg.build_schedule()(50))
@@ -178,41 +75,26 @@ class RunConfig:
     b2: float = dataclasses.field(default=0.999, metadata={"help": "Adam's second-moment decay"})
     eps: float = dataclasses.field(default=1e-6, metadata={"help": "Adam's epsilon"})
     ema_decay: float = dataclasses.field(
-        default=0.9999, metadata={"help": "decay of the EMA averages (adam_ema, sf_adam_ema)"}
+        default=0.9999, metadata={"help": "decay of the EMA averages (used by {ema_decay})"}
     )
     weight_decay: float = dataclasses.field(
-        default=0.0, metadata={"help": "weight decay (adamw, sf_adamw, sf_sgd, sf_radam)"}
+        default=0.0, metadata={"help": "weight decay (used by {weight_decay})"}
     )
     warmup_steps: int = dataclasses.field(
         default=0,
         metadata={
             "help": "the schedule-free reference's own warmup, lr * min(1, (k+1)/W) "
-            "(sf_adamw, sf_sgd; other optimizers take warmup from --schedule)",
-            # Added after runs were keyed by their config: at its default it stays out of the
-            # key, so existing run directories keep their ids and resume.
-            "keyed_from_default": True,
+            "(used by {warmup_steps}; other optimizers take warmup from --schedule)",
         },
-    )
-    batch_size: int = dataclasses.field(default=128, metadata={"help": "examples per step"})
-    model: ModelConfig = dataclasses.field(
-        default_factory=ModelConfig, metadata={"cli": False}  # --model picks a preset's shape
-    )
-    data: str = dataclasses.field(
-        default="synthetic", metadata={"cli": False}  # --data also offers 'auto'
     )
     eval_every: int = dataclasses.field(
         default=1000,
-        metadata={"help": "test-set evaluation period (default: steps/20)", "cli_default": None},
-    )
-    eval_examples: int = dataclasses.field(
-        default=10_000, metadata={"help": "test examples per evaluation"}
+        metadata={"help": "evaluation period in steps (default: steps/20)", "cli_default": None},
     )
 
     # -- validation -------------------------------------------------------------------------
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule_kwargs", dict(self.schedule_kwargs))
-        if isinstance(self.model, Mapping):
-            object.__setattr__(self, "model", ModelConfig(**self.model))
         v.check_choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
         v.check_int("steps", self.steps, minimum=1)
         if self.steps_this_run is not None:
@@ -223,9 +105,7 @@ class RunConfig:
                     f"and steps={self.steps}"
                 )
         v.check_int("seed", self.seed, minimum=0)
-        v.check_int("batch_size", self.batch_size, minimum=1)
         v.check_int("eval_every", self.eval_every, minimum=1)
-        v.check_int("eval_examples", self.eval_examples, minimum=1)
         v.check_nonnegative("lr", self.lr)
         v.check_in_range("b1", self.b1, 0.0, 1.0, high_inclusive=False)
         v.check_in_range("b2", self.b2, 0.0, 1.0, high_inclusive=False)
@@ -240,8 +120,6 @@ class RunConfig:
                 f"{self.warmup_steps} with optimizer={self.optimizer!r}: give its warmup in the "
                 "schedule (e.g. warmup:schedule=...)"
             )
-        v.check_choice("data", self.data, ("cifar10", "synthetic"))
-        self.model.validate()
         schedules.get(self.schedule)  # unknown names fail here, listing the valid ones
         try:
             self.build_schedule()  # and bad schedule arguments fail here, naming the argument
@@ -287,24 +165,30 @@ class RunConfig:
         return np.asarray(jax.jit(fn)(jnp.arange(self.train_steps, dtype=jnp.int32)), np.float32)
 
     def group_key(self) -> str:
-        """Runs with equal keys compile to the same program (their optimizer states match)."""
-        return json.dumps(
-            {
-                "optimizer": self.optimizer,
-                "model": dataclasses.asdict(self.model),
-                "batch_size": self.batch_size,
-                "data": self.data,
-                "eval_examples": self.eval_examples,
-            },
-            sort_keys=True,
-        )
+        """Runs with equal keys compile to the same program: the optimizer's structure."""
+        return self.optimizer
+
+    @property
+    def record_eval_loss(self) -> bool:
+        """Whether the logged loss is taken at the evaluation parameters (the notes' logging)."""
+        return self.kind.record_eval_loss
+
+    # The runner's schedule of extra evaluations and branch points: none for a plain run.
+    @property
+    def eval_steps(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def branch_steps(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def branch_from(self) -> None:
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["schedule_kwargs"] = dict(self.schedule_kwargs)
-        for f in dataclasses.fields(self):
-            if f.metadata.get("keyed_from_default") and d[f.name] == f.default:
-                del d[f.name]
         return d
 
     @classmethod
@@ -315,18 +199,37 @@ class RunConfig:
             raise ValueError(f"unknown RunConfig fields: {sorted(unknown)}")
         return cls(**dict(d))
 
-    def run_id(self) -> str:
-        """A readable, stable directory name: what the run is, plus a hash of its whole config."""
-        from jaxsched.train.results import config_key
+    def name(self) -> str:
+        """A readable name for the run's directory: optimizer, schedule, length, seed.
 
+        >>> RunConfig(schedule="stepwise_drop", schedule_kwargs={"fraction": 0.75},
+        ...           steps=1000).name()
+        'adam-stepwise_drop0.75-1000-s0'
+        """
         sched = self.schedule
         if "fraction" in self.schedule_kwargs:
             sched += f"{self.schedule_kwargs['fraction']:g}"
         parts = [self.optimizer, sched, f"{self.train_steps}", f"s{self.seed}"]
-        slug = re.sub(r"[^A-Za-z0-9_.]+", "-", "-".join(parts))
-        return f"{slug}-{config_key(self.to_dict())[:10]}"
+        if "ema_decay" in self.kind.hparams:
+            parts.insert(1, f"ema{self.ema_decay:g}")
+        return re.sub(r"[^A-Za-z0-9_.]+", "-", "-".join(parts))
 
     def make_optimizer(
         self, lr_fn, hparams: Mapping[str, jax.Array]
     ) -> optax.GradientTransformation:
         return self.kind.build(lr_fn, hparams)
+
+
+def field_help(field: dataclasses.Field) -> str | None:
+    """The ``help`` of a :class:`RunConfig` field, ``{hparam}`` filled with the optimizers
+    that read that hyperparameter (so the text follows :data:`OPTIMIZERS`).
+
+    >>> field_help(next(f for f in dataclasses.fields(RunConfig) if f.name == "ema_decay"))
+    'decay of the EMA averages (used by adam_ema, sf_adam_ema)'
+    """
+    text = field.metadata.get("help")
+    if text is None:
+        return None
+    taking = {h: ", ".join(n for n, k in OPTIMIZERS.items() if h in k.hparams)
+              for h in ("ema_decay", "weight_decay", "warmup_steps")}
+    return text.format(**taking)

@@ -50,6 +50,7 @@ __all__ = [
     "DataCorruptError",
     "DataUnavailableError",
     "Dataset",
+    "SyntheticFallbackWarning",
     "Difficulty",
     "data_dir",
     "load",
@@ -100,6 +101,14 @@ class Dataset(NamedTuple):
 
 class DataUnavailableError(RuntimeError):
     """CIFAR-10 cannot be had: not cached and not downloadable (or download disabled)."""
+
+
+class SyntheticFallbackWarning(UserWarning):
+    """``load("auto")`` could not have CIFAR-10 and uses the synthetic set; says why, in one line.
+
+    The command line prints it as one ``warning:`` line; in Python, filter it as any warning
+    (``warnings.simplefilter("error", SyntheticFallbackWarning)`` turns the fallback off).
+    """
 
 
 class DataCorruptError(DataUnavailableError):
@@ -568,8 +577,8 @@ def load(
       the file) when it cannot be had, and ``DataCorruptError`` for a bad file. Never falls back.
     * ``"synthetic"``: ``synthetic(**synthetic_kwargs)``.
     * ``"auto"``: CIFAR-10 when it is cached or can be downloaded; otherwise (no file and no
-      network, or a corrupt file) a one-line ``UserWarning`` saying why, and the synthetic
-      set. Check ``Dataset.name``.
+      network, or a corrupt file) a one-line :class:`SyntheticFallbackWarning` saying why, and
+      the synthetic set. Check ``Dataset.name``.
 
     Example::
 
@@ -590,7 +599,7 @@ def load(
         reason = " ".join(str(e).split())
         warnings.warn(
             f"CIFAR-10 unavailable, using the SYNTHETIC data set instead: {reason}",
-            UserWarning,
+            SyntheticFallbackWarning,
             stacklevel=2,
         )
         return synthetic(**(synthetic_kwargs or {}))

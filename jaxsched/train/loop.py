@@ -29,12 +29,18 @@ on XLA:CPU (getrusage), a TinyViT step run as a program of its own takes 19-30k 
 faults, a third of its CPU time spent in the kernel, as if its ~80-120 MB of temporaries were
 fresh memory at every execution; inside the loop it takes ~1k per step.
 
-Example::
+Example (two runs of a toy task, one program; ``lr`` reads each run's table):
 
-    trainer = GroupTrainer(TinyViT(), lambda lr, h: adam(lr, b1=h["b1"]), images, labels,
-                           record_eval_loss=False)
-    state = trainer.init(jnp.array([0, 1]), {"b1": jnp.array([0.9, 0.95])})
-    state, losses = trainer.train(state, tables, {"b1": ...}, 500)   # losses: f32[2, 500]
+>>> import jax, jax.numpy as jnp
+>>> from jaxsched import optim
+>>> task = Task(init=lambda k: jnp.ones(3), loss=lambda p, b, k: jnp.mean((b - p) ** 2),
+...             sample=lambda k: jax.random.normal(k, (8, 3)))
+>>> trainer = GroupTrainer(task, lambda lr, h: optim.adam(lr, b1=h["b1"]))
+>>> hp = {"b1": jnp.array([0.9, 0.95])}
+>>> state = trainer.init(jnp.array([0, 1]), hp)
+>>> state, losses = trainer.train(state, jnp.full((2, 50), 0.1), hp, 50)
+>>> losses.shape, trainer.evaluate(state)["loss"].shape
+((2, 50), (2,))
 """
 
 from __future__ import annotations
@@ -43,7 +49,6 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,17 +56,9 @@ import optax
 
 from jaxsched import _validate as v
 from jaxsched.optim import eval_params
-from jaxsched.train.task import (
-    Task,
-    classification_metrics,
-    cross_entropy,
-    image_classification_task,
-    pad_batches,
-)
+from jaxsched.train.task import Task
 
-__all__ = [
-    "EVAL_LOSS_TIMINGS", "GroupTrainer", "MakeOptimizer", "Task", "TrainState", "cross_entropy",
-]
+__all__ = ["EVAL_LOSS_TIMINGS", "GroupTrainer", "MakeOptimizer", "TrainState"]
 
 MakeOptimizer = Callable[
     [Callable[[jax.Array], jax.Array], Mapping[str, jax.Array]], optax.GradientTransformation
@@ -125,15 +122,10 @@ class GroupTrainer:
     """Trains a group of runs that share a task and an optimizer structure.
 
     Args:
-      model: a :class:`~jaxsched.train.task.Task` (its ``sample`` draws the batches; the
-        image arguments below stay unset), or a flax module mapping float images in [0, 1]
-        (NHWC) to logits, called with ``deterministic=`` and a ``"dropout"`` rng: the notes'
-        classifier on ``train_images`` (:func:`~jaxsched.train.task.image_classification_task`).
+      task: what to train (:class:`~jaxsched.train.task.Task`): its ``sample`` draws each
+        step's batch on the device, its ``loss`` is differentiated, its ``evaluate`` (or the
+        default metrics) is what :meth:`evaluate` reports.
       make_optimizer: see :data:`MakeOptimizer`.
-      train_images: with a model: uint8 ``[N, H, W, C]``, put on the device once (``x / 255``
-        per batch).
-      train_labels: with a model: integer ``[N]``.
-      batch_size: with a model: images per step, sampled with replacement inside the step.
       record_eval_loss: record, instead of the training loss, the loss at
         ``eval_params(opt_state, params)`` on the same batch with the same dropout key (the
         notes' logging for averaging and schedule-free runs). Costs one more forward pass.
@@ -145,30 +137,28 @@ class GroupTrainer:
       unroll: steps per loop iteration. XLA:CPU pays a fixed cost per iteration; measured here
         it did not pay off (TinyViT steps take ~100 ms; even a toy model ran no faster with 2
         or 4, and compiled 2-3x slower), hence the default 1.
-      data_sharding: with a model: optional ``jax.sharding.Sharding`` for the dataset (e.g.
-        replicated over a mesh); by default the arrays go to the default device.
-      batch_sharding: with a model: optional sharding applied to each sampled batch inside the
-        step (data parallelism for one run); ``None`` leaves placement to XLA.
+      batch_sharding: optional sharding applied to every leaf of each sampled batch inside the
+        step (data parallelism for one run: split the leading axis over a mesh); ``None``
+        leaves placement to XLA.
       compiler_options: XLA options for the trainer's programs (``jax.jit``'s
         ``compiler_options``), e.g. cheaper compiles for short tests.
     """
 
     def __init__(
         self,
-        model: nn.Module | Task,
+        task: Task,
         make_optimizer: MakeOptimizer,
-        train_images: Any = None,
-        train_labels: Any = None,
         *,
-        batch_size: int = 128,
         record_eval_loss: bool = False,
         eval_loss_timing: str = "after",
         chunk_size: int = 1000,
         unroll: int = 1,
-        data_sharding: jax.sharding.Sharding | None = None,
         batch_sharding: jax.sharding.Sharding | None = None,
         compiler_options: Mapping[str, Any] | None = None,
     ):
+        if not isinstance(task, Task):
+            raise ValueError(f"task must be a jaxsched Task, got task={task!r}")
+        task.validate()
         v.check_int("chunk_size", chunk_size, minimum=1)
         v.check_int("unroll", unroll, minimum=1)
         v.check_bool("record_eval_loss", record_eval_loss)
@@ -177,60 +167,17 @@ class GroupTrainer:
             raise ValueError(
                 f"make_optimizer must be callable, got make_optimizer={make_optimizer!r}"
             )
-        if isinstance(model, Task):
-            if train_images is not None or train_labels is not None:
-                raise ValueError(
-                    "train_images/train_labels must be None when training a Task (its sample "
-                    "draws the batches), got arrays"
-                )
-            model.validate()
-            self.model = None
-            self.task = model
-        else:
-            self.model = model
-            self.task = self._image_task(
-                model, train_images, train_labels, batch_size, data_sharding, batch_sharding
-            )
+        self.task = task
         self.make_optimizer = make_optimizer
         self.record_eval_loss = record_eval_loss
         self.eval_loss_timing = eval_loss_timing
         self.chunk_size = chunk_size
         self.unroll = unroll
+        self.batch_sharding = batch_sharding
         jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
         self._run = jit(self._run_impl, donate_argnums=(0,))
         self._init = jit(self._init_impl)
         self._eval = jit(self._eval_impl)
-        self._eval_task = jit(self._eval_task_impl)
-
-    def _image_task(self, model, train_images, train_labels, batch_size, data_sharding,
-                    batch_sharding) -> Task:
-        v.check_int("batch_size", batch_size, minimum=1)
-        if train_images is None or train_labels is None:
-            raise ValueError("train_images and train_labels are required with a model")
-        shape = tuple(np.shape(train_images))
-        if len(shape) != 4 or shape[0] == 0:
-            raise ValueError(
-                f"train_images must be a non-empty [N, H, W, C] array, got shape {shape}"
-            )
-        if np.dtype(train_images.dtype) != np.uint8:
-            raise ValueError(
-                f"train_images must be uint8 (the loop divides by 255), got dtype "
-                f"{train_images.dtype}"
-            )
-        if tuple(np.shape(train_labels)) != (shape[0],):
-            raise ValueError(
-                f"train_labels must have shape ({shape[0]},) to match train_images, got "
-                f"shape {tuple(np.shape(train_labels))}"
-            )
-        if not np.issubdtype(np.dtype(train_labels.dtype), np.integer):
-            raise ValueError(f"train_labels must be integers, got dtype {train_labels.dtype}")
-        put = (lambda a: jax.device_put(a, data_sharding)) if data_sharding else jnp.asarray
-        self.images = put(train_images)
-        self.labels = put(jnp.asarray(train_labels, jnp.int32))
-        self.batch_size = batch_size
-        return image_classification_task(
-            model, self.images, self.labels, batch_size=batch_size, batch_sharding=batch_sharding
-        )
 
     # -- one run, unbatched -------------------------------------------------------------------
     def _optimizer(self, table: jax.Array, hparams: Mapping[str, jax.Array]):
@@ -253,6 +200,10 @@ class GroupTrainer:
         run_key = jax.random.wrap_key_data(state.key, impl=_KEY_IMPL)
         data_key, dropout_key = jax.random.split(jax.random.fold_in(run_key, state.step))
         batch = self.task.sample(data_key)
+        if self.batch_sharding is not None:
+            batch = jax.tree.map(
+                lambda x: jax.lax.with_sharding_constraint(x, self.batch_sharding), batch
+            )
         loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, dropout_key)
         if self.record_eval_loss and self.eval_loss_timing == "before":
             loss = loss_fn(eval_params(state.opt_state, state.params), batch, dropout_key)
@@ -290,14 +241,7 @@ class GroupTrainer:
             carry = jax.lax.fori_loop(0, n, lambda i, c: body(i, c, 1), carry)
         return carry
 
-    def _eval_impl(self, state, images, labels, weights):
-        def one(s):
-            params = eval_params(s.opt_state, s.params)
-            return classification_metrics(self.model, params, images, labels, weights)
-
-        return _over_runs(one, _num_runs(state))(state)
-
-    def _eval_task_impl(self, state):
+    def _eval_impl(self, state):
         def one(s):
             return self.task.metrics(eval_params(s.opt_state, s.params))
 
@@ -387,46 +331,9 @@ class GroupTrainer:
             cost = cost[0] if cost else {}
         return float((cost or {}).get("flops", 0.0))
 
-    def evaluate(
-        self,
-        state: TrainState,
-        hparams: Mapping[str, Any],
-        images: Any,
-        labels: Any,
-        batch_size: int = 1000,
-    ) -> dict[str, jax.Array]:
-        """Mean loss and accuracy of every run at its ``eval_params``, without dropout.
-
-        ``images`` uint8 ``[M, H, W, C]``, ``labels`` integer ``[M]``. ``hparams`` is checked
-        for shape but not needed: every optimizer here keeps what ``eval_params`` reads in its
-        state. Returns ``{"loss": f32[R], "accuracy": f32[R]}``.
-        """
-        if self.model is None:
-            raise ValueError(
-                "evaluate(images, labels) needs a trainer built from a model; a Task trainer "
-                "evaluates with evaluate_task(state)"
-            )
-        num_runs = _num_runs(state)
-        self._check_hparams(hparams, num_runs)
-        v.check_int("batch_size", batch_size, minimum=1)
-        shape = tuple(np.shape(images))
-        if len(shape) != 4 or shape[0] == 0 or shape[1:] != tuple(self.images.shape[1:]):
-            raise ValueError(
-                f"images must be [M, {', '.join(map(str, self.images.shape[1:]))}] with M > 0, "
-                f"got shape {shape}"
-            )
-        if np.dtype(images.dtype) != np.uint8:
-            raise ValueError(f"images must be uint8, got dtype {images.dtype}")
-        if tuple(np.shape(labels)) != (shape[0],):
-            raise ValueError(
-                f"labels must have shape ({shape[0]},) to match images, got shape "
-                f"{tuple(np.shape(labels))}"
-            )
-        return self._eval(state, *pad_batches(images, labels, batch_size))
-
-    def evaluate_task(self, state: TrainState) -> dict[str, jax.Array]:
-        """The task's metrics (``Task.metrics``) of every run at its ``eval_params``.
+    def evaluate(self, state: TrainState) -> dict[str, jax.Array]:
+        """The task's metrics (:meth:`Task.metrics`) of every run at its ``eval_params``.
 
         Returns ``{name: f32[R]}``, at least ``"loss"``. One compiled program per group shape.
         """
-        return self._eval_task(state)
+        return self._eval(state)

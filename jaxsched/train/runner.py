@@ -1,10 +1,10 @@
-"""Trains a list of runs: groups them into vmapped programs, checkpoints, resumes, records results.
+"""Trains a list of runs on one task: groups them into vmapped programs, checkpoints, resumes.
 
 The runner is the only place that touches the disk during training. Its contract:
 
-* every run has a directory keyed by its config (:meth:`RunConfig.run_id`); a finished run is
-  never trained again;
-* runs that share :meth:`RunConfig.group_key` and the same current step train together in one
+* every run has a directory keyed by what it computes: its config (:meth:`TrainingRun.to_dict`)
+  and the task's identity (:meth:`Runner.run_id`); a finished run is never trained again;
+* runs that share :meth:`TrainingRun.group_key` and the same current step train together in one
   compiled program (a *cohort*); when the shortest of them reaches its end it is finalised and
   dropped, and the rest go on;
 * every ``checkpoint_every`` steps each run's state is checkpointed; after a kill, a rerun restores
@@ -13,73 +13,128 @@ The runner is the only place that touches the disk during training. Its contract
 * a non-finite loss stops that run with a message naming the step; its last good checkpoint
   stays, and the other runs go on.
 
-What the runs train is either the notes' TinyViT on a :class:`~jaxsched.train.data.Dataset`
-(the reproduction: the model comes from each config, evaluation is the test set) or any
-:class:`~jaxsched.train.task.Task` (the anytime comparison: evaluation is ``task.evaluate``).
+What the runs train is one :class:`~jaxsched.train.task.Task`; what each run is, is any object
+with the :class:`TrainingRun` surface (:class:`~jaxsched.train.config.RunConfig` for the
+reproduction and ``jaxsched train``, the comparison's grid runs for ``jaxsched compare``).
+Besides the per-step losses, a run is evaluated (``task.evaluate`` at ``eval_params``) every
+``eval_every`` steps, at its end and at its ``eval_steps``. A run with ``branch_steps`` keeps a
+snapshot of its state at each of those steps; a run with ``branch_from = (parent, step)`` does
+not train its first ``step`` steps but starts from that run's snapshot (its losses and
+evaluations up to there included). The runner trains parents first and checks that the two
+learning-rate tables agree up to the branch point, so a branch is the run it would have been
+trained alone.
 
-A run is described by a config with the :class:`RunConfig` surface the runner reads:
-``run_id()``, ``to_dict()``, ``group_key()``, ``lr_table()``, ``hparams()``, ``kind``
-(:class:`~jaxsched.train.config.OptimizerKind`), ``make_optimizer``, ``seed``, ``steps``,
-``train_steps``, ``eval_every``, ``optimizer``, ``schedule``. Two optional attributes extend it:
-
-* ``eval_steps``: more steps to evaluate at, besides the multiples of ``eval_every`` and the end;
-* ``branch_steps`` and ``branch_from``: a run with ``branch_steps`` keeps a snapshot of its
-  state at each of those steps; a run with ``branch_from = (run_id, step)`` does not train its
-  first ``step`` steps but starts from that run's snapshot (its losses and evaluations up to
-  there included). The runner trains parents first and checks that the two learning-rate tables
-  agree up to the branch point, so a branch is the run it would have been trained alone.
+Each run directory holds the same files whoever trains it (:mod:`jaxsched.train.results`):
+``config.json`` (``{"run": ..., "task": ...}``), ``losses.npy``, ``eval.json`` (a list of
+``{"step", <every key of the task's evaluate>}``), ``summary.json`` (:data:`SUMMARY_KEYS`),
+``ckpt/`` and ``params/``.
 """
 
 from __future__ import annotations
 
 import pathlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from jaxsched import _validate as v
 from jaxsched import optim
 from jaxsched.smoothing import smoothed_at, smoothing_window
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train import sharding
-from jaxsched.train.config import RunConfig
-from jaxsched.train.data import Dataset
 from jaxsched.train.loop import GroupTrainer, TrainState
-from jaxsched.train.model import TinyViT
 from jaxsched.train.results import RunDir, config_key
 from jaxsched.train.task import Task
 
+__all__ = ["SUMMARY_KEYS", "TERMINAL", "RunResult", "Runner", "TrainingRun"]
+
 TERMINAL = ("finished", "diverged")
+
+SUMMARY_KEYS = (
+    "run_id", "status", "steps", "train_steps", "steps_done", "seed", "smoothing_window",
+    "final_loss_smoothed", "final_eval", "wall_seconds", "steps_per_s",
+)
+"""The keys of every ``summary.json`` (a diverged run adds ``message`` and
+``diverged_at_step``). ``final_eval`` is the last evaluation's metrics (without its step), or
+``{}`` before the first; ``final_loss_smoothed`` is the per-step loss's moving average at the
+last step (window: ``smoothing_window``)."""
+
+
+@runtime_checkable
+class TrainingRun(Protocol):
+    """What the runner reads of a run (``RunConfig`` and the comparison's runs have it).
+
+    Attributes:
+      seed: seeds the run's initial parameters and its data / dropout stream.
+      steps: the schedule's horizon (sets the default smoothing window).
+      train_steps: how many steps the run trains.
+      eval_every: evaluation period; the run is also evaluated at ``train_steps``.
+      eval_steps: more steps to evaluate at.
+      branch_steps: steps at which to keep a snapshot for branches.
+      branch_from: ``(parent run, step)`` to start from the parent's snapshot, or ``None``.
+      record_eval_loss: log the loss at ``eval_params`` instead of the training loss.
+    """
+
+    seed: int
+    steps: int
+    eval_every: int
+
+    @property
+    def train_steps(self) -> int: ...
+
+    @property
+    def eval_steps(self) -> tuple[int, ...]: ...
+
+    @property
+    def branch_steps(self) -> tuple[int, ...]: ...
+
+    @property
+    def branch_from(self) -> tuple[Any, int] | None: ...
+
+    @property
+    def record_eval_loss(self) -> bool: ...
+
+    def name(self) -> str:
+        """A readable name (letters, digits, ``_.-``) that starts the run's directory name."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the run is, as JSON: keys its directory and is written to ``config.json``."""
+
+    def group_key(self) -> str:
+        """Runs with equal keys share one compiled program (same optimizer structure)."""
+
+    def lr_table(self) -> np.ndarray:
+        """float32 ``[train_steps]``: the learning rate at each step."""
+
+    def hparams(self) -> dict[str, float]:
+        """The optimizer's per-run scalars (they ride on the vmapped run axis)."""
+
+    def make_optimizer(
+        self, lr_fn: Callable[[jax.Array], jax.Array], hparams: Mapping[str, jax.Array]
+    ) -> optax.GradientTransformation:
+        """The run's optimizer from its learning-rate function and scalars (inside ``vmap``)."""
 
 
 @dataclass
 class RunResult:
-    config: RunConfig
+    """What happened to one run in :meth:`Runner.run`."""
+
+    config: TrainingRun
     run_dir: RunDir
     status: str  # "finished" | "diverged" | "skipped" (already finished before this call)
     summary: dict[str, Any] = field(default_factory=dict)
     trained_steps: int = 0  # steps trained by this call (not resumed, not branched from)
 
 
-def make_model(cfg: RunConfig) -> TinyViT:
-    m = cfg.model
-    return TinyViT(
-        features=m.features,
-        patch_size=m.patch_size,
-        num_blocks=m.num_blocks,
-        num_heads=m.num_heads,
-        dropout=m.dropout,
-        readout=m.readout,
-    )
-
-
 @dataclass
 class _Run:
-    cfg: RunConfig
+    cfg: TrainingRun
     rd: RunDir
     losses: list[np.ndarray]
     evals: list[dict[str, Any]]
@@ -104,20 +159,13 @@ class _Run:
         return np.concatenate(self.losses).astype(np.float32)
 
 
-def _eval_steps(cfg) -> tuple[int, ...]:
-    return tuple(getattr(cfg, "eval_steps", ()))
+def _evaluates_at(cfg: TrainingRun, step: int) -> bool:
+    return step % cfg.eval_every == 0 or step == cfg.train_steps or step in cfg.eval_steps
 
 
-def _branch_steps(cfg) -> tuple[int, ...]:
-    return tuple(getattr(cfg, "branch_steps", ()))
-
-
-def _branch_from(cfg) -> tuple[str, int] | None:
-    return getattr(cfg, "branch_from", None)
-
-
-def _evaluates_at(cfg, step: int) -> bool:
-    return step % cfg.eval_every == 0 or step == cfg.train_steps or step in _eval_steps(cfg)
+def _branch_start(cfg: TrainingRun) -> int:
+    """The step a run starts training at: its branch point, or 0."""
+    return 0 if cfg.branch_from is None else cfg.branch_from[1]
 
 
 def _next_mark(step: int, period: int | None, marks: Sequence[int]) -> int | None:
@@ -173,17 +221,30 @@ class _Placement(NamedTuple):
 
 
 class Runner:
-    """Trains runs on one dataset or task. See the module docstring for the contract.
+    """Trains runs of one task. See the module docstring for the contract.
 
-    ``dataset`` is a :class:`~jaxsched.train.data.Dataset` (TinyViT runs from
-    :class:`RunConfig`) or a :class:`~jaxsched.train.task.Task`.
+    Args:
+      task: what every run trains.
+      out_dir: runs go to ``out_dir/runs/<run id>/``.
+      identity: JSON that says what ``task`` computes (the model, the data, their sizes); it
+        keys every run directory with the run's own config, so runs of another task never
+        resume from these.
+      group: train runs of one structure in one vmapped program (``False``: one at a time).
+      chunk_size: most steps per dispatch.
+      checkpoint_every: checkpoint period in steps (``None``: no periodic checkpoints).
+      smoothing: window of ``final_loss_smoothed`` (default: 1% of each run's horizon).
+      progress: show a progress bar.
+      log: where messages go.
+      shard: split the run axis over the local devices (several runs), or each batch over them
+        (one run whose batch leaves all split evenly).
     """
 
     def __init__(
         self,
-        dataset: Dataset | Task,
+        task: Task,
         out_dir,
         *,
+        identity: Mapping[str, Any] | None = None,
         group: bool = True,
         chunk_size: int = 500,
         checkpoint_every: int | None = None,
@@ -192,14 +253,16 @@ class Runner:
         log: Callable[[str], None] = print,
         shard: bool = True,
     ):
-        from jaxsched import _validate as v
-
+        if not isinstance(task, Task):
+            raise ValueError(f"task must be a jaxsched Task, got task={task!r}")
+        task.validate()
         v.check_int("chunk_size", chunk_size, minimum=1)
         if checkpoint_every is not None:
             v.check_int("checkpoint_every", checkpoint_every, minimum=1)
-        self.dataset = dataset
-        self.task = dataset if isinstance(dataset, Task) else None
-        self.data_name = "task" if self.task is not None else dataset.name
+        if smoothing is not None:
+            v.check_int("smoothing", smoothing, minimum=1)
+        self.task = task
+        self.identity = dict(identity or {})
         self.root = pathlib.Path(out_dir) / "runs"
         self.group = group
         self.chunk_size = chunk_size
@@ -208,22 +271,26 @@ class Runner:
         self.progress = progress
         self.log = log
         self.shard = shard
-        self._test = None
-        self._configs: dict[str, Any] = {}
         self._trainers: dict[tuple, GroupTrainer] = {}
+        self._configs: dict[str, TrainingRun] = {}
 
     # -- public -------------------------------------------------------------------------------
-    def run(self, configs: Sequence[RunConfig]) -> list[RunResult]:
+    def run_id(self, cfg: TrainingRun) -> str:
+        """The directory name of ``cfg``'s run: its name and a hash of what it computes."""
+        return f"{cfg.name()}-{config_key(self._record(cfg))[:10]}"
+
+    def run(self, configs: Sequence[TrainingRun]) -> list[RunResult]:
+        """Train (or resume, or skip when finished) every run; one result per distinct run, in
+        the order given."""
+        for cfg in configs:
+            if not isinstance(cfg, TrainingRun):
+                raise ValueError(f"configs must have the TrainingRun surface, got {cfg!r}")
         results: dict[str, RunResult] = {}
-        self._configs = {c.run_id(): c for c in configs}
+        self._configs = {self.run_id(c): c for c in configs}
         pending: list[_Run] = []
         seen: set[str] = set()
         for cfg in configs:
-            if self.task is None and cfg.data != self.dataset.name:
-                raise ValueError(
-                    f"config data={cfg.data!r} does not match the dataset {self.dataset.name!r}"
-                )
-            rid = cfg.run_id()
+            rid = self.run_id(cfg)
             if rid in seen:
                 continue
             seen.add(rid)
@@ -236,7 +303,7 @@ class Runner:
             self._check_config(rd, cfg)
             pending.append(_Run(cfg, rd, [], [], 0, 0.0))
 
-        total = sum(r.end - (_branch_from(r.cfg) or (None, 0))[1] for r in pending)
+        total = sum(r.end - _branch_start(r.cfg) for r in pending)
         bar = self._bar(total)
         try:
             # Waves: a branch trains after the run it branches from.
@@ -258,23 +325,35 @@ class Runner:
         finally:
             if bar is not None:
                 bar.close()
-        return [results[c.run_id()] for c in configs if c.run_id() in results]
+        ids = dict.fromkeys(self.run_id(c) for c in configs)
+        return [results[rid] for rid in ids if rid in results]
 
     # -- internals ----------------------------------------------------------------------------
-    @staticmethod
-    def _waits(r: _Run, pending: Sequence[_Run]) -> bool:
-        parent = _branch_from(r.cfg)
-        return parent is not None and any(p.rd.run_id == parent[0] for p in pending)
+    def _record(self, cfg: TrainingRun) -> dict[str, Any]:
+        """``config.json``: the run's config (its parent named by run id) and the task."""
+        run = dict(cfg.to_dict())
+        if cfg.branch_from is not None:
+            parent, step = cfg.branch_from
+            run["branch_from"] = [self.run_id(parent), int(step)]
+        return {"run": run, "task": self.identity}
 
-    def _check_config(self, rd: RunDir, cfg: RunConfig) -> None:
+    def _parent_id(self, r: _Run) -> str | None:
+        return None if r.cfg.branch_from is None else self.run_id(r.cfg.branch_from[0])
+
+    def _waits(self, r: _Run, pending: Sequence[_Run]) -> bool:
+        parent = self._parent_id(r)
+        return parent is not None and any(p.rd.run_id == parent for p in pending)
+
+    def _check_config(self, rd: RunDir, cfg: TrainingRun) -> None:
+        record = self._record(cfg)
         if rd.config_path.exists():
-            if config_key(rd.read_config()) != config_key(cfg.to_dict()):
+            if config_key(rd.read_config()) != config_key(record):
                 raise ValueError(
                     f"run directory {rd.path} holds a different config; remove it or use "
                     "another --out"
                 )
         else:
-            rd.write_config(cfg.to_dict())
+            rd.write_config(record)
 
     def _bar(self, total: int):
         if not self.progress or total == 0:
@@ -283,53 +362,34 @@ class Runner:
 
         return tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True, smoothing=0.1)
 
-    def _test_set(self, n: int):
-        if self._test is None or self._test[0].shape[0] != n:
-            self._test = (
-                jnp.asarray(self.dataset.test_images[:n]),
-                jnp.asarray(self.dataset.test_labels[:n]),
-            )
-        return self._test
+    def _batch_splits(self, mesh) -> bool:
+        """Whether every leaf of the task's batch has a leading axis the mesh divides."""
+        shapes = jax.eval_shape(self.task.sample, jax.random.key(0))
+        leaves = jax.tree.leaves(shapes)
+        return bool(leaves) and all(x.ndim and x.shape[0] % mesh.size == 0 for x in leaves)
 
-    def _trainer(self, cfg0, n_runs: int) -> tuple[GroupTrainer, _Placement]:
-        # Several runs: split the run axis over the devices. One run: data parallel (TinyViT
-        # only: a task's batch is its own business).
+    def _trainer(self, cfg0: TrainingRun, n_runs: int) -> tuple[GroupTrainer, _Placement]:
+        # Several runs: split the run axis over the devices. One run: data parallel.
         axis = "runs" if n_runs > 1 else "data"
         mesh = sharding.local_mesh(axis) if self.shard else None
-        if mesh is not None and axis == "data" and (
-            self.task is not None or cfg0.batch_size % mesh.size
-        ):
+        if mesh is not None and axis == "data" and not self._batch_splits(mesh):
             mesh = None  # a batch that does not split evenly stays on one device
         # One trainer per program structure and placement: its compiled programs are reused by
         # every later group of the same shapes (runs one at a time, a branch wave, ...).
         key = (cfg0.group_key(), axis, mesh is None)
-        if key in self._trainers:
-            return self._trainers[key], _Placement(mesh, axis)
-        if self.task is not None:
-            trainer = GroupTrainer(
-                self.task, cfg0.make_optimizer, record_eval_loss=cfg0.kind.record_eval_loss,
+        if key not in self._trainers:
+            self._trainers[key] = GroupTrainer(
+                self.task, cfg0.make_optimizer, record_eval_loss=cfg0.record_eval_loss,
                 chunk_size=self.chunk_size,
-            )
-        else:
-            trainer = GroupTrainer(
-                make_model(cfg0),
-                cfg0.make_optimizer,
-                self.dataset.train_images,
-                self.dataset.train_labels,
-                batch_size=cfg0.batch_size,
-                record_eval_loss=cfg0.kind.record_eval_loss,
-                chunk_size=self.chunk_size,
-                data_sharding=None if mesh is None else sharding.replicated(mesh),
                 batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
             )
-        self._trainers[key] = trainer
-        return trainer, _Placement(mesh, axis)
+        return self._trainers[key], _Placement(mesh, axis)
 
     def _train_group(self, runs: list[_Run], bar, done: dict[str, RunResult]) -> list[RunResult]:
         results: list[RunResult] = []
         orphans = [r for r in runs if self._orphaned(r, done)]
         for r in orphans:
-            parent, step = _branch_from(r.cfg)
+            parent, step = self._parent_id(r), _branch_start(r.cfg)
             results.append(self._diverged(
                 r, step, float("nan"),
                 message=f"{r.rd.run_id}: not trained: the run it branches from ({parent}) did "
@@ -349,7 +409,7 @@ class Runner:
             states.append(self._restore(r, _tree_slice(fresh, i)))
             r.start = r.step
             if bar is not None:
-                bar.update(r.step - (_branch_from(r.cfg) or (None, 0))[1])
+                bar.update(r.step - _branch_start(r.cfg))
         # Runs resumed at different steps cannot share a program's step counter boundaries
         # cleanly; train each step-cohort on its own.
         by_step: dict[int, list[int]] = {}
@@ -376,15 +436,15 @@ class Runner:
 
     @staticmethod
     def _hparams(runs: Sequence[_Run]) -> dict[str, jax.Array]:
-        names = runs[0].cfg.kind.hparams
+        names = runs[0].cfg.hparams()
         return {n: jnp.asarray([r.cfg.hparams()[n] for r in runs], jnp.float32) for n in names}
 
     def _orphaned(self, r: _Run, done: dict[str, RunResult]) -> bool:
         """A branch whose parent did not reach the branch point (diverged before it)."""
-        parent = _branch_from(r.cfg)
+        parent = self._parent_id(r)
         if parent is None or self._has_checkpoint(r):
             return False
-        return not self._snapshot_dir(RunDir(self.root, parent[0]), parent[1]).exists()
+        return not self._snapshot_dir(RunDir(self.root, parent), _branch_start(r.cfg)).exists()
 
     @staticmethod
     def _has_checkpoint(r: _Run) -> bool:
@@ -404,7 +464,7 @@ class Runner:
 
     def _branch(self, r: _Run, fresh_state: TrainState) -> TrainState:
         """Start ``r`` from its parent's snapshot, with the parent's losses and evals so far."""
-        parent_id, step = _branch_from(r.cfg)
+        parent_id, step = self._parent_id(r), _branch_start(r.cfg)
         parent = RunDir(self.root, parent_id)
         if parent_id not in self._configs:
             raise ValueError(
@@ -435,7 +495,7 @@ class Runner:
         try:
             step = c.latest_step()
             if step is None:
-                return fresh_state if _branch_from(r.cfg) is None else self._branch(r, fresh_state)
+                return fresh_state if r.cfg.branch_from is None else self._branch(r, fresh_state)
             leaves = c.restore(_as_leaves(fresh_state), step=step)
         finally:
             c.close()
@@ -477,8 +537,8 @@ class Runner:
                 # (its eval_every and its end), so eval.json does not depend on the group.
                 targets = [stop, step + self.chunk_size]
                 for r in runs:
-                    targets.append(_next_mark(step, r.cfg.eval_every, _eval_steps(r.cfg)))
-                    targets.append(_next_mark(step, None, _branch_steps(r.cfg)))
+                    targets.append(_next_mark(step, r.cfg.eval_every, r.cfg.eval_steps))
+                    targets.append(_next_mark(step, None, r.cfg.branch_steps))
                 if self.checkpoint_every:
                     ce = self.checkpoint_every
                     targets.append((step // ce + 1) * ce)
@@ -493,7 +553,7 @@ class Runner:
                     bar.update(n * len(runs))
                 due = [i for i, r in enumerate(runs) if _evaluates_at(r.cfg, step)]
                 if due:
-                    self._evaluate(trainer, runs, state, hparams, step, due)
+                    self._evaluate(trainer, runs, state, step, due)
                 if bad:
                     results += [self._diverged(runs[i], *bad[i]) for i in sorted(bad)]
                 keep = [i for i in range(len(runs)) if i not in bad]
@@ -504,7 +564,7 @@ class Runner:
                 if ckpt_now:
                     self._checkpoint([runs[i] for i in keep if i not in done],
                                      host, [i for i in keep if i not in done])
-                snap = [i for i in keep if step in _branch_steps(runs[i].cfg)]
+                snap = [i for i in keep if step in runs[i].cfg.branch_steps]
                 if snap:
                     host = jax.device_get(state) if host is None else host
                     self._save_snapshots([runs[i] for i in snap], host, snap)
@@ -534,28 +594,11 @@ class Runner:
             r.wall += dt
         return bad
 
-    def _evaluate(self, trainer, runs, state, hparams, step: int, due: Sequence[int]) -> None:
+    def _evaluate(self, trainer, runs, state, step: int, due: Sequence[int]) -> None:
         """Evaluate the cohort in one program and record it for the runs in ``due``."""
-        if self.task is not None:
-            metrics = {k: np.asarray(v)[: len(runs)] for k, v in
-                       trainer.evaluate_task(state).items()}
-            for i in due:
-                runs[i].evals.append(
-                    {"step": step, **{k: float(v[i]) for k, v in metrics.items()}}
-                )
-            return
-        n = min(runs[0].cfg.eval_examples, len(self.dataset.test_labels))
-        images, labels = self._test_set(n)
-        metrics = trainer.evaluate(state, hparams, images, labels)
-        metrics = {k: np.asarray(v)[: len(runs)] for k, v in metrics.items()}
+        metrics = {k: np.asarray(x)[: len(runs)] for k, x in trainer.evaluate(state).items()}
         for i in due:
-            runs[i].evals.append(
-                {
-                    "step": step,
-                    "test_loss": float(metrics["loss"][i]),
-                    "test_accuracy": float(metrics["accuracy"][i]),
-                }
-            )
+            runs[i].evals.append({"step": step, **{k: float(x[i]) for k, x in metrics.items()}})
 
     def _checkpoint(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
         """Checkpoint ``runs``, which sit at ``idx`` of the host copy ``state``."""
@@ -578,21 +621,15 @@ class Runner:
         return {
             "run_id": r.rd.run_id,
             "status": status,
-            "data": self.data_name,
-            "optimizer": r.cfg.optimizer,
-            "schedule": r.cfg.schedule,
             "steps": r.cfg.steps,
             "train_steps": r.cfg.train_steps,
             "steps_done": int(len(losses)),
             "seed": r.cfg.seed,
             "smoothing_window": window,
             "final_loss_smoothed": smoothed_at(losses, len(losses), window),
-            "final_test_loss": last_eval.get("test_loss"),
-            "final_test_accuracy": last_eval.get("test_accuracy"),
+            "final_eval": {k: x for k, x in last_eval.items() if k != "step"},
             "wall_seconds": r.wall,
             "steps_per_s": (len(losses) / r.wall) if r.wall > 0 else None,
-            **({"final_eval": {k: v for k, v in last_eval.items() if k != "step"}}
-               if self.task is not None else {}),
             **extra,
         }
 

@@ -1,0 +1,80 @@
+"""The grids ``jaxsched compare`` runs: per built-in task, presets from ``smoke`` to ``full``.
+
+A preset fixes the grid (candidates, learning rates, horizons, evaluation period) and the size
+of the task it trains (``size``, passed to the task's builder: for ``tinyvit`` a workload of
+:mod:`jaxsched.train.workloads`). The candidates default to every built-in one.
+
+>>> p = PRESETS["tinyvit"]["smoke"]
+>>> p.size, p.horizons, p.candidates == tuple(BUILTIN)
+('smoke', (20, 40), True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxsched import _validate as v
+from jaxsched.compare.candidates import BUILTIN
+
+__all__ = ["PRESETS", "Preset", "bench_grid", "get"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A comparison's grid and the task's size."""
+
+    name: str
+    lrs: tuple[float, ...]
+    horizons: tuple[int, ...]
+    candidates: tuple[str, ...] = tuple(BUILTIN)
+    eval_every: int | None = None
+    size: str = "quick"
+    description: str = ""
+
+
+PRESETS: dict[str, dict[str, Preset]] = {
+    "regression": {
+        p.name: p for p in [
+            Preset("smoke", lrs=(1e-2, 3e-2), horizons=(100, 200), eval_every=50,
+                   description="about a minute on a 2-core CPU (compiles dominate)"),
+            Preset("quick", lrs=(1e-3, 3e-3, 1e-2, 3e-2), horizons=(250, 500, 1000, 2000),
+                   eval_every=125, description="a few minutes on a 2-core CPU"),
+            Preset("cpu", lrs=(1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2),
+                   horizons=(500, 1000, 2000, 4000, 8000), eval_every=250,
+                   description="tens of minutes on a 2-core CPU"),
+            Preset("full", lrs=(5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2),
+                   horizons=(1000, 2000, 4000, 8000, 16000, 32000), eval_every=500,
+                   description="an hour on a CPU; minutes on a GPU"),
+        ]
+    },
+    "tinyvit": {
+        p.name: p for p in [
+            Preset("smoke", lrs=(1e-3, 3e-3), horizons=(20, 40), eval_every=10, size="smoke",
+                   description="seconds; a toy TinyViT"),
+            Preset("quick", lrs=(3e-4, 1e-3, 3e-3, 1e-2), horizons=(100, 200, 400),
+                   eval_every=50, size="quick",
+                   description="minutes on a 2-core CPU; half-width, half-depth TinyViT"),
+            Preset("cpu", lrs=(3e-4, 1e-3, 3e-3), horizons=(750, 1500, 3000), eval_every=150,
+                   size="cpu", description="hours on a CPU; the notes' TinyViT"),
+            Preset("full", lrs=(3e-4, 1e-3, 3e-3), horizons=(12500, 25000, 50000, 100000),
+                   eval_every=2500, size="full",
+                   description="the notes' TinyViT and horizon; for a GPU or TPU"),
+        ]
+    },
+}
+"""``PRESETS[task][preset]``."""
+
+
+def get(task: str, preset: str) -> Preset:
+    """``PRESETS[task][preset]``; ``ValueError`` naming the argument otherwise."""
+    v.check_choice("task", task, tuple(PRESETS))
+    v.check_choice("preset", preset, tuple(PRESETS[task]))
+    return PRESETS[task][preset]
+
+
+def bench_grid(preset: Preset) -> dict[str, Any]:
+    """The small grid a preset's grouped-vs-alone measurement trains: 2 candidates (cosine,
+    sf_adamw), the first 2 learning rates, the shortest horizon, one seed."""
+    return {"candidates": ["cosine", "sf_adamw"], "lrs": list(preset.lrs[:2]),
+            "horizons": [min(preset.horizons)], "seeds": 1}
