@@ -56,14 +56,14 @@ import jax
 import numpy as np
 from IPython.display import Image, Markdown, display
 
-from jaxsched import plot
-from jaxsched.chapter import alchemist
+from jaxsched.chapter import alchemist, figures
 from jaxsched.chapter.reproduce import reproduce
+from jaxsched.smoothing import moving_average
 
 preset = alchemist.PRESETS[PRESET]
 out = pathlib.Path(OUT_DIR) if OUT_DIR else pathlib.Path(tempfile.mkdtemp(prefix=f"jaxsched-{PRESET}-"))
 print(f"preset {preset.name}: {preset.steps} steps, {preset.description}")
-print(f"model {preset.model}, batch {preset.batch_size}")
+print(f"workload {preset.workload.name}: {preset.workload.model}, batch {preset.workload.batch_size}")
 print(f"devices: {jax.devices()}")
 print(f"output: {out}")
 
@@ -100,46 +100,21 @@ sorted(p.name for p in (out / "figures").glob("*.png"))
 
 # %% [markdown]
 # The figures below are the ones `reproduce` wrote to `out/figures/`, drawn like the notes'
-# (a moving average over 1% of the horizon, the notes' y range). When this run's losses sit
-# above that range (small presets, synthetic data: the notes' axes stop at a loss of 1 or 2)
-# the same figure is redrawn from the per-step losses in `out/runs/` with a taller y axis, so
-# the curves stay visible.
+# (a moving average over 1% of the horizon, the notes' y range, widened when this run's curves
+# would leave it). `out/runs.json` names the run directories of each run of the chapter.
 
 # %%
 runs = out / "runs"
-data_name = json.loads(next(runs.glob("*/summary.json")).read_text())["data"]
-configs = alchemist.all_runs(preset, data=data_name)  # label -> [config]; config.run_id() names its directory
-comparisons = {c.name: c for c in alchemist.COMPARISONS}
+index = json.loads((out / "runs.json").read_text())  # label -> [run id per seed]
+data_name = json.loads((runs / index["Constant LR"][0] / "config.json").read_text())["task"]["data"]
 
 
 def losses(label: str) -> np.ndarray:
-    return np.load(runs / configs[label][0].run_id() / "losses.npy")
+    return np.load(runs / index[label][0] / "losses.npy")
 
 
 def show(name: str) -> None:
-    if name == "pareto":
-        labels = [*alchemist.PARETO_BASELINES, *alchemist.PARETO_COMPARED]
-        notes_ylim = alchemist.PARETO_YLIM
-    else:
-        labels, notes_ylim = comparisons[name].runs, comparisons[name].ylim
-    top = max(plot.moving_average(losses(label), preset.window)[-1] for label in labels)
-    if top <= 0.8 * notes_ylim:
-        display(Image(filename=str(out / "figures" / f"{name}.png")))
-        return
-    ylim = float(np.ceil(12.5 * top) / 10)  # 25% headroom over the highest final loss
-    print(f"{name}: y axis raised to {ylim} (the notes' {notes_ylim} would hide this run's curves)")
-    if name == "pareto":
-        n = len(alchemist.LINEAR_DECAYS)
-        baselines = [(label, losses(label), color) for label, color in
-                     zip(alchemist.PARETO_BASELINES, ["grey"] + ["C3"] * n, strict=True)]
-        compared = [(label, losses(label), "black") for label in alchemist.PARETO_COMPARED]
-        fig = plot.plot_pareto(baselines, compared, window=preset.window, ylim=ylim,
-                               data_label=data_name)
-    else:
-        fig = plot.plot_comparison([(label, losses(label)) for label in labels],
-                                   window=preset.window, ylim=ylim,
-                                   title=comparisons[name].title, data_label=data_name)
-    display(fig)
+    display(Image(filename=str(out / "figures" / f"{name}.png")))
 
 
 # %% [markdown]
@@ -262,11 +237,11 @@ display(Markdown(report.split("\n## Figures")[0]))
 #
 # Every run has its own directory under `out/runs/`: `config.json`, the per-step losses in
 # `losses.npy`, test metrics in `eval.json`, `summary.json`, and the final evaluation
-# parameters. The configs of a preset give the run ids, so any comparison the notes did not
-# draw is a few lines away, e.g. the late stepwise drop against the schedule-free runs:
+# parameters. `out/runs.json` gives the run ids, so any comparison the notes did not draw is a
+# few lines away, e.g. the late stepwise drop against the schedule-free runs:
 
 # %%
 picked = ["Constant LR", "Stepwise at 75%", "ScheduleFree (Polyak)", "ScheduleFree (Exponential)"]
-top = max(plot.moving_average(losses(label), preset.window).max() for label in picked)
-plot.plot_comparison([(label, losses(label)) for label in picked], window=preset.window,
-                     ylim=max(1.0, 1.1 * top), title="Train Loss", data_label=data_name)
+top = max(moving_average(losses(label), preset.window).max() for label in picked)
+figures.plot_comparison([(label, losses(label)) for label in picked], window=preset.window,
+                        ylim=max(1.0, 1.1 * top), title="Train Loss", data_label=data_name)

@@ -54,37 +54,14 @@ def show(curves: dict, steps: int = STEPS, **kwargs) -> Figure:
 # %% [markdown]
 # ## Every kind at a glance
 #
-# One example of each constructor in the registry `jaxsched.schedules.SCHEDULES` (the names the
-# CLI's `jaxsched plot` and the trainer's `--schedule` accept). The cell fails if a schedule is
-# added to the registry without an example here.
+# Each constructor in the registry `jaxsched.schedules.KINDS` (the names the CLI's
+# `jaxsched plot` and the trainer's `--schedule` accept), built from the example registered
+# with it, its peak and horizon filled in: a kind added to the registry shows up here by itself.
 
 # %%
-EXAMPLES = {
-    "constant": S.constant(PEAK),
-    "linear_decay": S.linear_decay(PEAK, decay_steps=150),
-    "cosine_decay": S.cosine_decay(PEAK, decay_steps=150),
-    "polynomial_decay": S.polynomial_decay(PEAK, decay_steps=150, power=2.0),
-    "stepwise_drop": S.stepwise_drop(PEAK, total_steps=STEPS, fraction=0.75),
-    "step_decay": S.step_decay(PEAK, step_size=50, gamma=0.5),
-    "multistep": S.multistep(PEAK, milestones=[100, 150]),
-    "piecewise_constant": S.piecewise_constant(PEAK, {60: 0.5, 120: 1.5, 160: 0.2}),
-    "exponential_decay": S.exponential_decay(PEAK, decay_rate=0.5, transition_steps=40),
-    "natural_exp_decay": S.natural_exp_decay(PEAK, decay_rate=0.02),
-    "inverse_sqrt": S.inverse_sqrt(PEAK, timescale=10),
-    "inverse_time": S.inverse_time(PEAK, decay_rate=1.0, decay_steps=20),
-    "cosine_restarts": S.cosine_restarts(PEAK, period=40, period_mult=2.0),
-    "cyclical": S.cyclical(0.01, PEAK, step_size_up=25),
-    "one_cycle": S.one_cycle(PEAK, total_steps=STEPS),
-    "warmup_linear_decay": S.warmup_linear_decay(PEAK, warmup_steps=20, total_steps=STEPS),
-    "warmup_cosine_decay": S.warmup_cosine_decay(PEAK, warmup_steps=20, total_steps=STEPS),
-    "warmup_stable_decay": S.warmup_stable_decay(PEAK, STEPS, warmup_steps=20, cooldown_steps=50),
-    "warmup": S.warmup(S.inverse_sqrt(PEAK, timescale=10), warmup_steps=20),
-    "join": S.join([S.constant(PEAK), S.cosine_decay(PEAK, 100)], boundaries=[100]),
-    "product": S.product(S.cyclical(0.2, 1.0, step_size_up=10), S.cosine_decay(PEAK, STEPS)),
-    "lr_noise": S.lr_noise(S.cosine_decay(PEAK, STEPS), noise_pct=0.08, seed=0),
-}
-missing = set(S.SCHEDULES) ^ set(EXAMPLES)
-assert not missing, f"registry and gallery differ: {sorted(missing)}"
+EXAMPLES = {name: S.registry.example(name, peak=PEAK, horizon=STEPS) for name in S.KINDS}
+print(", ".join(f"{name}:{kind.example}" if kind.example else name
+                for name, kind in S.KINDS.items()))
 
 steps = jnp.arange(STEPS)
 ncols = 4

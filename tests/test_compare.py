@@ -87,8 +87,8 @@ def reference_optimizer(name, lr, T, warmup):
     if name == "sf_adam_ema":
         return optim.schedule_free_adam(warm(optax.constant_schedule(lr), w_max),
                                         average="ema", ema_decay=decay)
-    if name == "adam_ema":
-        return optim.ema_average(optax.adamw(warm(optax.constant_schedule(lr), w_max), **adamw),
+    if name == "adam_ema":  # the notes' Adam at eps 1e-8; AdamW's decay is 0 here
+        return optim.ema_average(optim.adam(warm(optax.constant_schedule(lr), w_max), eps=1e-8),
                                  decay=decay)
     raise AssertionError(name)
 
@@ -302,3 +302,23 @@ def test_bad_task():
     with pytest.raises(ValueError, match="loss"):
         compare.run(compare.Task(TASK.init, "mse", TASK.sample), candidates=["cosine"],
                     lrs=[0.1], horizons=[5])
+
+
+def test_a_candidate_that_declares_a_cooldown_branches_whatever_its_name():
+    quick_wsd = cands.Candidate("my_wsd", "adamw", schedule="warmup_stable_decay",
+                                schedule_args={"cooldown": "linear"}, cooldown=0.5,
+                                hparams=cands.ADAMW)
+    kw = dict(candidates=[quick_wsd], lrs=[0.2], horizons=[6, 12], seeds=1, eval_every=3,
+              group=False, log=lambda m: None)
+    branched, alone = compare.run(TASK, **kw), compare.run(TASK, branch_wsd=False, **kw)
+    assert branched.branching["branches"] == 1
+    assert branched.timing["run_steps"] == 12 + 3  # the trunk, then the 6-step run's cooldown
+    assert sorted(map(str, branched.rows)) == sorted(map(str, alone.rows))
+
+
+def test_presets_run_every_builtin_candidate_by_default():
+    from jaxsched.compare import presets
+
+    for grids in presets.PRESETS.values():
+        for p in grids.values():
+            assert p.candidates == tuple(cands.BUILTIN)

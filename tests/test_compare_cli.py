@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from jaxsched import cli
-from jaxsched.compare import tasks
+from jaxsched.compare import presets as presets_lib
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_presets_are_well_formed():
-    for task, presets in tasks.PRESETS.items():
+    for task, presets in presets_lib.PRESETS.items():
         assert set(presets) == {"smoke", "quick", "cpu", "full"}, task
         for p in presets.values():
             assert sorted(p.horizons) == list(p.horizons) and all(h >= 2 for h in p.horizons)
@@ -32,10 +32,10 @@ def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "sf_adamw at or below the tuned cosine envelope at every horizon:" in captured.out
     assert "run-steps/s" in captured.err and "one at a time" in captured.err
-    assert "WSD branching: 2 cooldowns branched" in captured.err
+    assert "cooldown branching: 2 cooldowns branched" in captured.err
     report = (out / "REPORT.md").read_text()
     assert "teacher-student" in report and "Grouped vs one at a time" in report
-    assert "WSD trained 220 run-steps instead of 300" in report
+    assert "trained 220 run-steps instead of 300" in report
     for name in ("pareto.png", "lr_sensitivity.png"):
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(out / "results.csv") as f:

@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from jaxsched import plot
-from jaxsched.chapter import alchemist, regime, report
+from jaxsched.chapter import alchemist, figures, regime, report
 from jaxsched.train.data import Difficulty, synthetic
 
 LN10 = math.log(10)
@@ -98,9 +97,9 @@ def test_regime_section_and_figure(tmp_path):
     assert "**Not in the notes' regime**" in text and "**no**" in text
     assert "missing" in "\n".join(report.regime_section([]))
 
-    fig = plot.plot_regime(np.stack(good["Constant LR"]), tmp_path / "regime.png", window=10,
-                           final_band=(0.04, 0.16), notes_final=0.078, plateau_band=0.05,
-                           data_label="synthetic")
+    fig = figures.plot_regime(np.stack(good["Constant LR"]), tmp_path / "regime.png",
+                              window=10, final_band=(0.04, 0.16), notes_final=0.078,
+                              plateau_band=0.05, data_label="synthetic")
     assert (tmp_path / "regime.png").stat().st_size > 1000
     (ax,) = fig.axes
     line = ax.lines[0]
@@ -158,8 +157,9 @@ def test_difficulty_validates(kwargs, name):
 @pytest.mark.parametrize("name", ["quick", "cpu", "full"])
 def test_presets_train_the_notes_number_of_epochs(name):
     p = alchemist.PRESETS[name]
-    assert _band("epochs").holds(p.steps * p.batch_size / p.synthetic_train)
-    assert synthetic(**{**p.synthetic_kwargs(), "n_train": 10, "n_test": 0}).name == "synthetic"
+    w = p.workload
+    assert _band("epochs").holds(p.steps * w.batch_size / w.synthetic_train)
+    assert synthetic(**{**w.synthetic_kwargs(), "n_train": 10, "n_test": 0}).name == "synthetic"
 
 
 def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
@@ -170,7 +170,8 @@ def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
         preset=p, data_name="synthetic", seeds=1, rows=[], claims=[], figures=["regime.png"],
         window=10,
         regime_diagnostics=report.regime_diagnostics(
-            losses, batch_size=p.batch_size, n_train=p.synthetic_train, window=10),
+            losses, batch_size=p.workload.batch_size, n_train=p.workload.synthetic_train,
+            window=10),
     )
     assert text.index("## Regime") < text.index("## Final smoothed train loss")
     assert "Synthetic set: 1536 training images" in text and "colour=0.5" in text
@@ -183,16 +184,14 @@ def test_quick_preset_constant_run_is_in_the_regime():
     import jax.numpy as jnp
 
     from jaxsched.train.loop import GroupTrainer
-    from jaxsched.train.runner import make_model
 
     p = alchemist.PRESETS["quick"]
-    data = synthetic(**{**p.synthetic_kwargs(), "n_test": 0})
-    cfg = alchemist.run_config(alchemist.RUNS["Constant LR"], p, data="synthetic")
-    trainer = GroupTrainer(make_model(cfg), cfg.make_optimizer, data.train_images,
-                           data.train_labels, batch_size=p.batch_size, chunk_size=p.steps)
+    data = p.workload.load_data("synthetic")
+    cfg = alchemist.run_config(alchemist.RUNS["Constant LR"], p)
+    trainer = GroupTrainer(p.workload.task(data), cfg.make_optimizer, chunk_size=p.steps)
     hp = {k: jnp.full((1,), v, jnp.float32) for k, v in cfg.hparams().items()}
     state = trainer.init(np.array([0], np.int32), hp)
     _, losses = trainer.train(state, cfg.lr_table()[None], hp, p.steps)
-    d = regime.diagnose(np.asarray(losses)[0], batch_size=p.batch_size,
-                        n_train=p.synthetic_train, window=p.window)
+    d = regime.diagnose(np.asarray(losses)[0], batch_size=p.workload.batch_size,
+                        n_train=p.workload.synthetic_train, window=p.window)
     assert regime.in_regime(d), d

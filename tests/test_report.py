@@ -113,3 +113,14 @@ def test_ema_below_cosine_holds_even_when_cosine_has_no_gain():
     assert claims["ema_matches_cosine"].held is True
     worse = {**NOTES, "Cosine Decay": 0.20, "Exp Avg (0.9999)": 0.25}
     assert _by_name(report.evaluate_claims(_losses(worse), W))["ema_matches_cosine"].held is False
+
+
+def test_claims_are_data_a_new_claim_is_checked_by_its_rule(monkeypatch):
+    extra = alchemist.Claim("cosine_beats_polyak", "Cosine ends below Polyak.", "below",
+                            ("Cosine Decay",), reference="Polyak Avg")
+    monkeypatch.setattr(alchemist, "CLAIMS", (*alchemist.CLAIMS, extra))
+    claims = _by_name(report.evaluate_claims(_losses(NOTES), W))
+    assert claims["cosine_beats_polyak"].held is True
+    flipped = _by_name(report.evaluate_claims(_losses({**NOTES, "Cosine Decay": 0.6}), W))
+    assert flipped["cosine_beats_polyak"].held is False
+    assert set(report.RULES) >= {c.rule for c in alchemist.CLAIMS}

@@ -11,42 +11,25 @@ import jaxsched.schedules as S
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
 
-# One builder per registry entry, as a function of a peak value and a horizon length, so that
-# the same table drives the type, transformation and hyperparameter-sweep tests. Horizons used
-# below (80, 160, 240) make every derived length (L/2, L/4, L/5, L/8, L/10) an exact integer.
+# One builder per registry entry, from the kind's registered example with the peak and the
+# horizon filled in, so that the same table drives the type, transformation and
+# hyperparameter-sweep tests, and a new kind is exercised without touching this file.
 BUILDERS = {
-    "constant": lambda p, L: S.constant(p),
-    "linear_decay": lambda p, L: S.linear_decay(p, L, 0.1 * p),
-    "cosine_decay": lambda p, L: S.cosine_decay(p, L, 0.1 * p, exponent=2.0),
-    "polynomial_decay": lambda p, L: S.polynomial_decay(p, L, 0.0, power=0.5),
-    "stepwise_drop": lambda p, L: S.stepwise_drop(p, L, 0.25),
-    "step_decay": lambda p, L: S.step_decay(p, L / 4, 0.5),
-    "multistep": lambda p, L: S.multistep(p, [L / 4, L / 2], 0.3),
-    "piecewise_constant": lambda p, L: S.piecewise_constant(p, {10: 0.5, 30: 0.1}),
-    "exponential_decay": lambda p, L: S.exponential_decay(p, 0.5, L / 4, end_value=0.01 * p),
-    "natural_exp_decay": lambda p, L: S.natural_exp_decay(p, 1.0, L / 4, staircase=True),
-    "inverse_sqrt": lambda p, L: S.inverse_sqrt(p, L / 10),
-    "inverse_time": lambda p, L: S.inverse_time(p, 1.0, L / 4),
-    "cosine_restarts": lambda p, L: S.cosine_restarts(p, L / 8, 2.0, 0.5, 0.01 * p, max_cycles=3),
-    "cyclical": lambda p, L: S.cyclical(0.1 * p, p, L / 8, L / 4, mode="triangular2"),
-    "one_cycle": lambda p, L: S.one_cycle(p, L, 0.25, three_phase=True),
-    "warmup_linear_decay": lambda p, L: S.warmup_linear_decay(p, L / 10, L),
-    "warmup_cosine_decay": lambda p, L: S.warmup_cosine_decay(p, L / 10, L, end_value=0.01 * p),
-    "warmup_stable_decay": lambda p, L: S.warmup_stable_decay(p, L, L / 10, L / 5, "1-sqrt"),
-    "warmup": lambda p, L: S.warmup(S.inverse_sqrt(p, L / 10), L / 10, shape="cosine"),
-    "join": lambda p, L: S.join([S.constant(p), S.linear_decay(p, L / 2)], [L / 2]),
-    "product": lambda p, L: S.product(S.cosine_decay(p, L), S.cyclical(0.5, 1.0, L / 8)),
-    "lr_noise": lambda p, L: S.lr_noise(S.cosine_decay(p, L, k_decay=1.5), 0.1, seed=3),
+    name: (lambda p, L, name=name: S.registry.example(name, peak=p, horizon=L))
+    for name in S.SCHEDULES
 }
 NAMES = sorted(BUILDERS)
 STEPS = jnp.arange(0, 200, 3, dtype=jnp.int32)
 
 
-def test_every_registered_schedule_is_exercised():
-    assert set(BUILDERS) == set(S.SCHEDULES)
-    for name in S.SCHEDULES:
-        assert S.get(name) is S.SCHEDULES[name]
-        assert S.SCHEDULES[name].__doc__ and "Example" in S.SCHEDULES[name].__doc__
+def test_every_registered_schedule_is_documented_with_an_example():
+    for name, kind in S.KINDS.items():
+        assert S.get(name) is S.SCHEDULES[name] is kind.fn
+        assert kind.fn.__doc__ and "Example" in kind.fn.__doc__
+        # the example builds, and uses the peak where the kind has one
+        lo, hi = (np.asarray(S.registry.example(name, peak=p)(STEPS)) for p in (1e-3, 2e-3))
+        if kind.peak is not None:
+            assert not np.allclose(lo, hi), name
 
 
 @pytest.mark.parametrize("name", NAMES)

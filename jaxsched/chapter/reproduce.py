@@ -8,13 +8,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jaxsched._io import atomic_write_text
+from jaxsched._io import atomic_write_json, atomic_write_text
 from jaxsched.chapter import alchemist, report
 from jaxsched.chapter import figures as figures_lib
 from jaxsched.chapter.figures import FIGURES, resolve_figures
 from jaxsched.train.runner import Runner, RunResult
 
-__all__ = ["FIGURES", "projection", "reproduce", "resolve_figures"]
+__all__ = ["FIGURES", "RUNS_INDEX", "projection", "reproduce", "resolve_figures"]
+
+RUNS_INDEX = "runs.json"
+"""``out/runs.json``: each of the chapter's runs by label, the run ids of its seeds (the
+directories under ``out/runs/``)."""
 
 
 def reproduce(
@@ -30,6 +34,9 @@ def reproduce(
     log: Callable[[str], None] = print,
 ) -> pathlib.Path:
     """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
+
+    Also writes ``out/figures/*.png``, ``out/runs/<run id>/`` per run and ``out/runs.json``
+    (:data:`RUNS_INDEX`).
 
     The data is the preset's workload's (:meth:`~jaxsched.train.workloads.ImageWorkload.load_data`:
     CIFAR-10 when it can be had with ``data="auto"``, else the stand-in with a
@@ -63,6 +70,7 @@ def reproduce(
 
     losses: dict[str, list[np.ndarray]] = {}
     summaries: dict[str, list[dict]] = {}
+    index: dict[str, list[str]] = {}
     for label, cfgs in by_label.items():
         res: list[RunResult] = [by_id[runner.run_id(c)] for c in cfgs
                                 if runner.run_id(c) in by_id]
@@ -70,6 +78,8 @@ def reproduce(
             continue
         losses[label] = [r.run_dir.load_losses() for r in res]
         summaries[label] = [r.summary for r in res]
+        index[label] = [r.run_dir.run_id for r in res]
+    atomic_write_json(out / RUNS_INDEX, index)
 
     window = preset.window
     drawn = figures_lib.draw_figures(figure_names, losses, window, out / "figures",

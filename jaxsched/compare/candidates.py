@@ -165,18 +165,20 @@ class Candidate:
 
     def run_hparams(self, lr: float, weight_decay: float, longest: int,
                     warmup_steps: int) -> dict[str, float]:
-        """The per-run scalars of a run (what the optimizer entry reads)."""
+        """The per-run scalars of a run: what the optimizer entry reads and the candidate does
+        not fix (the fixed ones stay compile-time constants)."""
         if not self.builtin:
             return {"lr": float(lr)}
         grid = {"weight_decay": weight_decay, "ema_decay": ema_decay(longest),
                 "warmup_steps": warmup_steps if self.optimizer_warmup else 0}
         names = OPTIMIZERS[self.optimizer].hparams
-        return {n: float(self.hparams[n] if n in self.hparams else grid[n]) for n in names}
+        return {n: float(grid[n]) for n in names if n not in self.hparams}
 
     def build(self, horizon: int) -> Callable[[Callable, Mapping[str, jax.Array]], Any]:
         """``(lr_fn, hparams) -> optax transformation`` of a run (inside ``vmap``)."""
         if self.builtin:
-            return OPTIMIZERS[self.optimizer].build
+            build, fixed = OPTIMIZERS[self.optimizer].build, dict(self.hparams)
+            return lambda lr_fn, h: build(lr_fn, {**fixed, **h})
         factory = self.factory
         return lambda lr_fn, h: factory(h["lr"], horizon)
 
