@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -283,6 +282,15 @@ def test_damaged_pytree_is_an_error(tmp_path):
         load_pytree(path, target=TARGET)
     with pytest.raises(CorruptCheckpointError, match="SHA-256"):
         load_pytree(path)
+    save_pytree(path, _big_state(2))  # a damaged tree is replaced like any other
+    (step,) = os.listdir(path)
+    assert_bit_equal(load_pytree(path, target=TARGET), _big_state(2))
+    (path / step / DIGEST_FILE).unlink()  # without a digest, orbax's failing read tells
+    _truncate_zero(path / step)
+    with pytest.raises(CorruptCheckpointError, match="OUT_OF_RANGE"):
+        load_pytree(path, target=TARGET)
+    with pytest.raises(CorruptCheckpointError, match="OUT_OF_RANGE"):
+        load_pytree(path)
 
 
 _USER_SCENARIO = textwrap.dedent(
@@ -540,15 +548,25 @@ def test_lock_held_by_another_process_and_released_when_it_is_killed(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_jax_processes_on_cpu(tmp_path):
-    start = time.monotonic()
+@pytest.mark.parametrize("local_devices", [1, 2])
+def test_two_jax_processes_on_cpu(tmp_path, local_devices):
+    """psum, allgather, shards, orbax and Checkpointer (with a damaged step) over 2 processes."""
     run = subprocess.run(
-        [sys.executable, str(SCRIPTS / "launch_two_processes.py"), str(tmp_path)],
+        [sys.executable, str(SCRIPTS / "launch_two_processes.py"), str(tmp_path),
+         str(local_devices)],
         capture_output=True, text=True, env=ENV, timeout=600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    reports = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    (recipe,) = [x for x in lines if x.get("launcher") == "env_var_recipe"]
+    assert recipe["result"] == "ValueError: Number of processes must be defined."
+    reports = [x for x in lines if "process" in x]
     assert sorted(r["process"] for r in reports) == [0, 1]
     for r in reports:
         assert r["checks_failed"] == [], r
-    assert time.monotonic() - start < 600
+        assert len(r["local_devices"]) == local_devices
+        assert len(r["global_devices"]) == 2 * local_devices
+        assert r["cpu_collectives"] == "gloo"
+        assert "non-addressable" in r["np_asarray_of_global_array"]
+    assert reports[0]["fallback_report"] == reports[1]["fallback_report"]
+    assert json.loads((tmp_path / "summary.json").read_text())["sum"] > 0

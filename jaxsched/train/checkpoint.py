@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from orbax.checkpoint._src import asyncio_utils as orbax_asyncio
 
 from jaxsched._io import atomic_write_json, fsync_dir
@@ -147,12 +149,35 @@ def _file_digest(fd: int) -> str:
     return h.hexdigest()
 
 
+_BARRIERS = itertools.count()
+
+
+def _barrier(what: str) -> None:
+    """Wait for every process of a distributed job (nothing to wait for in a single one).
+
+    Every process runs the same sequence of saves and restores, so the counter that makes
+    orbax's barrier names unique agrees across them.
+    """
+    if jax.process_count() > 1:
+        ocp.multihost.sync_global_processes(f"jaxsched_{what}_{next(_BARRIERS)}")
+
+
+def _any_process(flag: bool) -> bool:
+    """``flag`` of any process of a distributed job, so that all take the same branch."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(np.max(multihost_utils.process_allgather(np.int32(flag))))
+
+
 def _seal(step_dir: pathlib.Path) -> None:
     """fsync every file and directory of a finished step and write its digest.
 
     orbax renames complete directories into place but fsyncs nothing. fsync errors propagate:
-    ENOSPC or EIO from fsync means the data may never reach the disk.
+    ENOSPC or EIO from fsync means the data may never reach the disk. In a distributed job each
+    process fsyncs (a host can only flush what it wrote itself) and process 0 writes the
+    digest once all have.
     """
+    primary = jax.process_index() == 0
     files: dict[str, list[Any]] = {}
     for dirpath, _, filenames in os.walk(step_dir):
         for name in filenames:
@@ -161,17 +186,20 @@ def _seal(step_dir: pathlib.Path) -> None:
             try:
                 os.fsync(fd)
                 rel = os.path.relpath(full, step_dir)
-                if rel.split(os.sep)[0] == _ITEM:
+                if primary and rel.split(os.sep)[0] == _ITEM:
                     files[rel.replace(os.sep, "/")] = [os.fstat(fd).st_size, _file_digest(fd)]
             finally:
                 os.close(fd)
         fsync_dir(dirpath)
-    if not files:
-        raise CorruptCheckpointError(step_dir, step_dir / _ITEM, "orbax wrote no files")
-    # Only the stored tree is covered: orbax's commit markers and step metadata are not read
-    # on restore, and a damaged one does not make the tree unusable.
-    atomic_write_json(step_dir / DIGEST_FILE, {"format": 1, "files": files})
-    fsync_dir(step_dir.parent)
+    _barrier("synced")
+    if primary:
+        if not files:
+            raise CorruptCheckpointError(step_dir, step_dir / _ITEM, "orbax wrote no files")
+        # Only the stored tree is covered: orbax's commit markers and step metadata are not
+        # read on restore, and a damaged one does not make the tree unusable.
+        atomic_write_json(step_dir / DIGEST_FILE, {"format": 1, "files": files})
+        fsync_dir(step_dir.parent)
+    _barrier("sealed")
 
 
 def _verify(step_dir: pathlib.Path) -> bool:
@@ -447,7 +475,7 @@ def _leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
 
 
 def _restore(manager: ocp.CheckpointManager, step: int, target: Any, where: pathlib.Path) -> Any:
-    """Read ``step`` into ``target``'s structure.
+    """Read ``step`` into ``target``'s structure (``None``: as stored, with NumPy leaves).
 
     ``CorruptCheckpointError`` when the files fail their digest or, for a step without one,
     cannot be read; ``ValueError`` when the checkpoint holds another structure. A step that
@@ -476,6 +504,21 @@ def _restore(manager: ocp.CheckpointManager, step: int, target: Any, where: path
         if isinstance(e, (PermissionError, MemoryError)):
             raise
         raise unreadable(e) from e
+    if target is not None:
+        _check_structure(metadata, target, step, where)
+    try:
+        with _orbax_call():
+            if target is None:
+                return jax.tree.map(np.asarray, manager.restore(step))
+            restored = manager.restore(step, args=ocp.args.StandardRestore(_storable(target)))
+    except Exception as e:
+        if verified or not _is_read_failure(e):
+            raise
+        raise unreadable(e) from e
+    return _restored(restored, target)
+
+
+def _check_structure(metadata: Any, target: Any, step: int, where: pathlib.Path) -> None:
     # orbax's own error for a target of another structure is an unrelated-looking ValueError
     # raised deep inside; compare names and shapes first and say what differs.
     stored = {
@@ -491,14 +534,6 @@ def _restore(manager: ocp.CheckpointManager, step: int, target: Any, where: path
             f"leaves missing from the checkpoint {missing[:5]}, not in the target {extra[:5]}, "
             f"with other shapes {[(k, stored[k], wanted[k]) for k in reshaped[:5]]}"
         )
-    try:
-        with _orbax_call():
-            restored = manager.restore(step, args=ocp.args.StandardRestore(_storable(target)))
-    except Exception as e:
-        if verified or not _is_read_failure(e):
-            raise
-        raise unreadable(e) from e
-    return _restored(restored, target)
 
 
 def _stderr_line(message: str) -> None:
@@ -559,9 +594,10 @@ class Checkpointer:
 
         Steps must not go backwards: saving a step below the newest checkpoint raises
         ``ValueError`` (restore from it first and delete the newer ones if that is intended).
-        Saving the newest step again replaces it. A failed write raises ``OSError`` (errno of
-        the failure, ``filename`` the directory) after removing what it wrote; the earlier
-        checkpoints stay as they were.
+        Saving the newest step again replaces it (the old copy is deleted first, so if that
+        save fails the step is gone). A failed write raises ``OSError`` (errno of the failure,
+        ``filename`` the directory) after removing what it wrote; the earlier checkpoints stay
+        as they were.
         """
         self._check_open()
         check_int("step", step, minimum=0)
@@ -613,8 +649,8 @@ class Checkpointer:
         at once and moves nothing (the checkpoints are fine; the target is not).
 
         ``log`` receives the one-line reports (default: standard error). In a distributed job
-        only process 0 moves steps; the others skip the same steps, which they find damaged
-        the same way.
+        all processes call this together; a step damaged for one is set aside for all (by
+        process 0) and every process reports the same lines.
 
         >>> import tempfile, pathlib
         >>> import numpy as np
@@ -634,31 +670,35 @@ class Checkpointer:
         self._check_open()
         for step in reversed(self.all_steps()):
             try:
-                return step, _restore(self._manager, step, target, self.directory)
+                tree, damage = _restore(self._manager, step, target, self.directory), None
             except CorruptCheckpointError as e:
-                moved = self._quarantine(step)
-                earlier = [s for s in self.all_steps() if s < step]
-                then = f"trying step {earlier[-1]}" if earlier else "no checkpoint left"
-                log(
-                    f"checkpoint step {step} in {self.directory} is damaged "
-                    f"({e.path}: {e.reason}); "
-                    f"{f'moved to {moved}' if moved else 'left in place (not process 0)'}; "
-                    f"{then}"
-                )
+                tree, damage = None, e
+            # In a distributed job a step damaged for one process is damaged for all (without
+            # a digest each process reads only its own shards and may not notice).
+            if not _any_process(damage is not None):
+                return step, tree
+            where = (f"{damage.path}: {damage.reason}" if damage is not None
+                     else "found by another process")
+            moved = self._quarantine(step)
+            earlier = [s for s in self.all_steps() if s < step]
+            then = f"trying step {earlier[-1]}" if earlier else "no checkpoint left"
+            log(f"checkpoint step {step} in {self.directory} is damaged ({where}); "
+                f"moved to {moved}; {then}")
         return None
 
-    def _quarantine(self, step: int) -> pathlib.Path | None:
-        if jax.process_index() != 0:
-            return None
+    def _quarantine(self, step: int) -> pathlib.Path:
         qdir = self.directory / QUARANTINE_DIR
-        qdir.mkdir(exist_ok=True)
         dest, n = qdir / str(step), 0
         while dest.exists():
             n += 1
             dest = qdir / f"{step}.{n}"
-        os.rename(self.directory / str(step), dest)
-        fsync_dir(qdir)
-        fsync_dir(self.directory)
+        _barrier("quarantine")  # nobody is still reading the step
+        if jax.process_index() == 0:
+            qdir.mkdir(exist_ok=True)
+            os.rename(self.directory / str(step), dest)
+            fsync_dir(qdir)
+            fsync_dir(self.directory)
+        _barrier("quarantined")
         self._manager.reload()
         return dest
 
@@ -718,10 +758,6 @@ def load_pytree(path: str | os.PathLike, target: Any = None) -> Any:
         step = manager.latest_step()
         if step is None:
             raise FileNotFoundError(f"no pytree saved at {path}")
-        if target is not None:
-            return _restore(manager, step, target, path)
-        _verify(path / str(step))
-        with _orbax_call():
-            return jax.tree.map(np.asarray, manager.restore(step))
+        return _restore(manager, step, target, path)
     finally:
         manager.close()
