@@ -24,6 +24,13 @@ Faults:
   orbax's rename and the seal) are judged by whether orbax can read them.
 * A target of another structure than the checkpoint raises ``ValueError``, never counts as
   corruption.
+* A failure inside orbax surfaces once, as the exception: orbax's log copies of it are dropped
+  and the reads it leaves in flight are wound down before its event loop closes (no "Event loop
+  is closed" tracebacks on stderr).
+
+In a distributed job every process calls ``save`` / ``restore_latest`` together (as orbax
+requires): each writes and fsyncs its own shards, process 0 writes the digest and moves damaged
+steps aside, and all processes agree on which step they restore.
 
 ``save_pytree`` / ``load_pytree`` store one pytree (the final eval params) at a path in the same
 way: a new save is a new step, sealed before the previous one is deleted, so readers see the old
@@ -67,7 +74,14 @@ from orbax.checkpoint._src import asyncio_utils as orbax_asyncio
 from jaxsched._io import atomic_write_json, fsync_dir
 from jaxsched._validate import check_int
 
-__all__ = ["Checkpointer", "CorruptCheckpointError", "load_pytree", "save_pytree"]
+__all__ = [
+    "DIGEST_FILE",
+    "QUARANTINE_DIR",
+    "Checkpointer",
+    "CorruptCheckpointError",
+    "load_pytree",
+    "save_pytree",
+]
 
 DIGEST_FILE = "jaxsched_digest.json"
 QUARANTINE_DIR = "quarantine"
