@@ -1,19 +1,26 @@
-"""Atomic file writes, shared by every writer in jaxsched (results, data cache, figures).
+"""Atomic file writes, shared by every writer in jaxsched (results, data cache, figures), and the
+lock that keeps two processes out of one output directory.
 
 A reader sees the old file or the new one, never a mix: bytes go to a temporary file in the
 same directory (same filesystem, so the rename is atomic), are flushed and fsynced, then
 ``os.replace`` moves them over the target and the directory is fsynced (the rename lives in the
 directory entry: without that a power cut can undo it). On any failure the temporary file is
-removed and the target is left as it was.
+removed and the target is left as it was; a failed write (a full disk, an I/O error) raises
+``OSError`` naming the target.
+
+``exclusive_dir`` holds an output directory for one process at a time (see there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import errno
 import io
 import json
 import os
 import pathlib
+import socket
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -21,23 +28,40 @@ from typing import IO, Any
 import numpy as np
 
 __all__ = [
+    "LOCK_FILE",
+    "OutDirLockedError",
     "atomic_save_npy",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "atomic_writer",
+    "exclusive_dir",
     "fsync_dir",
 ]
 
 
+# fsync(2) of a directory fails with these where the filesystem or platform cannot do it; any
+# other error (EIO, ENOSPC) means the directory entry may not be on disk, which must be said.
+_FSYNC_UNSUPPORTED = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF}
+
+
 def fsync_dir(directory: str | os.PathLike) -> None:
-    """fsync a directory so that renames into it survive a crash (no-op where unsupported)."""
-    with contextlib.suppress(OSError):
+    """fsync a directory so that renames into it survive a crash.
+
+    A no-op where directories cannot be opened or fsynced (some platforms and filesystems);
+    an I/O error or a full disk reported by fsync raises ``OSError`` naming the directory.
+    """
+    try:
         fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    except (PermissionError, IsADirectoryError):
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in _FSYNC_UNSUPPORTED:
+            raise OSError(e.errno, e.strerror, str(directory)) from e
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -46,7 +70,8 @@ def atomic_writer(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[
 
     If the block raises, the temporary file is removed and ``path`` is untouched. Parent
     directories are created. ``suffix`` ends the temporary name (some writers pick a format by
-    the file name).
+    the file name). A failed write, flush or fsync (``ENOSPC``, ``EIO``) raises ``OSError``
+    with ``path`` as its ``filename``: the kernel's own error names no file.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
@@ -65,9 +90,11 @@ def atomic_writer(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     fsync_dir(path.parent)
 
@@ -114,3 +141,87 @@ def atomic_save_npy(path: str | os.PathLike, array: Any) -> None:
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# One process per output directory
+
+LOCK_FILE = ".lock"
+"""The lock file ``exclusive_dir`` keeps in a directory (it holds the holder's pid and host)."""
+
+
+class OutDirLockedError(RuntimeError):
+    """Another process holds the directory (see :func:`exclusive_dir`).
+
+    ``directory`` is the directory; ``holder`` what the holder wrote about itself (``pid``,
+    ``host``, ``since``), empty when it could not be read.
+    """
+
+    def __init__(self, directory: pathlib.Path, holder: dict[str, Any]):
+        self.directory = directory
+        self.holder = holder
+        who = ", ".join(f"{k} {holder[k]}" for k in ("pid", "host", "since") if k in holder)
+        super().__init__(
+            f"{directory} is in use by another process ({who or 'holder unknown'}); "
+            "wait for it to finish or use another directory"
+        )
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        # The holder may be between truncating and writing the file.
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+@contextlib.contextmanager
+def exclusive_dir(path: str | os.PathLike, *, enabled: bool = True) -> Iterator[pathlib.Path]:
+    """Hold directory ``path`` (created if missing) for this process for the ``with`` block.
+
+    The lock is ``flock(2)`` on ``path/.lock``: the kernel releases it when the holder's
+    descriptor closes, so a killed or crashed process never leaves the directory locked. A
+    second holder, in another process or in this one, fails at once with
+    :class:`OutDirLockedError` naming the directory and the holder's pid and host, which the
+    holder writes into the lock file. The file stays behind after the block (removing it would
+    let two processes lock two different files of the same name).
+
+    ``enabled=False`` takes no lock and touches nothing: in a distributed job the processes
+    share one directory and only process 0 holds it (``enabled=jax.process_index() == 0``).
+
+    Processes forked inside the block share the lock until they exit too; programs started
+    with ``exec`` do not inherit it. On NFS, ``flock`` works across hosts only where the client
+    maps it to NFS locks (Linux does since 2.6.12).
+
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> with exclusive_dir(out):
+    ...     with exclusive_dir(out):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    jaxsched._io.OutDirLockedError: ... is in use by another process (pid ...)...
+    >>> with exclusive_dir(out):  # released when the first block ended
+    ...     pass
+    """
+    path = pathlib.Path(path)
+    if not enabled:
+        yield path
+        return
+    import fcntl  # POSIX only; imported here so that the atomic writers work everywhere
+
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutDirLockedError(path, _holder(fd)) from None
+        since = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+        yield path
+    finally:
+        os.close(fd)  # the only descriptor of this open file: closing it drops the lock
