@@ -93,7 +93,7 @@ def atomic_writer(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        if isinstance(e, OSError) and e.filename is None:
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
             raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     fsync_dir(path.parent)

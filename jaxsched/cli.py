@@ -169,21 +169,16 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
     from jaxsched.chapter import reproduce
-    from jaxsched.train.data import DataUnavailableError
 
     _check_out_dir(parser, args.out)
     try:
         reproduce.resolve_figures(args.figures)
     except ValueError as err:
         parser.error(f"argument --figures: {err}")
-    try:
-        path = reproduce.reproduce(
-            args.preset, args.out, data=args.data, seeds=args.seeds, figures=args.figures,
-            group=not args.no_group, readout=args.readout, progress=not args.no_progress,
-        )
-    except DataUnavailableError as err:
-        print(f"jaxsched reproduce: {err}", file=sys.stderr)
-        return 1
+    path = reproduce.reproduce(
+        args.preset, args.out, data=args.data, seeds=args.seeds, figures=args.figures,
+        group=not args.no_group, readout=args.readout, progress=not args.no_progress,
+    )
     print(path)
     return 0
 
@@ -274,7 +269,6 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
 
     from jaxsched.schedules import registry
     from jaxsched.train.config import RunConfig
-    from jaxsched.train.data import DataUnavailableError
     from jaxsched.train.runner import Runner
     from jaxsched.train.workloads import WORKLOADS
 
@@ -298,11 +292,7 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     workload = dataclasses.replace(
         WORKLOADS[args.model], **{k: x for k, x in sizes.items() if x is not None}
     ).with_readout(args.readout)
-    try:
-        dataset = workload.load_data(args.data, progress=not args.no_progress)
-    except DataUnavailableError as err:
-        print(f"jaxsched train: {err}", file=sys.stderr)
-        return 1
+    dataset = workload.load_data(args.data, progress=not args.no_progress)
     runner = Runner(
         workload.task(dataset), args.out, identity=workload.describe(dataset.name),
         group=not args.no_group, chunk_size=args.chunk_size,
@@ -455,20 +445,15 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
     from jaxsched.compare import report, workflow
-    from jaxsched.train.data import DataUnavailableError
 
     _check_out_dir(parser, args.out)
-    try:
-        res, path = workflow.run_preset(
-            args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
-            horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
-            weight_decay=args.weight_decay, eval_every=args.eval_every, data=args.data,
-            bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
-            log=functools.partial(print, file=sys.stderr),
-        )
-    except DataUnavailableError as err:
-        print(f"jaxsched compare: {err}", file=sys.stderr)
-        return 1
+    res, path = workflow.run_preset(
+        args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
+        horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
+        weight_decay=args.weight_decay, eval_every=args.eval_every, data=args.data,
+        bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
+        log=functools.partial(print, file=sys.stderr),
+    )
     for v in report.verdicts(res):
         mark = {True: "held", False: "not held", None: "not evaluated"}[v["held"]]
         print(f"{v['anytime']} at or below the tuned {v['scheduled']} envelope at every "
@@ -536,7 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Usage errors raise ``SystemExit(2)`` after a one-line message, as argparse does; so does a
     ``ValueError`` from the library's validation that a subcommand did not turn into one itself
-    (the message names the argument, and the option when there is one of that name).
+    (the message names the argument, and the option when there is one of that name). What stops
+    a valid command (CIFAR-10 cannot be had, the output directory is in use) is one line and
+    status 1.
 
     >>> main(["train", "--steps", "10", "--out", "d", "--schedule", "cyclical"])
     Traceback (most recent call last):
@@ -545,12 +532,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    from jaxsched._io import OutDirLockedError
+    from jaxsched.train.data import DataUnavailableError
+
+    sub = args.func.keywords.get("parser", parser)
     with _one_line_fallback_warnings():
         try:
             return int(args.func(args))
         except ValueError as err:
-            sub = args.func.keywords.get("parser", parser)
             sub.error(_flag_of(" ".join(str(err).split()), sub))
+        except (DataUnavailableError, OutDirLockedError) as err:
+            print(f"{sub.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -164,6 +164,7 @@ def get_kind(name: str) -> Kind:
 def get(name: str) -> Callable[..., Schedule]:
     """The constructor registered as ``name``; ``ValueError`` listing the valid names otherwise.
 
+    >>> from jaxsched.schedules import cosine_decay
     >>> get("cosine_decay") is cosine_decay
     True
     """

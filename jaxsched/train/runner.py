@@ -45,6 +45,7 @@ import optax
 
 from jaxsched import _validate as v
 from jaxsched import optim
+from jaxsched._io import exclusive_dir
 from jaxsched.smoothing import smoothed_at, smoothing_window
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train import sharding
@@ -281,7 +282,16 @@ class Runner:
 
     def run(self, configs: Sequence[TrainingRun]) -> list[RunResult]:
         """Train (or resume, or skip when finished) every run; one result per distinct run, in
-        the order given."""
+        the order given.
+
+        The output directory is held for the call (:func:`jaxsched._io.exclusive_dir`): a
+        second runner on it, in this or another process, raises
+        :class:`~jaxsched._io.OutDirLockedError` at once instead of training the same runs.
+        """
+        with exclusive_dir(self.root.parent, enabled=jax.process_index() == 0):
+            return self._run(configs)
+
+    def _run(self, configs: Sequence[TrainingRun]) -> list[RunResult]:
         for cfg in configs:
             if not isinstance(cfg, TrainingRun):
                 raise ValueError(f"configs must have the TrainingRun surface, got {cfg!r}")
@@ -491,14 +501,16 @@ class Runner:
         return state
 
     def _restore(self, r: _Run, fresh_state: TrainState) -> TrainState:
+        """``r``'s state from its newest intact checkpoint (a damaged one is set aside with one
+        line of log), its branch point, or fresh."""
         c = ckpt.Checkpointer(r.rd.checkpoint_dir)
         try:
-            step = c.latest_step()
-            if step is None:
-                return fresh_state if r.cfg.branch_from is None else self._branch(r, fresh_state)
-            leaves = c.restore(_as_leaves(fresh_state), step=step)
+            found = c.restore_latest(_as_leaves(fresh_state), log=self.log)
         finally:
             c.close()
+        if found is None:
+            return fresh_state if r.cfg.branch_from is None else self._branch(r, fresh_state)
+        step, leaves = found
         state = _from_leaves(leaves, fresh_state)
         if int(state.step) != step:
             raise ValueError(f"checkpoint {step} of {r.rd.path} holds step {int(state.step)}")

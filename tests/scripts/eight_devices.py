@@ -11,22 +11,24 @@ import tempfile
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
+import dataclasses  # noqa: E402
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxsched.train.config import ModelConfig, RunConfig  # noqa: E402
-from jaxsched.train.data import synthetic  # noqa: E402
+from jaxsched.train.config import RunConfig  # noqa: E402
 from jaxsched.train.runner import Runner  # noqa: E402
+from jaxsched.train.workloads import WORKLOADS  # noqa: E402
 
 assert len(jax.devices()) == 8, jax.devices()
-data = synthetic(n_train=256, n_test=64, seed=0)
-tiny = ModelConfig(features=16, num_blocks=1, num_heads=2)
+workload = dataclasses.replace(WORKLOADS["smoke"], synthetic_train=256, synthetic_test=64,
+                               eval_examples=64)
+data = workload.load_data("synthetic")
+task = workload.task(data)
 
 
 def cfg(**kw):
-    base = dict(steps=12, batch_size=16, model=tiny, data="synthetic", eval_every=6,
-                eval_examples=64)
-    return RunConfig(**{**base, **kw})
+    return RunConfig(**{"steps": 12, "eval_every": 6, **kw})
 
 
 group = [cfg(schedule="linear_decay"), cfg(schedule="cosine_decay", seed=1),
@@ -36,16 +38,16 @@ out = {}
 with tempfile.TemporaryDirectory() as tmp:
     for name, cfgs in (("runs", group), ("data", single)):
         logs = []
-        sharded = Runner(data, f"{tmp}/{name}-s", chunk_size=5, progress=False,
+        sharded = Runner(task, f"{tmp}/{name}-s", chunk_size=5, progress=False,
                          log=logs.append).run(cfgs)
-        plain = Runner(data, f"{tmp}/{name}-p", chunk_size=5, progress=False, shard=False,
+        plain = Runner(task, f"{tmp}/{name}-p", chunk_size=5, progress=False, shard=False,
                        log=lambda m: None).run(cfgs)
         diff = max(
             float(np.max(np.abs(a.run_dir.load_losses() - b.run_dir.load_losses())))
             for a, b in zip(sharded, plain, strict=True)
         )
         evals = max(
-            abs(x["test_loss"] - y["test_loss"])
+            abs(x["loss"] - y["loss"])
             for a, b in zip(sharded, plain, strict=True)
             for x, y in zip(a.run_dir.load_eval(), b.run_dir.load_eval(), strict=True)
         )

@@ -26,16 +26,17 @@ from jaxsched.train.data import synthetic  # noqa: E402
 from jaxsched.train.loop import GroupTrainer  # noqa: E402
 from jaxsched.train.model import TinyViT  # noqa: E402
 from jaxsched.train.notes_model import NotesTinyViT  # noqa: E402
+from jaxsched.train.task import image_classification_task  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 SEEDS, LAST, N_TRAIN = 4, 50, 2048
 PRESET = alchemist.PRESETS["quick"]
-ARCH = dict(features=PRESET.model.features, num_blocks=PRESET.model.num_blocks,
-            num_heads=PRESET.model.num_heads)
+WORKLOAD = PRESET.workload
+ARCH = dict(features=WORKLOAD.model.features, num_blocks=WORKLOAD.model.num_blocks,
+            num_heads=WORKLOAD.model.num_heads)
 
-data = synthetic(N_TRAIN, 0, 0, **PRESET.difficulty._asdict())
-cfg = RunConfig(optimizer="adam", schedule="constant", lr=PRESET.lr, steps=STEPS,
-                batch_size=PRESET.batch_size, model=PRESET.model, data="synthetic")
+data = synthetic(N_TRAIN, 0, 0, **WORKLOAD.difficulty._asdict())
+cfg = RunConfig(optimizer="adam", schedule="constant", lr=PRESET.lr, steps=STEPS)
 hp = {k: jnp.full((SEEDS,), v, jnp.float32) for k, v in cfg.hparams().items()}
 table = np.tile(cfg.lr_table()[None], (SEEDS, 1))
 
@@ -45,11 +46,13 @@ models = {
     "control_no_dropout": TinyViT(**ARCH, dropout=0.0),
 }
 out = {"steps": STEPS, "seeds": SEEDS, "last": LAST, "n_train": N_TRAIN,
-       "batch_size": PRESET.batch_size, "arch": ARCH}
+       "batch_size": WORKLOAD.batch_size, "arch": ARCH}
 for name, model in models.items():
     t = time.perf_counter()
-    trainer = GroupTrainer(model, cfg.make_optimizer, data.train_images, data.train_labels,
-                           batch_size=PRESET.batch_size, chunk_size=STEPS)
+    task = image_classification_task(model, jnp.asarray(data.train_images),
+                                     jnp.asarray(data.train_labels),
+                                     batch_size=WORKLOAD.batch_size)
+    trainer = GroupTrainer(task, cfg.make_optimizer, chunk_size=STEPS)
     state = trainer.init(np.arange(SEEDS, dtype=np.int32), hp)
     _, losses = trainer.train(state, table, hp, STEPS)
     losses = np.asarray(losses, np.float64)
