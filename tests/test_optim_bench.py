@@ -23,7 +23,6 @@ def test_bench_optim_runs_and_reports_targets(capsys):
     assert set(result["targets"]) == set(module.TARGETS)
     for name, t in result["targets"].items():
         assert t["ratio"] == rows[name]["ratio"]
-        assert t["met"] == (t["ratio"] <= t["limit"])
     for r in rows.values():
         assert r["baseline"] in result["baselines_median_ms"]
         assert r["median_ms"] > 0 and np.isfinite(r["ratio"])

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import scan_optimizer
 
 from jaxsched.optim import (
     EmaAverageState,
@@ -56,7 +57,6 @@ def trajectories(opts: dict, params, grad, steps=25, grad_transform=None) -> dic
     """{name: (final params, final state, eval params)}; jit it to compile all in ONE program.
 
     A value of ``opts`` is an optimizer or an ``(optimizer, grad_transform)`` pair.
-    (XLA compiles dominate these tests' time; one program per test keeps them fast.)
     """
 
     def one(entry):
@@ -64,16 +64,8 @@ def trajectories(opts: dict, params, grad, steps=25, grad_transform=None) -> dic
             opt, transform = entry, grad_transform
         else:
             opt, transform = entry
-
-        def body(carry, _):
-            p, s = carry
-            g = grad(p)
-            if transform is not None:
-                g = transform(g, p)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
-
-        (p, s), _ = jax.lax.scan(body, (params, opt.init(params)), None, length=steps)
+        p, s, _ = scan_optimizer(opt, params, grad, steps, transform=transform,
+                                 record=lambda p, s: None)
         return p, s, eval_params(s, p)
 
     return {n: one(o) for n, o in opts.items()}
@@ -514,14 +506,7 @@ def test_vmap_over_hyperparameters_equals_separate_runs(name):
     steps = 20
 
     def run(hp):
-        opt = make(hp)
-
-        def body(carry, _):
-            p, s = carry
-            u, s = opt.update(grad(p), s, p)
-            return (optax.apply_updates(p, u), s), None
-
-        (p, s), _ = jax.lax.scan(body, (params, opt.init(params)), None, length=steps)
+        p, s, _ = scan_optimizer(make(hp), params, grad, steps, record=lambda p, s: None)
         return p, eval_params(s, p)
 
     hps = {k: jnp.asarray(v, jnp.float32) for k, v in grid.items()}

@@ -11,8 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from helpers import scan_optimizer
 
-from jaxsched.optim import adam, ema_average, eval_params, polyak_average
+from jaxsched.optim import adam, ema_average, polyak_average
 
 # These tests compile many small programs and run them for milliseconds: compile with LLVM's
 # cheap pipeline (same semantics, no fast-math either way; about a third less compile time).
@@ -41,13 +42,7 @@ def run_many(opts: dict, dtype) -> dict:
     params, grad = make_problem(dtype)
 
     def one(opt):
-        def body(carry, _):
-            p, s = carry
-            u, s = opt.update(grad(p), s, p)
-            p = optax.apply_updates(p, u)
-            return (p, s), (p, eval_params(s, p))
-
-        return jax.lax.scan(body, (params, opt.init(params)), None, length=STEPS)[1]
+        return scan_optimizer(opt, params, grad, STEPS)[2]
 
     outs = jit(lambda: {n: one(o) for n, o in opts.items()})()
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import scan_optimizer
 
 from jaxsched.optim import (
     eval_params,
@@ -69,15 +70,8 @@ def problem(dtype):
 
 
 def _trajectory(opt, params, vg):
-    def body(carry, _):
-        p, s = carry
-        loss, g = vg(p)
-        u, s = opt.update(g, s, p)
-        p = optax.apply_updates(p, u)
-        return (p, s), (p, eval_params(s, p), loss)
-
-    _, out = jax.lax.scan(body, (params, opt.init(params)), None, length=STEPS)
-    return out
+    return scan_optimizer(opt, params, vg, STEPS, has_aux=True,
+                          record=lambda p, s, loss: (p, eval_params(s, p), loss))[2]
 
 
 def _to_numpy(ps, xs, losses, batched=False):

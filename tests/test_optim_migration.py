@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import scan_optimizer
 
 from jaxsched.optim import (
     eval_params,
@@ -112,13 +113,8 @@ def _lr_free_runs(steps=40):
     }
 
     def one(opt):
-        def body(carry, _):
-            p, s = carry
-            u, s = opt.update(grad(p), s, p)
-            p = optax.apply_updates(p, u)
-            return (p, s), (s, eval_params(s, p))
-
-        return jax.lax.scan(body, (params, opt.init(params)), None, length=steps)[1]
+        return scan_optimizer(opt, params, grad, steps,
+                              record=lambda p, s: (s, eval_params(s, p)))[2]
 
     return jax.jit(lambda: {n: one(o) for n, o in opts.items()})()
 

@@ -19,12 +19,11 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+from helpers import scan_optimizer
 
 from jaxsched.optim import (
     adam,
     ema_average,
-    eval_params,
     polyak_average,
     schedule_free_adam,
 )
@@ -83,14 +82,7 @@ def run_ours(opts: dict, dtype) -> dict:
     params, grad = problem(dtype)
 
     def trajectory(opt):
-        def body(carry, _):
-            p, s = carry
-            u, s = opt.update(grad(p), s, p)
-            p = optax.apply_updates(p, u)
-            return (p, s), (p, eval_params(s, p))
-
-        _, out = jax.lax.scan(body, (params, opt.init(params)), None, length=STEPS)
-        return out
+        return scan_optimizer(opt, params, grad, STEPS)[2]
 
     outs = jit(lambda: {n: trajectory(o) for n, o in opts.items()})()
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import scan_optimizer
 
 from jaxsched import optim
 from jaxsched.cli import build_parser
@@ -43,13 +44,8 @@ def test_entries_build_the_optimizers_they_name():
     params = {"w": jnp.linspace(-1.0, 1.0, 5)}
 
     def run(opt):
-        def body(carry, _):
-            p, s = carry
-            u, s = opt.update(jax.tree.map(lambda w: w**3, p), s, p)
-            p = optax.apply_updates(p, u)
-            return (p, s), optim.eval_params(s, p)["w"]
-
-        return jax.lax.scan(body, (params, opt.init(params)), None, length=12)[1]
+        return scan_optimizer(opt, params, lambda p: jax.tree.map(lambda w: w**3, p), 12,
+                              record=lambda p, s: optim.eval_params(s, p)["w"])[2]
 
     def from_table(hp):
         out = {}
