@@ -534,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from jaxsched._io import OutDirLockedError
     from jaxsched.train.data import DataUnavailableError
+    from jaxsched.train.runner import IncompatibleRunError
 
     sub = args.func.keywords.get("parser", parser)
     with _one_line_fallback_warnings():
@@ -541,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args))
         except ValueError as err:
             sub.error(_flag_of(" ".join(str(err).split()), sub))
-        except (DataUnavailableError, OutDirLockedError) as err:
+        except (DataUnavailableError, IncompatibleRunError, OutDirLockedError) as err:
             print(f"{sub.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
             return 1
 

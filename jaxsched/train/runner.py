@@ -49,11 +49,21 @@ from jaxsched._io import exclusive_dir
 from jaxsched.smoothing import smoothed_at, smoothing_window
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train import sharding
+from jaxsched.train.fingerprint import optimizer_fingerprint, task_fingerprint
 from jaxsched.train.loop import GroupTrainer, TrainState
-from jaxsched.train.results import RunDir, config_key
+from jaxsched.train.results import RunDir, config_key, list_runs
 from jaxsched.train.task import Task
 
-__all__ = ["SUMMARY_KEYS", "TERMINAL", "RunResult", "Runner", "TrainingRun"]
+__all__ = ["RUN_FORMAT", "SUMMARY_KEYS", "TERMINAL", "IncompatibleRunError", "RunResult",
+           "Runner", "TrainingRun"]
+
+RUN_FORMAT = 1
+"""The version of the run-directory layout (``config.json``'s ``"format"``). Directories of
+another format are refused, never resumed (:class:`IncompatibleRunError`)."""
+
+
+class IncompatibleRunError(RuntimeError):
+    """A run directory was written in another format (by another version of jaxsched)."""
 
 TERMINAL = ("finished", "diverged")
 
@@ -274,11 +284,13 @@ class Runner:
         self.shard = shard
         self._trainers: dict[tuple, GroupTrainer] = {}
         self._configs: dict[str, TrainingRun] = {}
+        self._fingerprints: dict[str, str] = {}
 
     # -- public -------------------------------------------------------------------------------
     def run_id(self, cfg: TrainingRun) -> str:
-        """The directory name of ``cfg``'s run: its name and a hash of what it computes."""
-        return f"{cfg.name()}-{config_key(self._record(cfg))[:10]}"
+        """The directory name of ``cfg``'s run: its name and a hash of what it computes (its
+        config, the task's identity and the fingerprints of the task and the optimizer)."""
+        return f"{cfg.name()}-{config_key(self._key(cfg))[:10]}"
 
     def run(self, configs: Sequence[TrainingRun]) -> list[RunResult]:
         """Train (or resume, or skip when finished) every run; one result per distinct run, in
@@ -295,6 +307,7 @@ class Runner:
         for cfg in configs:
             if not isinstance(cfg, TrainingRun):
                 raise ValueError(f"configs must have the TrainingRun surface, got {cfg!r}")
+        self._refuse_other_formats()
         results: dict[str, RunResult] = {}
         self._configs = {self.run_id(c): c for c in configs}
         pending: list[_Run] = []
@@ -339,13 +352,49 @@ class Runner:
         return [results[rid] for rid in ids if rid in results]
 
     # -- internals ----------------------------------------------------------------------------
-    def _record(self, cfg: TrainingRun) -> dict[str, Any]:
-        """``config.json``: the run's config (its parent named by run id) and the task."""
+    def _fingerprint(self, cfg: TrainingRun) -> dict[str, str]:
+        """The task's and the run's optimizer's fingerprints (computed once per structure)."""
+        if "task" not in self._fingerprints:
+            self._fingerprints["task"] = task_fingerprint(self.task)
+        group = f"optimizer|{cfg.group_key()}"
+        if group not in self._fingerprints:
+            params = jax.eval_shape(self.task.init, jax.random.key(0))
+            self._fingerprints[group] = optimizer_fingerprint(cfg.make_optimizer, params,
+                                                              cfg.hparams())
+        return {"task": self._fingerprints["task"], "optimizer": self._fingerprints[group]}
+
+    def _key(self, cfg: TrainingRun) -> dict[str, Any]:
+        """What keys the run's directory: the config (its parent named by run id), the task's
+        identity, the fingerprints and the format."""
         run = dict(cfg.to_dict())
         if cfg.branch_from is not None:
             parent, step = cfg.branch_from
             run["branch_from"] = [self.run_id(parent), int(step)]
-        return {"run": run, "task": self.identity}
+        return {"format": RUN_FORMAT, "run": run, "task": self.identity,
+                "fingerprint": self._fingerprint(cfg)}
+
+    def _record(self, cfg: TrainingRun) -> dict[str, Any]:
+        """``config.json``: the key, and the version of jaxsched that wrote it."""
+        from jaxsched import __version__
+
+        return {**self._key(cfg), "written_by": f"jaxsched {__version__}"}
+
+    def _refuse_other_formats(self) -> None:
+        """Stop before anything is trained if ``runs/`` holds a directory of another format."""
+        for rd in list_runs(self.root):
+            try:
+                record = rd.read_config()
+            except (OSError, ValueError):
+                continue  # unreadable: not a run this version could mistake for its own
+            found = record.get("format") if isinstance(record, dict) else None
+            if found != RUN_FORMAT:
+                by = record.get("written_by", "an earlier jaxsched") if isinstance(
+                    record, dict) else "an earlier jaxsched"
+                raise IncompatibleRunError(
+                    f"{rd.path} was written by {by} in run format {found or 0}; this version "
+                    f"writes format {RUN_FORMAT} and does not resume it: move it out of "
+                    f"{self.root} (or use another --out)"
+                )
 
     def _parent_id(self, r: _Run) -> str | None:
         return None if r.cfg.branch_from is None else self.run_id(r.cfg.branch_from[0])
@@ -357,7 +406,8 @@ class Runner:
     def _check_config(self, rd: RunDir, cfg: TrainingRun) -> None:
         record = self._record(cfg)
         if rd.config_path.exists():
-            if config_key(rd.read_config()) != config_key(record):
+            stored = {k: x for k, x in rd.read_config().items() if k != "written_by"}
+            if config_key(stored) != config_key(self._key(cfg)):
                 raise ValueError(
                     f"run directory {rd.path} holds a different config; remove it or use "
                     "another --out"
