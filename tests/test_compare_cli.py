@@ -81,3 +81,46 @@ def test_a_library_error_is_one_line_without_traceback(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "warmup" in lines[0] and "Traceback" not in done.stderr
+
+
+KILL_GRID = ["compare", "--task", "regression", "--preset", "smoke", "--candidates", "cosine",
+             "wsd", "sf_adamw", "adam_ema", "--lrs", "0.01", "0.03", "--horizons", "50", "100",
+             "--no-bench", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_a_killed_comparison_resumes_to_the_same_bytes(tmp_path):
+    """SIGKILL mid-grid (after some runs finished, before the rest), rerun: results.csv and
+    every run's losses are byte-identical to an uninterrupted grid."""
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "jaxsched.cli", *KILL_GRID]
+    ref = subprocess.run([*cmd, "--out", str(tmp_path / "ref")], cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    out = tmp_path / "cut"
+    proc = subprocess.Popen([*cmd, "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, killed = time.time() + 300, False
+    while time.time() < deadline and proc.poll() is None:
+        done = [p for p in out.glob("runs/*/summary.json") if '"finished"' in p.read_text()]
+        if done:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert killed, "the grid finished before it could be killed"
+    assert not (out / "results.csv").exists()
+    again = subprocess.run([*cmd, "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (out / "results.csv").read_bytes() == (tmp_path / "ref" / "results.csv").read_bytes()
+    ref_runs = sorted(p.name for p in (tmp_path / "ref" / "runs").iterdir())
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ref_runs
+    for name in ref_runs:
+        a, b = tmp_path / "ref" / "runs" / name, out / "runs" / name
+        assert (a / "losses.npy").read_bytes() == (b / "losses.npy").read_bytes(), name
+        assert (a / "eval.json").read_bytes() == (b / "eval.json").read_bytes(), name
