@@ -133,6 +133,35 @@ def _run_plot(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> i
 # --------------------------------------------------------------------------- training
 
 
+def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "several processes",
+        "start the same command once per process, each with its --process-id; --out must be "
+        "one directory all of them reach. Process 0 writes the reports and run files.")
+    g.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                   help="join a job of several JAX processes coordinated at HOST:PORT "
+                   "(process 0's address)")
+    g.add_argument("--num-processes", type=_positive_int, default=None, metavar="N",
+                   help="with --coordinator: how many processes the job has")
+    g.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="with --coordinator: this process's index, 0 .. N-1")
+
+
+def _join_job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``jax.distributed.initialize`` from the distributed flags, before any JAX work."""
+    given = [getattr(args, k, None) is not None
+             for k in ("coordinator", "num_processes", "process_id")]
+    if not any(given):
+        return
+    if not all(given):
+        parser.error("--coordinator, --num-processes and --process-id go together, got "
+                     + ", ".join(f"--{k.replace('_', '-')}={getattr(args, k)}"
+                                 for k in ("coordinator", "num_processes", "process_id")))
+    from jaxsched import _dist
+
+    _dist.initialize(args.coordinator, args.num_processes, args.process_id)
+
+
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
                    help="dataset: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic")
@@ -141,6 +170,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-group", action="store_true",
                    help="train every run in its own program instead of vmapped groups")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_distributed_flags(p)
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
@@ -440,6 +470,7 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-group", action="store_true",
                    help="train every run in its own program instead of vmapped groups")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_distributed_flags(p)
     p.set_defaults(func=functools.partial(_run_compare, parser=p))
 
 
@@ -539,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = args.func.keywords.get("parser", parser)
     with _one_line_fallback_warnings():
         try:
+            _join_job(args, sub)
             return int(args.func(args))
         except ValueError as err:
             sub.error(_flag_of(" ".join(str(err).split()), sub))

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from jaxsched import _dist as dist
 from jaxsched._io import atomic_write_json, atomic_write_text
 from jaxsched.chapter import alchemist, report
 from jaxsched.chapter import figures as figures_lib
@@ -79,6 +80,8 @@ def reproduce(
         losses[label] = [r.run_dir.load_losses() for r in res]
         summaries[label] = [r.summary for r in res]
         index[label] = [r.run_dir.run_id for r in res]
+    if not dist.is_primary():
+        return out / "REPORT.md"  # process 0 writes the report of a job of several processes
     atomic_write_json(out / RUNS_INDEX, index)
 
     window = preset.window

@@ -30,6 +30,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsched import _dist as dist
 from jaxsched import _validate as v
 from jaxsched._io import atomic_write_text
 from jaxsched.compare.candidates import Candidate, resolve
@@ -396,6 +397,9 @@ def run(
     chunk = chunk_size or min(500, longest)
     tmp = None
     if out is None:
+        if dist.process_count() > 1:
+            raise ValueError("out must be a directory shared by every process of a job of "
+                             "several processes, got out=None")
         tmp = tempfile.TemporaryDirectory(prefix="jaxsched-compare-")
         root = pathlib.Path(tmp.name)
     else:
@@ -418,7 +422,7 @@ def run(
             diverged=[r.summary.get("message", "") for r in results
                       if r.summary.get("status") == "diverged"],
         )
-        if out is not None:
+        if out is not None and dist.is_primary():
             atomic_write_text(root / "results.csv", res.to_csv())
             if report:
                 from jaxsched.compare import report as report_lib

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jaxsched import _dist as dist
 from jaxsched.compare import experiment, presets, report
 from jaxsched.compare.tasks import TASKS
 
@@ -64,7 +65,9 @@ def run_preset(
         b = res.branching
         log(f"cooldown branching: {b['branches']} cooldowns branched; trained "
             f"{b['trained_steps']} run-steps instead of {b['unbranched_steps']}")
-    if bench:
+    if bench and dist.process_count() > 1:
+        log("grouped vs one at a time is measured in a single process; skipped in this job")
+    elif bench:
         small = presets.bench_grid(p)
         log(f"measuring grouped vs one at a time on a small grid {small} ...")
         b = experiment.bench(built.task, **small, eval_every=eval_every or p.eval_every,
@@ -76,6 +79,8 @@ def run_preset(
     wall = time.perf_counter() - start
     notes = [*built.notes, f"Preset: {task_name} {preset_name} ({p.description}); wall time of "
              f"this invocation {wall:.0f} s (resumed runs are not retrained)."]
+    if not dist.is_primary():  # process 0 writes the report of a job of several processes
+        return res, pathlib.Path(out) / "REPORT.md"
     path = report.write(res, out, title=f"Anytime comparison: {task_name}, {preset_name} preset",
                         notes=notes)
     return res, path

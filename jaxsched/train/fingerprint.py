@@ -44,6 +44,9 @@ def _feed(h: Any, fn: Callable, *args: Any) -> None:
     closed = jax.make_jaxpr(fn)(*args)
     h.update(str(closed.jaxpr).encode())
     for const in closed.consts:
+        if jax.dtypes.issubdtype(getattr(const, "dtype", None), jax.dtypes.prng_key):
+            h.update(f"|key:{jax.random.key_impl(const)}|".encode())
+            const = jax.random.key_data(const)
         arr = np.asarray(const)
         h.update(f"|{arr.dtype}{arr.shape}|".encode())
         h.update(np.ascontiguousarray(arr).tobytes())

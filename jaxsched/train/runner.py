@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsched import _dist as dist
 from jaxsched import _validate as v
 from jaxsched import optim
 from jaxsched._io import exclusive_dir
@@ -345,6 +346,8 @@ class Runner:
                 for runs in groups.values():
                     for res in self._train_group(runs, bar, results):
                         results[res.run_dir.run_id] = res
+                # The next wave's branches read what this one's parents wrote (process 0).
+                dist.barrier("jaxsched-runner-wave")
         finally:
             if bar is not None:
                 bar.close()
@@ -413,7 +416,8 @@ class Runner:
                     "another --out"
                 )
         else:
-            rd.write_config(record)
+            if dist.is_primary():
+                rd.write_config(record)
 
     def _bar(self, total: int):
         if not self.progress or total == 0:
@@ -463,7 +467,7 @@ class Runner:
         mesh, axis = placement
         seeds = np.array([r.cfg.seed for r in runs], np.int32)
         hparams = self._hparams(runs)
-        fresh = jax.device_get(trainer.init(seeds, hparams))
+        fresh = dist.to_host(trainer.init(seeds, hparams))
         states = []
         for i, r in enumerate(runs):
             states.append(self._restore(r, _tree_slice(fresh, i)))
@@ -495,9 +499,9 @@ class Runner:
         return sharding.shard_runs(padded, mesh)
 
     @staticmethod
-    def _hparams(runs: Sequence[_Run]) -> dict[str, jax.Array]:
+    def _hparams(runs: Sequence[_Run]) -> dict[str, np.ndarray]:
         names = runs[0].cfg.hparams()
-        return {n: jnp.asarray([r.cfg.hparams()[n] for r in runs], jnp.float32) for n in names}
+        return {n: np.asarray([r.cfg.hparams()[n] for r in runs], np.float32) for n in names}
 
     def _orphaned(self, r: _Run, done: dict[str, RunResult]) -> bool:
         """A branch whose parent did not reach the branch point (diverged before it)."""
@@ -591,7 +595,7 @@ class Runner:
                  (r.lr_table() for r in runs)]
             )
             state, tables, hparams = self._place(
-                placement, (state, jnp.asarray(tables), hparams), len(runs)
+                placement, (state, tables.astype(np.float32), hparams), len(runs)
             )
             stop = min(r.end for r in runs)
             while step < stop:
@@ -607,7 +611,7 @@ class Runner:
                 n = min(t for t in targets if t is not None) - step
                 t0 = time.perf_counter()
                 state, losses = trainer.train(state, tables, hparams, n)
-                losses = np.asarray(losses)[: len(runs)]  # the one host sync per chunk
+                losses = dist.to_host(losses)[: len(runs)]  # the one host sync per chunk
                 dt = time.perf_counter() - t0
                 step += n
                 bad = self._record_chunk(runs, losses, dt, step)
@@ -622,13 +626,13 @@ class Runner:
                 done = [i for i in keep if runs[i].end == step]
                 ckpt_now = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
                 # One transfer of the whole group when runs are saved, then NumPy slices.
-                host = jax.device_get(state) if done or (ckpt_now and keep) else None
+                host = dist.to_host(state) if done or (ckpt_now and keep) else None
                 if ckpt_now:
                     self._checkpoint([runs[i] for i in keep if i not in done],
                                      host, [i for i in keep if i not in done])
                 snap = [i for i in keep if step in runs[i].cfg.branch_steps]
                 if snap:
-                    host = jax.device_get(state) if host is None else host
+                    host = dist.to_host(state) if host is None else host
                     self._save_snapshots([runs[i] for i in snap], host, snap)
                 for i in done:
                     results.append(self._finish(runs[i], _tree_slice(host, i)))
@@ -658,7 +662,7 @@ class Runner:
 
     def _evaluate(self, trainer, runs, state, step: int, due: Sequence[int]) -> None:
         """Evaluate the cohort in one program and record it for the runs in ``due``."""
-        metrics = {k: np.asarray(x)[: len(runs)] for k, x in trainer.evaluate(state).items()}
+        metrics = {k: x[: len(runs)] for k, x in dist.to_host(trainer.evaluate(state)).items()}
         for i in due:
             runs[i].evals.append({"step": step, **{k: float(x[i]) for k, x in metrics.items()}})
 
@@ -667,9 +671,10 @@ class Runner:
         for r, i in zip(runs, idx, strict=True):
             # Losses first: a kill between the two leaves losses ahead of the checkpoint,
             # which a resume truncates; the reverse order could lose steps.
-            r.rd.save_losses(r.all_losses())
-            r.rd.save_eval(r.evals)
-            r.rd.write_summary(self._summary(r, "running"))
+            if dist.is_primary():
+                r.rd.save_losses(r.all_losses())
+                r.rd.save_eval(r.evals)
+                r.rd.write_summary(self._summary(r, "running"))
             c = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2)
             try:
                 c.save(r.step, _as_leaves(_tree_slice(state, i)))
@@ -697,11 +702,12 @@ class Runner:
 
     def _finish(self, r: _Run, state: TrainState) -> RunResult:
         params = optim.eval_params(state.opt_state, state.params)
-        ckpt.save_pytree(r.rd.params_dir, jax.tree.map(np.asarray, params))
-        r.rd.save_losses(r.all_losses())
-        r.rd.save_eval(r.evals)
+        ckpt.save_pytree(r.rd.params_dir, jax.tree.map(np.asarray, params))  # every process
         summary = self._summary(r, "finished")
-        r.rd.write_summary(summary)  # last: its presence marks the run finished
+        if dist.is_primary():
+            r.rd.save_losses(r.all_losses())
+            r.rd.save_eval(r.evals)
+            r.rd.write_summary(summary)  # last: its presence marks the run finished
         return RunResult(r.cfg, r.rd, "finished", summary, r.step - r.start)
 
     def _diverged(self, r: _Run, step: int, value: float, message: str | None = None
@@ -711,8 +717,9 @@ class Runner:
             " (its last good checkpoint, if any, is kept)"
         )
         self.log(msg)
-        r.rd.save_losses(r.all_losses())
-        r.rd.save_eval(r.evals)
         summary = self._summary(r, "diverged", message=msg, diverged_at_step=step)
-        r.rd.write_summary(summary)
+        if dist.is_primary():
+            r.rd.save_losses(r.all_losses())
+            r.rd.save_eval(r.evals)
+            r.rd.write_summary(summary)
         return RunResult(r.cfg, r.rd, "diverged", summary, max(0, r.step - r.start))

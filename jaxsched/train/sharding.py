@@ -11,8 +11,8 @@
 Nothing here schedules work by hand: the compiled step is the same program, ``jit`` partitions
 it from the shardings of its inputs (and the batch constraint).
 
-Multi-host: call ``jax.distributed.initialize()`` in every process before anything else; the
-mesh then spans ``jax.devices()`` of all hosts (see the README).
+Several processes: after :func:`jaxsched._dist.initialize` in every process the mesh spans
+``jax.devices()`` of all of them, and a group's runs are split over every process's devices.
 """
 
 from __future__ import annotations
@@ -44,12 +44,14 @@ def pad_runs(tree: Any, n: int) -> Any:
     """Pad the leading run axis of every leaf to ``n`` by repeating the last run."""
 
     def pad(x):
-        x = np.asarray(x) if not isinstance(x, jax.Array) else x
+        # Host arrays stay on the host: in a job of several processes only a host value can be
+        # placed on a mesh that spans them all.
+        xp = jax.numpy if isinstance(x, jax.Array) else np
+        x = x if isinstance(x, jax.Array) else np.asarray(x)
         extra = n - x.shape[0]
         if extra <= 0:
             return x
-        reps = jax.numpy.repeat(x[-1:], extra, axis=0)
-        return jax.numpy.concatenate([x, reps], axis=0)
+        return xp.concatenate([x, xp.repeat(x[-1:], extra, axis=0)], axis=0)
 
     return jax.tree.map(pad, tree)
 
