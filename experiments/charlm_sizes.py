@@ -131,7 +131,7 @@ def grid(size, lrs, horizons, seeds) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", nargs="+", default=["smoke", "quick"], choices=list(SIZES))
+    p.add_argument("--sizes", nargs="*", default=["smoke", "quick"], choices=list(SIZES))
     p.add_argument("--runs", nargs="+", type=int, default=[1, 12])
     p.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
     p.add_argument("--bpb-steps", type=int, default=400)

@@ -10,10 +10,12 @@ import pytest
 from jaxsched.train import text
 
 KEPT = ["__future__.py", "abc.py", "asyncio/base.py", "asyncio/tasks.py", "pkg/turtle.py",
+        "pkg/site.py",
         "pkg/sub/mod.py", "xml/dom/minidom.py", "zoneinfo/_common.py"]
 LEFT_OUT = ["site-packages/numpy/core.py", "test/test_os.py", "ctypes/test/test_x.py",
             "unittest/tests/t.py", "idlelib/idle_test/t.py", "idlelib/editor.py",
-            "tkinter/font.py", "turtledemo/clock.py", "turtle.py", "lib2to3/main.py",
+            "tkinter/font.py", "turtledemo/clock.py", "turtle.py", "site.py", "sysconfig.py",
+            "lib2to3/main.py",
             "distutils/core.py", "ensurepip/__init__.py", "encodings/cp1252.py",
             "pydoc_data/topics.py", "config-3.11-x86_64-linux-gnu/python-config.py",
             "_sysconfigdata__linux_x86_64-linux-gnu.py", "pkg/__pycache__/mod.py",

@@ -19,12 +19,13 @@ or is not hand-written source (:data:`EXCLUDED`):
   ``python3-tk``, ``python3-lib2to3``, ``python3-distutils``, ``python3.x-venv``), and
   ``lib2to3``/``distutils`` are gone from newer Pythons;
 * ``config-*/`` and ``_sysconfigdata_*.py``: written at build time, holding the install's
-  paths and compiler flags;
+  paths and compiler flags; ``site.py`` and ``sysconfig.py``: patched by distributions to
+  their own layouts (Debian's ``dist-packages``, ``posix_local``);
 * ``encodings/`` and ``pydoc_data/``: generated data rather than source (the codec tables
   written by ``gencodec.py``, the documentation's topics dumped into a dict).
 
-Distributions still patch a few files (``site.py``, ``sysconfig.py``), and every Python version
-has its own standard library: compare the manifests' ``sha256`` rather than assume.
+Distributions may still patch other files, and every Python version has its own standard
+library: compare the manifests' ``sha256`` rather than assume.
 
 Split (deterministic, by file): a file is in the validation split when the first 8 bytes of
 ``sha256(path)`` read as a big-endian integer, divided by 2**64, fall below ``val_fraction``
@@ -84,7 +85,7 @@ EXCLUDED = {
     "top_dirs": ("site-packages", "idlelib", "tkinter", "turtledemo", "lib2to3", "distutils",
                  "ensurepip", "encodings", "pydoc_data"),
     "top_dir_prefixes": ("config-",),
-    "top_files": ("turtle.py",),
+    "top_files": ("turtle.py", "site.py", "sysconfig.py"),
     "file_prefixes": ("_sysconfigdata_",),
 }
 """What the selection leaves out (see the module docstring for why)."""
@@ -150,7 +151,9 @@ def is_validation(path: str, val_fraction: float) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class CorpusFile:
-    """One selected file: its relative path, size and sha256, its split and the bytes used."""
+    """One selected file: its relative path, its size and the sha256 of the whole file, its
+    split, and the bytes of it the split uses (fewer than ``size`` for the last file a budget
+    cuts)."""
 
     path: str
     size: int
