@@ -3,9 +3,10 @@
 For each size of :data:`jaxsched.train.charlm.SIZES` asked for, in one process:
 
 * the corpus (files, bytes, sha256) and the model (parameters, XLA's GFLOP per run-step);
-* run-steps/s of the group loop after compiling, for K runs in one program, of plain AdamW and
-  of Schedule-Free AdamW with the loss logged at ``eval_params`` (the comparison's anytime
-  candidates pay that extra forward pass), and the milliseconds of one evaluation per run;
+* run-steps/s of the group loop after compiling, for K runs in one program, of plain AdamW, of
+  Schedule-Free AdamW with the loss logged at ``eval_params`` (as the comparison's anytime
+  candidates do: one extra forward pass) and without that logging, and the milliseconds of
+  one evaluation per run;
 * bits per byte after ``--bpb-steps`` steps of AdamW, cosine-decayed and constant, per
   learning rate (one group), to size the comparison's horizons and learning-rate grid.
 
@@ -153,9 +154,10 @@ def main() -> None:
               f"{m.val_bytes:,} B, sha256 {m.sha256} (read in {time.perf_counter() - t0:.1f} s)")
         task = charlm_task(size, corpus)
         for k in args.runs:
-            for label, make, record in (("adamw", _adamw, False), ("sf_adamw", _sf_adamw, True)):
+            for label, make, record in (("adamw", _adamw, False), ("sf_adamw", _sf_adamw, True),
+                                        ("sf_adamw without logging", _sf_adamw, False)):
                 r = throughput(task, make, record, k, args.steps)
-                print(f"  K={k:2d} {label:8s}: {r['rate']:7.1f} run-steps/s, "
+                print(f"  K={k:2d} {label:24s}: {r['rate']:7.1f} run-steps/s, "
                       f"{r['gflop']:.3f} GFLOP/run-step, first call {r['first_call_s']:.1f} s, "
                       f"eval {r['eval_ms']:.0f} ms/run ({_load()})")
         if args.bpb_steps:
