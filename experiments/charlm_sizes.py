@@ -72,9 +72,9 @@ def throughput(task, make, record: bool, runs: int, steps: int) -> dict[str, flo
     state, losses = trainer.train(state, tables, hp, steps)
     losses.block_until_ready()
     rate = runs * steps / (time.perf_counter() - t0)
-    jax.block_until_ready(trainer.evaluate_task(state))
+    jax.block_until_ready(trainer.evaluate(state))
     t0 = time.perf_counter()
-    jax.block_until_ready(trainer.evaluate_task(state))
+    jax.block_until_ready(trainer.evaluate(state))
     eval_ms = 1000 * (time.perf_counter() - t0) / runs
     gflop = trainer.flops_per_step(state, tables, hp) / 1e9 / runs
     return {"rate": rate, "first_call_s": compile_s, "eval_ms": eval_ms, "gflop": gflop}
@@ -92,7 +92,7 @@ def bits_per_byte(task, lrs, steps: int) -> None:
     t0 = time.perf_counter()
     for _ in range(4):
         state, _ = trainer.train(state, tables.astype(np.float32), {}, steps // 4)
-        marks.append(np.asarray(trainer.evaluate_task(state)["loss"]))
+        marks.append(np.asarray(trainer.evaluate(state)["loss"]))
     print(f"  bits/byte of AdamW after {steps // 4}/{steps // 2}/{3 * steps // 4}/{steps} steps "
           f"({n} runs in one group, {time.perf_counter() - t0:.0f} s):")
     for i, lr in enumerate(lrs):

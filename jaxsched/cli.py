@@ -427,6 +427,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
 def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     from jaxsched.compare import candidates, presets, tasks
 
@@ -462,6 +469,9 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
                    help="AdamW's decoupled weight decay (default 0)")
     p.add_argument("--eval-every", type=_positive_int, default=None,
                    help="evaluation period in steps (default: the preset's)")
+    p.add_argument("--target", type=_number, default=None, metavar="LOSS",
+                   help="validation loss for the time to target (default: the tuned cosine "
+                   "envelope's final loss at the longest horizon)")
     p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
                    help="tinyvit: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic")
     p.add_argument("--out", required=True, help="output directory")
@@ -481,7 +491,8 @@ def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -
     res, path = workflow.run_preset(
         args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
         horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
-        weight_decay=args.weight_decay, eval_every=args.eval_every, data=args.data,
+        weight_decay=args.weight_decay, eval_every=args.eval_every, target=args.target,
+        data=args.data,
         bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
         log=functools.partial(print, file=sys.stderr),
     )

@@ -102,9 +102,9 @@ def test_smoke_training_beats_the_unigram_entropy(task, corpus):
     unigram_bits = float(-(p * np.log2(p)).sum())
     trainer = GroupTrainer(task, lambda lr, h: optax.adam(3e-3), chunk_size=200)
     state = trainer.init(jnp.array([0]), {})
-    before = float(trainer.evaluate_task(state)["loss"][0])
+    before = float(trainer.evaluate(state)["loss"][0])
     state, losses = trainer.train(state, jnp.zeros((1, 1)), {}, 200)
-    after = float(trainer.evaluate_task(state)["loss"][0])
+    after = float(trainer.evaluate(state)["loss"][0])
     assert abs(before - 8.0) < 0.5
     assert after < unigram_bits, (after, unigram_bits)
     assert np.all(np.isfinite(np.asarray(losses)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from jaxsched import cli
+from jaxsched.compare import candidates
 from jaxsched.compare import presets as presets_lib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +62,9 @@ def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
         (["--seeds", "0"], "--seeds"),
         (["--preset", "huge"], "--preset"),
         (["--task", "mnist"], "--task"),
+        (["--target", "-1"], "--target"),
+        (["--target", "low"], "--target"),
+        (["--target", "nan"], "--target"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(extra, flag, tmp_path, capsys):
@@ -70,6 +75,31 @@ def test_bad_input_is_one_line_naming_the_flag(extra, flag, tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0]
     assert not (tmp_path / "o").exists()  # rejected before anything is written
+
+
+def test_charlm_smoke_writes_time_to_target_cost_and_its_corpus(tmp_path, capsys):
+    out = tmp_path / "lm"
+    assert cli.main(["compare", "--task", "charlm", "--preset", "smoke", "--out", str(out),
+                     "--no-bench", "--no-progress"]) == 0
+    with open(out / "time_to_target.csv") as f:
+        ttt = list(csv.DictReader(f))
+    assert list(ttt[0]) == ["candidate", "seed", "target", "steps_to_target",
+                            "seconds_to_target"]
+    assert {r["candidate"] for r in ttt} == set(candidates.BUILTIN)
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    cosine_400 = [float(r["loss"]) for r in rows if r["candidate"] == "cosine"
+                  and r["step"] == r["horizon"] == "40"]
+    assert float(ttt[0]["target"]) == pytest.approx(min(cosine_400))  # one seed: its best lr
+    with open(out / "cost.csv") as f:
+        cost = {r["candidate"]: r for r in csv.DictReader(f)}
+    assert float(cost["constant"]["ratio"]) == pytest.approx(1.0)
+    corpus = json.loads((out / "corpus.json").read_text())
+    assert corpus["files"] and len(corpus["sha256"]) == 64
+    report = (out / "REPORT.md").read_text()
+    assert "## Time to target" in report and "## Cost" in report and "bits per byte" in report
+    assert corpus["sha256"] in report
+    assert (out / "figures" / "time_to_target.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_library_error_is_one_line_without_traceback(tmp_path):

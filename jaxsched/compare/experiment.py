@@ -33,6 +33,7 @@ import numpy as np
 from jaxsched import _dist as dist
 from jaxsched import _validate as v
 from jaxsched._io import atomic_write_text
+from jaxsched.compare import targets
 from jaxsched.compare.candidates import Candidate, resolve
 from jaxsched.stats import Stat
 from jaxsched.train.runner import Runner
@@ -135,6 +136,12 @@ class Results:
         ``branches``; ``reason`` when nothing branched).
       timing: ``run_steps`` trained in this call, ``seconds``, ``run_steps_per_s``.
       diverged: messages of runs that stopped on a non-finite loss.
+      target: the validation loss the time to target is measured against (``None`` when
+        there is none: no target given and no ``cosine`` candidate to take it from).
+      time_to_target: rows of :func:`jaxsched.compare.targets.time_to_target` (columns
+        :data:`~jaxsched.compare.targets.TIME_TO_TARGET_COLUMNS`).
+      cost: rows of :func:`jaxsched.compare.targets.cost`: each candidate's run-steps/s in
+        this grid (its runs' ``compute_steps / compute_seconds``) and the ratio to AdamW's.
     """
 
     rows: list[dict[str, Any]]
@@ -145,6 +152,9 @@ class Results:
     branching: dict[str, Any] = dataclasses.field(default_factory=dict)
     timing: dict[str, Any] = dataclasses.field(default_factory=dict)
     diverged: list[str] = dataclasses.field(default_factory=list)
+    target: float | None = None
+    time_to_target: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    cost: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def metrics(self) -> list[str]:
@@ -339,6 +349,7 @@ def run(
     eval_every: int | None = None,
     out: str | pathlib.Path | None = None,
     identity: Mapping[str, Any] | None = None,
+    target: float | None = None,
     group: bool = True,
     branch_wsd: bool = True,
     chunk_size: int | None = None,
@@ -365,6 +376,8 @@ def run(
         ``figures/``; ``None``: a temporary directory, deleted afterwards.
       identity: JSON saying what ``task`` computes (its model, data, sizes); it keys the run
         directories with each run's config, so runs of another task never resume from these.
+      target: the validation loss for the time to target (AlgoPerf); default: the tuned
+        ``cosine`` envelope's final loss at the longest horizon (none without ``cosine``).
       group: train runs of one optimizer structure in one vmapped program (``False``: one at
         a time, for measuring what grouping buys).
       branch_wsd: branch the cooldowns of a candidate with a ``cooldown`` (WSD) from the shared
@@ -390,6 +403,8 @@ def run(
         raise ValueError(f"task must be a jaxsched.compare.Task, got task={task!r}")
     task.validate()
     cands = resolve(candidates)
+    if target is not None:
+        targets.check_target(target)
     _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, cands)
     runs, branching = plan(cands, lrs, horizons, seeds, warmup, weight_decay, eval_every,
                            branch_wsd)
@@ -422,8 +437,12 @@ def run(
             diverged=[r.summary.get("message", "") for r in results
                       if r.summary.get("status") == "diverged"],
         )
+        _measure(res, results, runs, target)
         if out is not None and dist.is_primary():
             atomic_write_text(root / "results.csv", res.to_csv())
+            targets.write_time_to_target(res.time_to_target, root / "time_to_target.csv")
+            if res.cost:
+                targets.write_cost(res.cost, root / "cost.csv")
             if report:
                 from jaxsched.compare import report as report_lib
 
@@ -432,6 +451,28 @@ def run(
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | None) -> None:
+    """Fill ``res``'s cost (from the runs' compute share) and time to target."""
+    measured: dict[str, list[float]] = {}
+    for cfg, r in zip(runs, results, strict=True):
+        m = measured.setdefault(cfg.candidate.name, [0, 0.0])
+        m[0] += int(r.summary.get("compute_steps") or 0)
+        m[1] += float(r.summary.get("compute_seconds") or 0.0)
+    measured = {n: m for n, m in measured.items() if m[0] > 0 and m[1] > 0}
+    res.cost = targets.cost({n: tuple(m) for n, m in measured.items()}) if measured else []
+    per_step = None
+    if len(measured) == len(res.candidates):
+        per_step = targets.seconds_per_run_step({n: tuple(m) for n, m in measured.items()})
+    if target is None and (not res.rows or "cosine" not in [c.name for c in res.candidates]):
+        return
+    try:
+        res.target = targets.default_target(res) if target is None else float(target)
+    except ValueError:
+        return  # cosine has no tuned result at the longest horizon (every lr diverged)
+    res.time_to_target = targets.time_to_target(res, target=res.target,
+                                                seconds_per_run_step=per_step)
 
 
 def bench(task: Task, *, candidates: Sequence[Any], lrs: Sequence[float],

@@ -62,6 +62,21 @@ PRESETS: dict[str, dict[str, Preset]] = {
                    description="the notes' TinyViT and horizon; for a GPU or TPU"),
         ]
     },
+    "charlm": {
+        p.name: p for p in [
+            Preset("smoke", lrs=(3e-3, 1e-2), horizons=(20, 40), eval_every=10, size="smoke",
+                   description="seconds; a one-layer byte model on 64 KiB of text"),
+            Preset("quick", lrs=(1e-3, 3e-3, 1e-2, 3e-2), horizons=(100, 200, 400),
+                   eval_every=50, size="quick",
+                   description="minutes on a 2-core CPU per seed; a 2-layer width-64 byte "
+                   "model on 2 MB of text"),
+            Preset("cpu", lrs=(1e-3, 3e-3, 1e-2), horizons=(400, 800, 1600), eval_every=100,
+                   size="quick", description="an hour on a 2-core CPU; longer horizons"),
+            Preset("full", lrs=(3e-4, 1e-3, 3e-3), horizons=(1000, 2000, 4000),
+                   eval_every=250, size="gpu",
+                   description="a 3.3M-parameter byte model on the whole corpus; for a GPU"),
+        ]
+    },
 }
 """``PRESETS[task][preset]``."""
 

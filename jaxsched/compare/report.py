@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from jaxsched.compare import targets
 from jaxsched.stats import Stat, below
 
-__all__ = ["grid_edges", "verdicts", "render", "write", "plot_envelopes", "plot_lr_sensitivity"]
+__all__ = ["grid_edges", "plot_envelopes", "plot_lr_sensitivity", "plot_time_to_target",
+           "render", "verdicts", "write"]
 
 
 def _stat(e: dict[str, Any]) -> Stat:
@@ -155,11 +157,87 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
                                  f"{p['spread_pct']:.1f}%{tag}")
             lines.append(f"- {mark} — {v['anytime']} is at or below the tuned {v['scheduled']} "
                          f"envelope at every horizon.  \n  " + "; ".join(parts))
+    lines += _time_to_target_section(res, metric)
+    lines += _cost_section(res)
     if figures:
         lines += ["", "## Figures", ""]
         for f in figures:
             lines += [f"![{f}](figures/{f})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _time_to_target_section(res, metric: str) -> list[str]:
+    if res.target is None:
+        return ["", "## Time to target", "",
+                "Not measured: no target was given and there is no tuned `cosine` envelope to "
+                "take it from."]
+    choices = targets.tune(res, res.target, metric=metric)
+    seconds: dict[str, list[float]] = {}
+    for r in res.time_to_target:
+        if r["seconds_to_target"] is not None:
+            seconds.setdefault(r["candidate"], []).append(r["seconds_to_target"])
+    lines = ["", "## Time to target", "",
+             f"Target: {metric} {res.target:.4g} (AlgoPerf's rule: the first evaluated step at "
+             "or below it). A scheduled candidate counts the steps inside its run of one "
+             "horizon, fixed in advance; an anytime candidate counts along its one run. Each "
+             "candidate is tuned: the configuration where most seeds reach the target, then "
+             "the fewest steps (`jaxsched.compare.targets`). Seconds are steps times the "
+             "candidate's measured seconds per run-step (Cost below).", "",
+             "| candidate | reached (seeds) | steps to target (mean; per seed) | seconds "
+             "(mean) | lr | horizon |", "|---|---|---|---|---|---|"]
+    for c in res.candidates:
+        ch = choices[c.name]
+        hit = [x for x in ch.steps if x is not None]
+        steps = "never" if not hit else (
+            f"{np.mean(hit):.0f}; " + ", ".join("—" if x is None else str(x) for x in ch.steps))
+        secs = seconds.get(c.name)
+        lines.append(
+            f"| {c.name} | {ch.reached} of {ch.seeds} | {steps} | "
+            f"{f'{np.mean(secs):.1f}' if secs else '—'} | "
+            f"{'—' if ch.lr is None else f'{ch.lr:g}'} | "
+            f"{'anytime' if c.anytime else ('—' if ch.horizon is None else ch.horizon)} |")
+    return lines
+
+
+def _cost_section(res) -> list[str]:
+    lines = ["", "## Cost", ""]
+    if not res.cost:
+        return [*lines, "Not measured: no program trained a chunk after its compile in this "
+                "call (the grid is too short, or every run was resumed from before)."]
+    base = res.cost[0]["baseline"]
+    lines += [f"Run-steps/s of each candidate in this grid: the steps of its runs over their "
+              "share of their programs' time (compiles excluded), and the ratio to plain "
+              f"AdamW's (`{base}`). Averaging and schedule-free candidates log the loss at the "
+              "averaged parameters, one more forward pass per step; that is in their rate.", "",
+              "| candidate | run-steps | seconds | run-steps/s | × AdamW |",
+              "|---|---|---|---|---|"]
+    for r in res.cost:
+        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(f"| {r['candidate']} | {r['run_steps']} | {r['seconds']:.1f} | "
+                     f"{r['run_steps_per_s']:.1f} | {ratio} |")
+    return lines
+
+
+def plot_time_to_target(res, out, metric: str = "loss"):
+    """Each candidate's tuned mean curve against steps, with the target as a line."""
+    from jaxsched import plot
+
+    fig, (ax,) = plot.new_figure((6.5, 4.0))
+    curves = targets.target_curves(res, res.target, metric=metric)
+    for i, c in enumerate(res.candidates):
+        if c.name not in curves:
+            continue
+        e = curves[c.name]
+        how = "anytime" if e["horizon"] is None else f"T={e['horizon']}"
+        ax.plot(e["steps"], e["mean"], ls="-" if c.scheduled else "--", marker=".",
+                color=plot.default_color(i), label=f"{c.name} (lr {e['lr']:g}, {how})")
+    ax.axhline(res.target, color="black", lw=1, ls=":", label=f"target {res.target:.4g}")
+    ax.set(xlabel="step", ylabel=metric, title="time to target: tuned runs against steps")
+    lo = min(min(e["mean"]) for e in curves.values()) if curves else res.target
+    hi = np.percentile([m for e in curves.values() for m in e["mean"]], 90) if curves else 1
+    ax.set_ylim(min(lo, res.target) - 0.05 * abs(hi - lo), hi)
+    ax.legend(fontsize=7)
+    return plot.save_figure(fig, out)
 
 
 def _curves(res, metric: str):
@@ -250,7 +328,8 @@ def plot_lr_sensitivity(res, out, metric: str = "loss"):
 
 def write(res, out, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
           metric: str = "loss") -> pathlib.Path:
-    """Write ``out/REPORT.md``, ``out/figures/pareto.png`` and ``lr_sensitivity.png``."""
+    """Write ``out/REPORT.md`` and ``out/figures/``: ``pareto.png``, ``lr_sensitivity.png`` and
+    ``time_to_target.png``."""
     from jaxsched._io import atomic_write_text
 
     out = pathlib.Path(out)
@@ -259,6 +338,9 @@ def write(res, out, *, title: str = "Anytime comparison", notes: Sequence[str] =
         plot_envelopes(res, out / "figures" / "pareto.png", metric)
         plot_lr_sensitivity(res, out / "figures" / "lr_sensitivity.png", metric)
         figs = ["pareto.png", "lr_sensitivity.png"]
+        if res.target is not None:
+            plot_time_to_target(res, out / "figures" / "time_to_target.png", metric)
+            figs.append("time_to_target.png")
     path = out / "REPORT.md"
     atomic_write_text(path, render(res, title=title, notes=notes, figures=figs, metric=metric))
     return path

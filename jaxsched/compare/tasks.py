@@ -7,6 +7,9 @@
 * ``tinyvit``: the notes' TinyViT on CIFAR-10 (or the synthetic stand-in) at one of the sized
   workloads of :mod:`jaxsched.train.workloads`; ``evaluate`` is the loss and accuracy on a
   test subset.
+* ``charlm``: a byte-level transformer language model on real text, the running Python's
+  standard-library source (:mod:`jaxsched.train.charlm`); ``evaluate`` is the validation loss
+  in bits per byte. The worked example of a sequence task.
 
 Each is a :class:`BuiltinTask` of :data:`TASKS`: ``build(size, data)`` returns the task, what it
 computes (the identity that keys its run directories) and lines that describe it in REPORT.md.
@@ -33,15 +36,17 @@ import numpy as np
 
 from jaxsched.train.task import Task
 
-__all__ = ["TASKS", "BuiltinTask", "Built", "regression", "tinyvit"]
+__all__ = ["TASKS", "BuiltinTask", "Built", "charlm", "regression", "tinyvit"]
 
 
 class Built(NamedTuple):
-    """A built task: the :class:`Task`, what it computes (JSON identity), report lines."""
+    """A built task: the :class:`Task`, what it computes (JSON identity), report lines, and
+    JSON files to write beside the report (``{file name: content}``)."""
 
     task: Task
     identity: dict[str, Any]
     notes: list[str]
+    files: dict[str, Any] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +139,34 @@ def tinyvit(size: str = "quick", data: str = "auto", *, progress: bool = False) 
     return Built(w.task(dataset), w.describe(dataset.name), notes)
 
 
+def charlm(size: str = "quick") -> Built:
+    """The byte-level language model of :mod:`jaxsched.train.charlm` at ``size``, on the
+    running Python's standard-library source (:mod:`jaxsched.train.text`).
+
+    The corpus manifest (Python version, files, bytes, sha256 of each split) is in the
+    identity, so two machines with different standard libraries never share runs, in the
+    REPORT's notes, and whole in ``corpus.json``.
+    """
+    from jaxsched.train import charlm as charlm_lib
+    from jaxsched.train.text import stdlib_corpus
+
+    if size not in charlm_lib.SIZES:
+        raise ValueError(f"size must be one of {', '.join(charlm_lib.SIZES)}, got "
+                         f"size={size!r}")
+    s = charlm_lib.SIZES[size]
+    corpus = stdlib_corpus(s.max_bytes)
+    m = corpus.manifest.to_dict(files=False)
+    notes = [f"Task: byte-level decoder-only transformer, width {s.d_model}, {s.num_layers} "
+             f"layers, {s.num_heads} heads, context {s.context}, batch {s.batch_size} windows; "
+             f"metric: validation loss in bits per byte on {s.val_windows} fixed windows.",
+             f"**Data: real text**, the standard-library source of Python {m['python']}: "
+             f"{m['train_bytes']:,} training and {m['val_bytes']:,} validation bytes, split by "
+             f"file; sha256 {m['sha256']} (file list in `corpus.json`)."]
+    identity = {"task": "charlm", "size": s._asdict(), "corpus": m}
+    return Built(charlm_lib.charlm_task(s, corpus), identity, notes,
+                 {"corpus.json": corpus.manifest.to_dict()})
+
+
 TASKS: dict[str, BuiltinTask] = {
     t.name: t
     for t in [
@@ -141,6 +174,9 @@ TASKS: dict[str, BuiltinTask] = {
         BuiltinTask("tinyvit", lambda size, data, progress: tinyvit(size, data,
                                                                      progress=progress),
                     "the notes' TinyViT at the reproduction's workload of the preset's size"),
+        BuiltinTask("charlm", lambda size, data, progress: charlm(size),
+                    "a byte-level transformer language model on the Python standard library's "
+                    "source (bits per byte)"),
     ]
 }
 """The built-in tasks by name."""

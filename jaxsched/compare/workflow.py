@@ -3,7 +3,8 @@
 :func:`run_preset` builds the task (:mod:`jaxsched.compare.tasks`), trains the preset's grid
 (:mod:`jaxsched.compare.presets`, with any overrides) through :func:`jaxsched.compare.run`,
 measures grouped against one-at-a-time training on a small grid in the same process, and
-writes ``out/results.csv``, ``out/REPORT.md`` and the figures.
+writes ``out/results.csv``, ``out/time_to_target.csv``, ``out/cost.csv``, ``out/REPORT.md``,
+the figures and the task's own files (``corpus.json`` for ``charlm``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jaxsched import _dist as dist
+from jaxsched._io import atomic_write_json
 from jaxsched.compare import experiment, presets, report
 from jaxsched.compare.tasks import TASKS
 
@@ -32,6 +34,7 @@ def run_preset(
     warmup: float = 0.0,
     weight_decay: float = 0.0,
     eval_every: int | None = None,
+    target: float | None = None,
     data: str = "auto",
     bench: bool = True,
     group: bool = True,
@@ -53,8 +56,8 @@ def run_preset(
     }
     res = experiment.run(
         built.task, **grid, warmup=warmup, weight_decay=weight_decay,
-        eval_every=eval_every or p.eval_every, out=out, identity=built.identity, group=group,
-        progress=progress, log=log, report=False,
+        eval_every=eval_every or p.eval_every, out=out, identity=built.identity,
+        target=target, group=group, progress=progress, log=log, report=False,
     )
     t = res.timing
     if t["run_steps"]:
@@ -81,6 +84,8 @@ def run_preset(
              f"this invocation {wall:.0f} s (resumed runs are not retrained)."]
     if not dist.is_primary():  # process 0 writes the report of a job of several processes
         return res, pathlib.Path(out) / "REPORT.md"
+    for name, content in built.files.items():
+        atomic_write_json(pathlib.Path(out) / name, content)
     path = report.write(res, out, title=f"Anytime comparison: {task_name}, {preset_name} preset",
                         notes=notes)
     return res, path

@@ -42,9 +42,9 @@ on 2 CPU cores), ``quick`` (a 3-seed comparison grid in ~10-15 minutes on 2 CPU 
 (16, 33)
 >>> trainer = GroupTrainer(task, lambda lr, h: optax.adam(3e-3))
 >>> state = trainer.init(jax.numpy.array([0]), {})
->>> before = float(trainer.evaluate_task(state)["loss"][0])
+>>> before = float(trainer.evaluate(state)["loss"][0])
 >>> state, losses = trainer.train(state, jax.numpy.zeros((1, 1)), {}, 20)
->>> after = float(trainer.evaluate_task(state)["loss"][0])
+>>> after = float(trainer.evaluate(state)["loss"][0])
 >>> round(before), after < before - 2
 (8, True)
 """

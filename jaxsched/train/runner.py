@@ -70,12 +70,18 @@ TERMINAL = ("finished", "diverged")
 
 SUMMARY_KEYS = (
     "run_id", "status", "steps", "train_steps", "steps_done", "seed", "smoothing_window",
-    "final_loss_smoothed", "final_eval", "wall_seconds", "steps_per_s",
+    "final_loss_smoothed", "final_eval", "wall_seconds", "steps_per_s", "compute_seconds",
+    "compute_steps",
 )
 """The keys of every ``summary.json`` (a diverged run adds ``message`` and
 ``diverged_at_step``). ``final_eval`` is the last evaluation's metrics (without its step), or
 ``{}`` before the first; ``final_loss_smoothed`` is the per-step loss's moving average at the
-last step (window: ``smoothing_window``)."""
+last step (window: ``smoothing_window``). ``wall_seconds`` is the training time of the groups
+the run was in (counted whole for each of their runs) and ``steps_per_s`` the run's steps over
+it. ``compute_seconds`` is the run's *share* of its programs' time (each chunk's time divided
+by the runs it trained), counting only chunks of programs already compiled, over
+``compute_steps`` steps: ``compute_steps / compute_seconds`` is the run's cost in run-steps/s,
+comparable between optimizers trained in the same grid."""
 
 
 @runtime_checkable
@@ -152,6 +158,8 @@ class _Run:
     evals: list[dict[str, Any]]
     step: int
     wall: float  # seconds of training spent on this run so far (shared time counted per run)
+    compute_seconds: float = 0.0  # its share of warm chunks' time (see SUMMARY_KEYS)
+    compute_steps: int = 0
     _table: np.ndarray | None = None
     start: int = 0  # the step this call started training it from
 
@@ -286,6 +294,7 @@ class Runner:
         self._trainers: dict[tuple, GroupTrainer] = {}
         self._configs: dict[str, TrainingRun] = {}
         self._fingerprints: dict[str, str] = {}
+        self._compiled: set[tuple] = set()
 
     # -- public -------------------------------------------------------------------------------
     def run_id(self, cfg: TrainingRun) -> str:
@@ -579,6 +588,8 @@ class Runner:
         r.step = step
         summary = r.rd.read_summary() or {}
         r.wall = float(summary.get("wall_seconds", 0.0))
+        r.compute_seconds = float(summary.get("compute_seconds", 0.0))
+        r.compute_steps = int(summary.get("compute_steps", 0))
         self.log(f"resuming {r.rd.run_id} from step {step}")
         return state
 
@@ -609,12 +620,16 @@ class Runner:
                     ce = self.checkpoint_every
                     targets.append((step // ce + 1) * ce)
                 n = min(t for t in targets if t is not None) - step
+                # A program's first chunk includes its compile: not counted as compute.
+                program = (id(trainer), jax.tree.leaves(state)[0].shape[0], tables.shape)
+                warm = program in self._compiled
                 t0 = time.perf_counter()
                 state, losses = trainer.train(state, tables, hparams, n)
                 losses = dist.to_host(losses)[: len(runs)]  # the one host sync per chunk
                 dt = time.perf_counter() - t0
+                self._compiled.add(program)
                 step += n
-                bad = self._record_chunk(runs, losses, dt, step)
+                bad = self._record_chunk(runs, losses, dt, step, warm)
                 if bar is not None:
                     bar.update(n * len(runs))
                 due = [i for i, r in enumerate(runs) if _evaluates_at(r.cfg, step)]
@@ -645,7 +660,7 @@ class Runner:
                     break  # recompute tables / stop for the remaining runs
         return results
 
-    def _record_chunk(self, runs, losses: np.ndarray, dt: float, step: int):
+    def _record_chunk(self, runs, losses: np.ndarray, dt: float, step: int, warm: bool):
         n = losses.shape[1]
         bad: dict[int, tuple[int, float]] = {}
         for i, r in enumerate(runs):
@@ -658,6 +673,9 @@ class Runner:
                 r.losses.append(losses[i])
             r.step = step
             r.wall += dt
+            if warm:
+                r.compute_seconds += dt / len(runs)
+                r.compute_steps += n
         return bad
 
     def _evaluate(self, trainer, runs, state, step: int, due: Sequence[int]) -> None:
@@ -697,6 +715,8 @@ class Runner:
             "final_eval": {k: x for k, x in last_eval.items() if k != "step"},
             "wall_seconds": r.wall,
             "steps_per_s": (len(losses) / r.wall) if r.wall > 0 else None,
+            "compute_seconds": r.compute_seconds,
+            "compute_steps": r.compute_steps,
             **extra,
         }
 
