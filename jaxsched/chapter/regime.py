@@ -96,8 +96,11 @@ Adam lr 1e-3 b1 0.9 b2 0.999 eps 1e-6, batch 128, 100k steps, 50k images) onto a
   it and keeps that fraction.
 * *Epochs*: ``steps x batch / n_train`` within the ``epochs`` band (the notes' 256, x1/8 .. x8):
   a shorter horizon means a smaller training set, never fewer passes than 32.
-* *Batch*: the notes' 128 where the budget allows (``full``); 64 on a CPU, the cost of a step
-  being linear in it.
+* *Batch*: the notes' 128 where the budget allows (``full``); smaller on a CPU, the cost of a
+  step being about linear in it: 64 for the half-width model. For the notes' full-width model
+  a CPU budget buys 1,000 steps of 64 or 2,000 of 32; measured on its constant run, 1,000 steps
+  leave it limited by progress (last-quarter falls 0.37-0.48), 2,000 of 32 do not, so the
+  budget goes to steps (this clause was amended after that measurement).
 * *Learning rate*: Adam's lr scales as ``1 / width`` (muP-style transfer: Adam's update of a
   weight is about lr in every coordinate, so a hidden layer's output moves by about lr x
   fan-in; keeping that fixed across widths needs lr ~ 1 / fan-in). The notes' 1e-3 is at width
