@@ -28,6 +28,7 @@ from jaxsched.train.data import (
     load,
     load_cifar10,
     synthetic,
+    template_frequencies,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -483,3 +484,84 @@ def test_synthetic_is_learnable_but_not_trivial():
 def test_synthetic_validates(kwargs, name):
     with pytest.raises(ValueError, match=name):
         synthetic(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic data: sub-classes of Zipf-distributed frequency
+
+ZIPF = {"templates": 256, "zipf": 1.3, "noise": 0.5, "colour": 0.5}
+
+
+def test_zipf_knob_is_deterministic_and_keeps_the_test_set_independent():
+    a = synthetic(n_train=600, n_test=200, seed=3, **ZIPF)
+    b = synthetic(n_train=600, n_test=200, seed=3, **ZIPF)
+    assert all(np.array_equal(x, y) for x, y in zip(a[:4], b[:4], strict=True))
+    small = synthetic(n_train=50, n_test=200, seed=3, **ZIPF)
+    assert np.array_equal(small.test_images, a.test_images)
+    assert np.array_equal(small.test_labels, a.test_labels)
+    # the exponent changes which templates are drawn, not the labels
+    flat = synthetic(n_train=600, n_test=200, seed=3, **{**ZIPF, "zipf": 0.0})
+    assert np.array_equal(flat.train_labels, a.train_labels)
+    assert not np.array_equal(flat.train_images, a.train_images)
+
+
+def test_zipf_zero_is_the_original_uniform_draw():
+    p = template_frequencies(5, 0.0)
+    assert np.array_equal(p, np.full(5, 0.2))
+    # the same generator calls as the original set, so the same bytes
+    got = data_mod._draw_templates(np.random.default_rng(7), 1000, 8, 0.0)
+    assert np.array_equal(got, np.random.default_rng(7).integers(0, 8, 1000))
+    assert all(np.array_equal(x, y) for x, y in zip(
+        synthetic(100, 20, 0)[:4], synthetic(100, 20, 0, zipf=0.0)[:4], strict=True))
+
+
+@pytest.mark.parametrize("templates, zipf", [(16, 1.3), (256, 1.3), (5, 0.5)])
+def test_template_draws_follow_the_zipf_law(templates, zipf):
+    p = template_frequencies(templates, zipf)
+    k = np.arange(1, templates + 1)
+    assert p.sum() == pytest.approx(1.0)
+    assert np.allclose(p / p[0], k ** -float(zipf))  # p_k ~ k^-zipf
+    n = 200_000
+    counts = np.bincount(data_mod._draw_templates(np.random.default_rng(0), n, templates, zipf),
+                         minlength=templates)
+    assert counts.size == templates
+    # Pearson's chi-square against the law; its mean is templates - 1, its sd sqrt(2 (t - 1))
+    expected = n * p
+    big = expected >= 5
+    chi2 = (((counts - expected) ** 2 / expected)[big]).sum()
+    dof = big.sum() - 1
+    assert chi2 < dof + 5 * np.sqrt(2 * dof), (chi2, dof)
+    # a slope fitted on the well-sampled ranks is the exponent
+    slope = np.polyfit(np.log(k[big]), np.log(counts[big]), 1)[0]
+    assert slope == pytest.approx(-zipf, abs=0.05)
+
+
+def test_images_carry_the_zipf_sub_classes():
+    """Without noise, shift or distractor each image is its template up to contrast and
+    brightness: grouping one class's images by correlation recovers the sub-classes."""
+    templates, zipf = 6, 1.3
+    d = synthetic(3000, 0, 0, templates=templates, zipf=zipf, noise=0.0, shift=0, distractor=0.0)
+    x = d.train_images[d.train_labels == 0].astype(np.float64)
+    x = x - x.mean(axis=(1, 2), keepdims=True)  # removes brightness (and the class colour)
+    x = x.reshape(len(x), -1)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    same = x @ x.T > 0.9
+    sizes, left = [], np.ones(len(x), bool)
+    while left.any():
+        members = same[np.argmax(left)] & left
+        sizes.append(int(members.sum()))
+        left &= ~members
+    assert len(sizes) == templates
+    sizes = np.sort(sizes)[::-1]
+    expected = len(x) * template_frequencies(templates, zipf)
+    assert np.all(np.abs(sizes - expected) < 4 * np.sqrt(expected) + 1), (sizes, expected)
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan"), float("inf"), "1", True])
+def test_zipf_validates(value):
+    with pytest.raises(ValueError, match="zipf"):
+        synthetic(10, 0, 0, zipf=value)
+    with pytest.raises(ValueError, match="zipf"):
+        template_frequencies(4, value)
+    with pytest.raises(ValueError, match="templates"):
+        template_frequencies(0, 1.0)

@@ -1,14 +1,16 @@
-"""The regime rule (issue 11): diagnostics from the constant-LR run and the data, the REPORT
-section and figure, the synthetic set's difficulty knobs, and every preset inside the bands."""
+"""The regime rule: diagnostics from the constant-LR run and the data (the shape of its curve
+included), the REPORT section and figure, the synthetic set's difficulty knobs, and every
+preset inside the bands."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from jaxsched.chapter import alchemist, figures, regime, report
+from jaxsched.chapter import alchemist, figures, notes_curves, regime, report
 from jaxsched.train.data import Difficulty, synthetic
 
 LN10 = math.log(10)
@@ -19,6 +21,24 @@ def _curve(n: int, plateau: int, final: float, start: float = 2.5) -> np.ndarray
     t = np.arange(n, dtype=np.float64)
     fall = final + (LN10 - final) * np.exp(-np.maximum(t - plateau, 0) / (0.2 * n))
     return np.where(t < plateau, start, fall)
+
+
+def _power(n: int, final: float = 0.18, exponent: float = 0.85, offset: float = 0.05):
+    """A smooth power-law fall like the notes' constant run, ending at ``final``."""
+    t = np.arange(1, n + 1) / n
+    return final * ((t + offset) / (1 + offset)) ** -exponent
+
+
+def _staircase(n: int, edges) -> np.ndarray:
+    """The power law held flat between ``edges`` (fractions of the horizon): a few stages."""
+    t = np.arange(1, n + 1) / n
+    e = np.array((0.0, *edges, 1.0 + 1e-9))
+    k = np.searchsorted(e, t, side="right") - 1
+    smooth = _power(n, offset=0.03)
+    return smooth[np.round(np.minimum((e[k] + e[k + 1]) / 2, 1.0) * n).astype(int) - 1]
+
+
+SHAPE = ("ratio_25", "ratio_50", "ratio_75", "late_fall", "step")
 
 
 def _band(name):
@@ -32,6 +52,90 @@ def test_bands_are_the_notes_values():
     for b in regime.BANDS:
         assert b.low <= b.notes <= b.high and b.holds(b.notes)
         assert not b.holds(b.high * 1.01 + 1e-9)
+    # every diagnostic has a band
+    fields = [f.name for f in dataclasses.fields(regime.Diagnostics)]
+    assert [b.name for b in regime.BANDS] == fields
+
+
+def test_shape_bands_come_from_the_notes_curve():
+    end = notes_curves.smoothed("Constant LR", 1.0, 0.05)
+    for pct, about in ((25, 3.5), (50, 1.8), (75, 1.27)):
+        b = _band(f"ratio_{pct}")
+        assert b.notes == pytest.approx(notes_curves.smoothed("Constant LR", pct / 100, 0.05)
+                                        / end)
+        assert b.notes == pytest.approx(about, abs=0.03)
+        # half to twice the notes' log-fall, to the reading accuracy (0.01)
+        assert b.low == pytest.approx(math.sqrt(b.notes), abs=0.005)
+        assert b.high == pytest.approx(b.notes**2, abs=0.005)
+    late, r75 = _band("late_fall"), _band("ratio_75")
+    assert late.notes == pytest.approx(0.21, abs=0.01)  # the README's 19% under a 1% window
+    assert late.notes == pytest.approx(1 - 1 / r75.notes)
+    for x, r in ((late.low, r75.low), (late.high, r75.high)):
+        assert x == pytest.approx(1 - 1 / r, abs=0.005)
+    # the notes' own curve scores 1 on the step test: its envelope is its own steepest fall
+    assert _band("step").notes == 1.0 and (_band("step").low, _band("step").high) == (0.0, 2.0)
+    assert regime.NOTES_ENVELOPE.shape == (len(regime.STEP_GRID),)
+    # steepest early, flattest late (up to the reading's noise)
+    env = regime.NOTES_ENVELOPE
+    assert np.all(np.diff(env) <= 0.01) and env[-1] < env[0] / 3
+
+
+def test_a_smooth_power_law_is_in_every_band():
+    d = regime.diagnose(_power(1000), batch_size=64, n_train=250)
+    assert all(d.held().values()), d
+    assert d.late_fall == pytest.approx(1 - 1 / d.ratio_75)
+    # with per-step noise too: the step test discounts the run's own standard error
+    rng = np.random.default_rng(0)
+    noisy = _power(1000) * np.exp(rng.normal(0.0, 0.3, 1000))
+    assert regime.in_regime(regime.diagnose(noisy, batch_size=64, n_train=250))
+    # without that discount the noise alone would read as step-like falls
+    raw = max(math.log(regime.smoothed_at(noisy, round(1000 * (t - 0.1)), 50)
+                       / regime.smoothed_at(noisy, round(1000 * t), 50)) / g
+              for t, g in zip(regime.STEP_GRID, regime.NOTES_ENVELOPE, strict=True))
+    assert raw > regime.diagnose(noisy, batch_size=64, n_train=250).step
+
+
+@pytest.mark.parametrize("edges", [(0.2, 0.4, 0.6, 0.8), (0.3, 0.55, 0.8), (0.25, 0.5, 0.75)])
+def test_a_staircase_fails_the_step_test_alone(edges):
+    d = regime.diagnose(_staircase(1000, edges), batch_size=64, n_train=250)
+    held = d.held()
+    assert held.pop("step") is False and d.step > 2.0
+    assert all(held.values()), d  # every other band is blind to it
+
+
+def test_a_curve_still_falling_fast_at_the_end_fails_the_late_fall_band():
+    # smooth, but 55% of its loss goes in the last quarter
+    n = 1000
+    t = np.arange(1, n + 1) / n
+    steep = 0.2 * np.exp(-math.log(1 / 0.45) * (t - 1.0) / 0.25)
+    d = regime.diagnose(steep, batch_size=64, n_train=250)
+    assert d.late_fall == pytest.approx(0.55, abs=0.02)
+    assert d.held()["late_fall"] is False and d.held()["ratio_75"] is False
+    # and one that has stopped falling by the middle fails too
+    flat = regime.diagnose(np.r_[_power(500, final=0.18), np.full(500, 0.18)],
+                           batch_size=64, n_train=250)
+    assert not flat.held()["ratio_50"] and not flat.held()["late_fall"]
+
+
+def test_shape_diagnostics_use_a_5_percent_window():
+    assert regime.shape_window(1000) == 50 and regime.shape_window(10) == 1
+    # a spike shorter than 5% of the horizon moves the 5%-window ratio by its share only
+    a = _power(1000).copy()
+    base = regime.diagnose(a, batch_size=64, n_train=250)
+    a[-5:] += 1.0
+    spiked = regime.diagnose(a, batch_size=64, n_train=250)
+    assert spiked.final > 2 * base.final  # the 1% window sees it fully
+    end = regime.smoothed_at(_power(1000), 1000, 50)
+    assert base.ratio_25 / spiked.ratio_25 == pytest.approx((end + 5 / 50) / end)
+    with pytest.raises(ValueError, match="horizon"):
+        regime.shape_window(0)
+
+
+def test_step_score_of_degenerate_curves():
+    assert regime.step_score(np.full(100, 0.5), 5) == 0.0  # flat: no fall anywhere
+    assert math.isnan(regime.step_score(np.zeros(100), 5))  # no log-fall of a zero loss
+    d = regime.diagnose(np.zeros(3), batch_size=1, n_train=1)
+    assert not any(d.held()[k] for k in SHAPE)
 
 
 def test_a_plateau_fails_the_rule_and_a_start_above_chance_does_not_count():
@@ -40,7 +144,7 @@ def test_a_plateau_fails_the_rule_and_a_start_above_chance_does_not_count():
     assert stuck.plateau > 0.4 and stuck.held()["plateau"] is False
     assert not regime.in_regime(stuck)
     # above ln 10 for the first steps (random logits), then straight down: no plateau
-    curve = _curve(n, 5, 0.3, start=3.0)
+    curve = np.r_[np.full(5, 3.0), _power(n)[5:]]
     quick = regime.diagnose(curve, batch_size=128, n_train=500)
     assert quick.plateau < 0.05 and quick.held()["plateau"]
     # the final value is the notes' smoothing: the mean of the last 1% of the steps
@@ -50,29 +154,31 @@ def test_a_plateau_fails_the_rule_and_a_start_above_chance_does_not_count():
 
 def test_final_and_epochs_leave_their_bands():
     n = 1000
-    easy = regime.diagnose(_curve(n, 0, 0.01), batch_size=128, n_train=500)
-    assert easy.held() == {"final": False, "epochs": True, "plateau": True}
+    easy = regime.diagnose(_power(n, final=0.01), batch_size=128, n_train=500)
+    assert {k: x for k, x in easy.held().items() if k not in SHAPE} == {
+        "final": False, "epochs": True, "plateau": True}
+    assert all(easy.held()[k] for k in SHAPE)
     few = regime.diagnose(_curve(n, 0, 0.2), batch_size=64, n_train=4096)
     assert few.epochs == pytest.approx(15.625) and few.held()["epochs"] is False
     assert regime.plateau_fraction(np.full(100, 2.5), 10) == 1.0
 
 
-def test_late_fall_is_reported_without_a_band(tmp_path):
+def test_late_fall_is_banded_on_the_shape_window():
     n = 1000
     # still falling steeply at the end: from 0.5 at 3/4 of the horizon to 0.25 at the end
     t = np.arange(n, dtype=np.float64)
     steep = np.where(t < 750, 0.5, 0.25)
     d = regime.diagnose(steep, batch_size=128, n_train=500)
-    assert d.late_fall == pytest.approx(0.5)
-    # flat over the last quarter: no fall
+    assert d.late_fall == pytest.approx(0.5) and d.held()["late_fall"] is False
+    # flat over the last quarter: no fall, outside the band's low end
     flat = regime.diagnose(np.r_[np.full(500, 1.0), np.full(500, 0.2)], batch_size=128,
                            n_train=500)
-    assert flat.late_fall == pytest.approx(0.0)
-    # not banded: the rule's verdict does not read it
-    assert "late_fall" not in d.held() and d.held() == flat.held()
-    text = "\n".join(report.regime_section([d, d]))
-    assert "| 0.500 ± 0.000 | not given" in text and "| none | not banded |" in text
-    assert "falls 50% over its last quarter" in text and "necessary, not sufficient" in text
+    assert flat.late_fall == pytest.approx(0.0) and flat.held()["late_fall"] is False
+    assert not regime.in_regime(d) and not regime.in_regime(flat)
+    # the 5% window: a drop 20 steps before the end counts only 60% of the way
+    drop = regime.diagnose(np.r_[np.full(980, 0.5), np.full(20, 0.25)], batch_size=128,
+                           n_train=500)
+    assert drop.late_fall == pytest.approx(1 - (30 * 0.5 + 20 * 0.25) / 50 / 0.5)
 
 
 def test_diagnose_rejects_bad_input():
@@ -86,7 +192,7 @@ def test_diagnose_rejects_bad_input():
 
 def test_regime_section_and_figure(tmp_path):
     n = 1000
-    good = {"Constant LR": [_curve(n, 0, 0.25), _curve(n, 0, 0.22)]}
+    good = {"Constant LR": [_power(n, final=0.25), _power(n, final=0.22)]}
     diags = report.regime_diagnostics(good, batch_size=128, n_train=500, window=10)
     text = "\n".join(report.regime_section(diags))
     assert "## Regime" in text and "**In the notes' regime**" in text
