@@ -19,12 +19,44 @@ from matplotlib.figure import Figure
 
 from jaxsched import _validate as v
 from jaxsched import plot
-from jaxsched.chapter import alchemist, regime
-from jaxsched.smoothing import moving_average, smoothed_at
+from jaxsched.chapter import alchemist, notes_curves, regime
+from jaxsched.smoothing import moving_average
 
 PANEL = plot.PANEL_SIZE
 
 FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes", "regime")
+
+NOTES_LABEL = "notes (CIFAR-10), dotted"
+"""The legend entry of the notes' curves drawn behind ours."""
+
+
+def overlay_notes(ax, lengths: Mapping[str, int]) -> None:
+    """Draw the notes' CIFAR-10 curve of every run on ``ax`` (dotted, in the colour of our
+    curve of the same label), in normalized time: the notes' run of length ``T`` mapped onto
+    ours of ``lengths[label]`` steps; then add one legend entry for them.
+
+    The notes' value at ``t`` is their 1,000-step mean ending at ``t T``
+    (:mod:`jaxsched.chapter.notes_curves`).
+    """
+    drawn = False
+    for line in list(ax.get_lines()):
+        label = line.get_label()
+        if label not in lengths or label not in notes_curves.COLUMNS:
+            continue
+        t, loss = notes_curves.curve(label)
+        ax.plot(t * lengths[label], loss, color=line.get_color(), ls=":", lw=1.1, alpha=0.8,
+                label="_notes")
+        drawn = True
+    if drawn:
+        legend = ax.get_legend()
+        handles, labels = ax.get_legend_handles_labels()
+        proxy = ax.plot([], [], color="0.3", ls=":", lw=1.1)[0]
+        title = legend.get_title().get_text() if legend is not None else None
+        new = ax.legend([*handles, proxy], [*labels, NOTES_LABEL], fontsize="small",
+                        title=title or None, title_fontsize="x-small")
+        if title:
+            new.get_title().set_color("0.25")
+            new.get_title().set_style("italic")
 """The figures a reproduction can draw (``--figures``); ``"all"`` draws every one."""
 
 
@@ -46,6 +78,14 @@ __all__ = ["FIGURES", "draw_figures", "plot_comparison", "plot_final_vs_notes", 
            "plot_regime", "resolve_figures"]
 
 
+def _lengths(curves: Sequence[Any]) -> dict[str, int]:
+    out = {}
+    for item in curves:
+        c = plot.as_curve(item)
+        out[c.label] = int(np.shape(c.losses)[-1])
+    return out
+
+
 def plot_comparison(
     curves: Sequence[Any],
     out: str | os.PathLike[str] | None = None,
@@ -54,8 +94,12 @@ def plot_comparison(
     ylim: float,
     title: str = "Train Loss",
     data_label: str | None = None,
+    notes: bool = False,
 ) -> Figure:
     """One 5x3-inch loss panel (the notes' ``plot_losses``), written to ``out`` if given.
+
+    ``notes=True`` draws the notes' CIFAR-10 curve of each run behind ours
+    (:func:`overlay_notes`, the runs' lengths from their losses).
 
     Example::
 
@@ -64,6 +108,8 @@ def plot_comparison(
     """
     fig, (ax,) = plot.new_figure(PANEL)
     plot.plot_loss_panel(ax, curves, window=window, ylim=ylim, title=title, data_label=data_label)
+    if notes:
+        overlay_notes(ax, _lengths(curves))
     if out is not None:
         plot.save_figure(fig, out)
     return fig
@@ -78,6 +124,7 @@ def plot_pareto(
     window: int,
     ylim: float = 2,
     data_label: str | None = None,
+    notes: bool = False,
 ) -> Figure:
     """The notes' Pareto figure: one 5x3 panel per compared run, side by side.
 
@@ -112,6 +159,8 @@ def plot_pareto(
             title=f"Train Loss ({comp.label})",
             data_label=data_label,
         )
+        if notes:
+            overlay_notes(ax, _lengths([*base, comp]))
     if out is not None:
         plot.save_figure(fig, out)
     return fig
@@ -144,11 +193,11 @@ def plot_final_vs_notes(
     fig, (ax,) = plot.new_figure((max(PANEL[0], 0.75 * len(labels) + 1.5), PANEL[1] + 1.2))
     x = np.arange(len(labels))
     ax.bar(x - 0.2, notes, width=0.4, color="lightgrey", edgecolor="grey",
-           label="notes (100k steps, CIFAR-10)")
+           label="notes (CIFAR-10, 100k steps)")
     ax.bar(x + 0.2, means, width=0.4, color=plot.default_color(0),
            yerr=stds if np.any(stds > 0) else None, capsize=2, label="this run")
     ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel("final smoothed train loss")
+    ax.set_ylabel("final train loss")
     title = "Final loss: this reproduction vs the notes"
     ax.set_title(title if not data_label else f"{title}\n({data_label})", fontsize=9)
     ax.legend(fontsize=7)
@@ -168,6 +217,7 @@ def plot_regime(
     plateau_level: float = 0.9,
     chance: float = math.log(10.0),
     data_label: str | None = None,
+    notes: bool = False,
 ) -> Figure:
     """The constant-LR run's smoothed loss in units of chance (``loss / chance``) against the
     fraction of the horizon, with the regime rule's bands drawn in.
@@ -193,6 +243,10 @@ def plot_regime(
     if std is not None:
         ax.fill_between(frac[idx], (mean - std)[idx] / chance, (mean + std)[idx] / chance,
                         color=line.get_color(), alpha=0.25, linewidth=0)
+    if notes:
+        t, loss = notes_curves.curve(alchemist.CONSTANT)
+        ax.plot(t, loss / chance, color="0.3", ls=":", lw=1.2, label=NOTES_LABEL.split(",")[0]
+                + ", constant LR")
     ax.axhline(1.0, color="black", linewidth=0.6, linestyle="-", alpha=0.5)
     ax.axhline(plateau_level, color="C3", linewidth=0.9, linestyle=":",
                label=f"{plateau_level:g} x chance (plateau level)")
@@ -244,8 +298,16 @@ def _ylim(notes_ylim: float, curves, window: int) -> float:
     return notes_ylim if top <= notes_ylim else float(np.ceil(top * 1.05 * 10) / 10)
 
 
-def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -> list[str]:
+def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str) -> list[str]:
+    """Draw the figures ``names`` (:data:`FIGURES`) of ``runs`` (label -> one
+    :class:`~jaxsched.chapter.report.Record` per seed) into ``fig_dir``; returns the files.
+
+    Every figure shows the notes' CIFAR-10 curves (or finals) beside ours.
+    """
+    from jaxsched.chapter import report
+
     fig_dir.mkdir(parents=True, exist_ok=True)
+    losses = {label: [r.losses for r in recs] for label, recs in runs.items()}
     drawn = []
     comparisons = {c.name: c for c in alchemist.COMPARISONS}
     for name in names:
@@ -255,7 +317,7 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
             curves = _curves(c.runs, losses)
             plot_comparison(
                 curves, fig_dir / file, window=window, ylim=_ylim(c.ylim, curves, window),
-                title=c.title, data_label=data_name,
+                title=c.title, data_label=data_name, notes=True,
             )
         elif name == "pareto":
             baselines = _curves(
@@ -266,27 +328,25 @@ def draw_figures(names, losses, window, fig_dir: pathlib.Path, data_name: str) -
             ylim = _ylim(alchemist.PARETO_YLIM, baselines + compared, window)
             plot_pareto(
                 baselines, compared, fig_dir / file, window=window, ylim=ylim,
-                data_label=data_name,
+                data_label=data_name, notes=True,
             )
         elif name == "final_vs_notes":
-            finals = {}
-            for lab, spec in alchemist.RUNS.items():
-                if lab in losses and spec.notes_loss is not None:
-                    finals[lab] = (
-                        [smoothed_at(x, len(x), window) for x in losses[lab]],
-                        spec.notes_loss,
-                    )
+            finals = {
+                lab: ([report.final_value(r, window) for r in runs[lab]], notes_curves.final(lab))
+                for lab in alchemist.RUNS if lab in runs and lab in notes_curves.COLUMNS
+            }
             plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)
         elif name == "regime":
-            if "Constant LR" not in losses:
+            if alchemist.CONSTANT not in losses:
                 continue
-            (_, stacked, _), = _curves(["Constant LR"], losses)
+            (_, stacked, _), = _curves([alchemist.CONSTANT], losses)
             final, plateau = (next(b for b in regime.BANDS if b.name == n)
                               for n in ("final", "plateau"))
             plot_regime(
                 stacked, fig_dir / file, window=window, final_band=(final.low, final.high),
                 notes_final=final.notes, plateau_band=plateau.high,
                 plateau_level=regime.PLATEAU_LEVEL, chance=regime.LN10, data_label=data_name,
+                notes=True,
             )
         drawn.append(file)
     return drawn

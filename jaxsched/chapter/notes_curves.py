@@ -41,8 +41,8 @@ from jaxsched import _validate as v
 from jaxsched.chapter.alchemist import NOTES_STEPS, NOTES_WINDOW, RUNS
 
 __all__ = [
-    "COLUMNS", "CSV_NAME", "PROVENANCE", "NotesCurves", "column", "curve", "horizon", "load",
-    "smoothed",
+    "COLUMNS", "CSV_NAME", "PROVENANCE", "NotesCurves", "column", "curve", "final", "horizon",
+    "load", "smoothed",
 ]
 
 CSV_NAME = "notes_curves.csv"
@@ -59,22 +59,11 @@ every 500 steps from 0 to 99,000. Empty cells (NaN here): hidden under another c
 legend, above the plot's y-limit (1.0 or 1.5), or past the run's end; the constant run is
 visible from 10,000 on."""
 
-COLUMNS: Mapping[str, str] = MappingProxyType({
-    "Constant LR": "constant",
-    "Linear Decay 100%": "linear_100",
-    "Linear Decay 75%": "linear_75",
-    "Linear Decay 50%": "linear_50",
-    "Linear Decay 25%": "linear_25",
-    "Cosine Decay": "cosine",
-    "Stepwise at 25%": "stepwise_25",
-    "Stepwise at 75%": "stepwise_75",
-    "Polyak Avg": "polyak",
-    "Exp Avg (0.9999)": "ema_0.9999",
-    "Exp Avg (0.999)": "ema_0.999",
-    "ScheduleFree (Polyak)": "sf_polyak",
-    "ScheduleFree (Exponential)": "sf_ema",
-})
-"""The chapter's run labels (:data:`jaxsched.chapter.alchemist.RUNS`) -> CSV columns."""
+COLUMNS: Mapping[str, str] = MappingProxyType(
+    {label: spec.notes_column for label, spec in RUNS.items() if spec.notes_column}
+)
+"""The chapter's run labels -> CSV columns (each :class:`~jaxsched.chapter.alchemist.RunSpec`
+names its ``notes_column``)."""
 
 
 class NotesCurves(NamedTuple):
@@ -127,6 +116,19 @@ def curve(label: str) -> tuple[np.ndarray, np.ndarray]:
     t = (data.steps + NOTES_WINDOW) / t_len
     keep = t <= 1.0
     return t[keep], np.array(data.columns[column(label)][keep])
+
+
+def final(label: str) -> float:
+    """The run's final smoothed loss: its last readable 1,000-step window before its end.
+
+    >>> final("Constant LR"), final("Linear Decay 25%")
+    (0.178, 0.453)
+    """
+    _, loss = curve(label)
+    readable = loss[np.isfinite(loss)]
+    if readable.size == 0:
+        raise ValueError(f"label={label!r} has no readable value in {CSV_NAME}")
+    return float(readable[-1])
 
 
 def smoothed(label: str, t: Any, window_fraction: float) -> Any:

@@ -12,23 +12,23 @@ claims, and it was fixed before any claim of a re-sized preset was looked at. Wh
 value can be computed from their curve (:mod:`jaxsched.chapter.notes_curves`) it is; the shape
 bands were written down before any preset was sized by them.
 
-================  =====================================================  =========  ============
-diagnostic        definition                                             notes      band
-================  =====================================================  =========  ============
-``final``         constant run's final smoothed loss / ln 10             0.18/ln 10  0.04 - 0.16
-                                                                         = 0.078    (x1/2 .. x2)
-``epochs``        steps x batch / training-set size                      256        32 - 2048
-                                                                                    (x1/8 .. x8)
-``plateau``       fraction of the horizon before the smoothed loss       <= 0.01    0 - 0.05
+================  =====================================================  =============  ============
+diagnostic        definition                                             notes          band
+================  =====================================================  =============  ============
+``final``         constant run's final smoothed loss / ln 10             0.18 / ln 10   0.04 - 0.16
+                                                                         = 0.078        (x1/2 .. x2)
+``epochs``        steps x batch / training-set size                      256            32 - 2048
+                                                                                        (x1/8 .. x8)
+``plateau``       fraction of the horizon before the smoothed loss       <= 0.01        0 - 0.05
                   first falls below 0.9 ln 10 (a start above ln 10
                   from random logits does not count)
-``ratio_25``      L(T/4) / L(T), shape-smoothed (below)                  3.52       1.88 - 12.42
-``ratio_50``      L(T/2) / L(T)                                          1.82       1.35 - 3.32
-``ratio_75``      L(3T/4) / L(T)                                         1.27       1.13 - 1.61
-``late_fall``     1 - L(T) / L(3T/4), the last quarter's relative fall   0.21       0.12 - 0.38
-``step``          largest fall over a tenth of the horizon, less its     1          0 - 2
+``ratio_25``      L(T/4) / L(T), shape-smoothed (below)                  3.52           1.88 - 12.42
+``ratio_50``      L(T/2) / L(T)                                          1.82           1.35 - 3.32
+``ratio_75``      L(3T/4) / L(T)                                         1.27           1.13 - 1.61
+``late_fall``     1 - L(T) / L(3T/4), the last quarter's relative fall   0.21           0.12 - 0.38
+``step``          largest fall over a tenth of the horizon, less its     1              0 - 2
                   noise, over the notes' steepest fall near that time
-================  =====================================================  =========  ============
+================  =====================================================  =============  ============
 
 (The shape values are computed from the notes' curve when this module loads; the table gives
 them rounded.)

@@ -1,22 +1,68 @@
 """The notes' claims, checked on finished runs, and the REPORT.md that states them.
 
+**The end-of-run statistic.** A run's value at step ``s`` is its ``train_loss`` evaluation at
+``s`` when it has one: the mean training loss, dropout on, at the evaluation parameters over
+fixed batches (the same batches and dropout masks for every run: paired), which estimates the
+quantity the notes' smoothed curve shows without the step-to-step noise of a short moving
+average (a 1% window is 10 steps at a 1,000-step horizon, and single-seed values jump by 0.1).
+A run without that evaluation falls back to the notes' smoothed per-step loss at ``s``. The
+claims, the final table and the fidelity table all use it.
+
 Statistics are over seeds. With one seed the spread is zero and each claim reduces to the plain
-comparison of final smoothed losses; with several, an inequality is marked *held* only when the
-gap between the means exceeds the combined standard deviation ``sqrt(sd_a**2 + sd_b**2)``
-(the rule lives in :mod:`jaxsched.stats`, shared with the anytime comparison's report).
+comparison of final values; with several, an inequality is marked *held* only when the gap
+between the means exceeds the combined standard deviation ``sqrt(sd_a**2 + sd_b**2)`` (the rule
+lives in :mod:`jaxsched.stats`, shared with the anytime comparison's report).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxsched.chapter import alchemist, regime
+from jaxsched.chapter import alchemist, notes_curves, regime
 from jaxsched.smoothing import smoothed_at
 from jaxsched.stats import Stat
 from jaxsched.stats import below as _below
+
+
+class Record(NamedTuple):
+    """One seed of one run: per-step losses and its evaluations (``eval.json``)."""
+
+    losses: np.ndarray
+    evals: Sequence[Mapping[str, Any]] = ()
+
+
+def _record(x: Any) -> Record:
+    return x if isinstance(x, Record) else Record(np.asarray(x))
+
+
+def value_at(rec: Record | np.ndarray, step: int, window: int) -> float:
+    """The end-of-run statistic of a run at ``step`` (module docstring)."""
+    rec = _record(rec)
+    for e in rec.evals:
+        if e.get("step") == step and "train_loss" in e:
+            return float(e["train_loss"])
+    return smoothed_at(rec.losses, step, window)
+
+
+def final_value(rec: Record | np.ndarray, window: int) -> float:
+    rec = _record(rec)
+    return value_at(rec, len(rec.losses), window)
+
+
+def uses_evaluations(runs: Mapping[str, Sequence[Any]]) -> bool:
+    """Whether every run's final value comes from a ``train_loss`` evaluation."""
+    for recs in runs.values():
+        for x in recs:
+            rec = _record(x)
+            n = len(rec.losses)
+            if not any(e.get("step") == n and "train_loss" in e for e in rec.evals):
+                return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,19 +76,19 @@ class ClaimResult:
 Finals = Callable[[str], "Stat | None"]
 
 
-def _below_all(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+def _below_all(claim: alchemist.Claim, final: Finals, runs, window) -> tuple[bool, str]:
     ref = final(claim.reference)
     parts = [f"{s} {final(s)} vs {claim.reference} {ref}" for s in claim.subjects]
     return all(_below(final(s), ref) for s in claim.subjects), "; ".join(parts)
 
 
-def _above_all(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+def _above_all(claim: alchemist.Claim, final: Finals, runs, window) -> tuple[bool, str]:
     ref = final(claim.reference)
     parts = [f"{s} {final(s)} vs {claim.reference} {ref}" for s in claim.subjects]
     return all(_below(ref, final(s)) for s in claim.subjects), "; ".join(parts)
 
 
-def _close(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+def _close(claim: alchemist.Claim, final: Finals, runs, window) -> tuple[bool, str]:
     means = [final(s).mean for s in claim.subjects]
     gain = final(claim.reference).mean - float(np.mean(means))
     spread = max(means) - min(means)
@@ -51,7 +97,7 @@ def _close(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool,
     return held, f"spread {spread:.3f}, gain over {claim.reference} {gain:.3f} ({shown})"
 
 
-def _as_low_as(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+def _as_low_as(claim: alchemist.Claim, final: Finals, runs, window) -> tuple[bool, str]:
     (subject,) = claim.subjects
     e, ref, base = final(subject), final(claim.reference), final(claim.baseline)
     gain = base.mean - ref.mean
@@ -61,12 +107,12 @@ def _as_low_as(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[b
     return held, f"{subject} {e} vs {claim.reference} {ref}; {claim.reference}'s gain {gain:.3f}"
 
 
-def _pareto(claim: alchemist.Claim, final: Finals, losses, window) -> tuple[bool, str]:
+def _pareto(claim: alchemist.Claim, final: Finals, runs, window) -> tuple[bool, str]:
     (subject,) = claim.subjects
     held, parts = True, []
     for lab in claim.reference_runs:
-        end = len(losses[lab][0])
-        at = Stat.of([smoothed_at(x, end, window) for x in losses[subject]])
+        end = len(_record(runs[lab][0]).losses)
+        at = Stat.of([value_at(x, end, window) for x in runs[subject]])
         ok = _below(at, final(lab))
         held &= ok
         parts.append(f"{lab}: {at} vs {final(lab)}{'' if ok else ' (not below)'}")
@@ -81,18 +127,17 @@ RULES: dict[str, Callable[..., tuple[bool, str]]] = {
     "pareto": _pareto,
 }
 """How each :attr:`Claim.rule <jaxsched.chapter.alchemist.Claim.rule>` is checked:
-``(claim, final, losses, window) -> (held, evidence)``."""
+``(claim, final, runs, window) -> (held, evidence)``."""
 
 
-def evaluate_claims(
-    losses: Mapping[str, Sequence[np.ndarray]], window: int
-) -> list[ClaimResult]:
-    """Each of :data:`alchemist.CLAIMS` on ``losses[label]`` (one array per seed)."""
+def evaluate_claims(runs: Mapping[str, Sequence[Any]], window: int) -> list[ClaimResult]:
+    """Each of :data:`alchemist.CLAIMS` on ``runs[label]``: one :class:`Record` (or per-step
+    loss array) per seed."""
 
     def final(label: str) -> Stat | None:
-        if label not in losses or not losses[label]:
+        if label not in runs or not runs[label]:
             return None
-        return Stat.of([smoothed_at(x, len(x), window) for x in losses[label]])
+        return Stat.of([final_value(x, window) for x in runs[label]])
 
     out: list[ClaimResult] = []
     for claim in alchemist.CLAIMS:
@@ -102,31 +147,48 @@ def evaluate_claims(
             out.append(ClaimResult(claim.name, claim.statement, None,
                                    f"missing runs: {', '.join(gone)}"))
             continue
-        held, evidence = RULES[claim.rule](claim, final, losses, window)
+        held, evidence = RULES[claim.rule](claim, final, runs, window)
         out.append(ClaimResult(claim.name, claim.statement, held, evidence))
     return out
 
 
 def final_table(
-    losses: Mapping[str, Sequence[np.ndarray]],
+    runs: Mapping[str, Sequence[Any]],
     summaries: Mapping[str, Sequence[Mapping]],
     window: int,
 ) -> list[dict]:
+    """Per run: its final value (the end-of-run statistic), its final smoothed per-step loss
+    (the notes' 1% window), the notes' final loss, test accuracy and status; and the fidelity
+    columns: ``ours`` = final / the constant run's final, ``notes`` = the same ratio of the
+    notes' finals, ``log_ratio`` = ``ln(ours / notes)``."""
+    constant = alchemist.CONSTANT
+    const_mean = (Stat.of([final_value(x, window) for x in runs[constant]]).mean
+                  if constant in runs else None)
     rows = []
     for label, spec in alchemist.RUNS.items():
-        if label not in losses:
+        if label not in runs:
             continue
-        fin = Stat.of([smoothed_at(x, len(x), window) for x in losses[label]])
+        recs = [_record(x) for x in runs[label]]
+        fin = Stat.of([final_value(x, window) for x in recs])
         sums = summaries.get(label, [])
         acc = [s.get("final_eval", {}).get("accuracy") for s in sums]
         acc = [a for a in acc if a is not None]
+        notes = notes_curves.final(label) if spec.notes_column else None
+        ours_ratio = fin.mean / const_mean if const_mean else None
+        notes_ratio = (notes / notes_curves.final(constant)) if notes is not None else None
         rows.append(
             {
                 "label": label,
                 "optimizer": spec.optimizer,
-                "steps": len(losses[label][0]),
+                "steps": len(recs[0].losses),
                 "final": fin,
-                "notes": spec.notes_loss,
+                "smoothed": Stat.of([smoothed_at(x.losses, len(x.losses), window)
+                                     for x in recs]),
+                "notes": notes,
+                "ratio": ours_ratio,
+                "notes_ratio": notes_ratio,
+                "log_ratio": (math.log(ours_ratio / notes_ratio)
+                              if ours_ratio and notes_ratio else None),
                 "test_accuracy": Stat.of(acc) if acc else None,
                 "status": ", ".join(sorted({s.get("status", "?") for s in sums})),
             }
@@ -134,13 +196,36 @@ def final_table(
     return rows
 
 
+FINALS_COLUMNS = ("label", "optimizer", "steps", "seeds", "final_mean", "final_std",
+                  "smoothed_mean", "notes", "ratio", "notes_ratio", "log_ratio")
+"""The columns of ``finals.csv`` (:func:`finals_csv`)."""
+
+
+def finals_csv(rows: Sequence[dict]) -> str:
+    """:func:`final_table`'s rows as CSV text (:data:`FINALS_COLUMNS`; empty cells for none)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FINALS_COLUMNS)
+    for r in rows:
+        cells = [r["label"], r["optimizer"], r["steps"], r["final"].n, r["final"].mean,
+                 r["final"].std, r["smoothed"].mean, r["notes"], r["ratio"], r["notes_ratio"],
+                 r["log_ratio"]]
+        w.writerow(["" if c is None else repr(float(c)) if isinstance(c, float) else c
+                    for c in cells])
+    return buf.getvalue()
+
+
 def regime_diagnostics(
-    losses: Mapping[str, Sequence[np.ndarray]], *, batch_size: int, n_train: int, window: int
+    runs: Mapping[str, Sequence[Any]], *, batch_size: int, n_train: int, window: int
 ) -> list[regime.Diagnostics]:
     """The regime rule's diagnostics of every seed of the constant-LR run (none if missing)."""
     return [
-        regime.diagnose(x, batch_size=batch_size, n_train=n_train, window=window)
-        for x in losses.get("Constant LR", [])
+        regime.diagnose(_record(x).losses, batch_size=batch_size, n_train=n_train,
+                        window=window)
+        for x in runs.get(alchemist.CONSTANT, [])
     ]
 
 
@@ -150,7 +235,10 @@ def regime_section(diagnostics: Sequence[regime.Diagnostics]) -> list[str]:
         "## Regime",
         "",
         "Is this run in the regime of the notes' chapter? Computed from the constant-LR run and "
-        "the data alone, before and independently of the claims (`jaxsched.chapter.regime`).",
+        "the data alone, before and independently of the claims (`jaxsched.chapter.regime`): "
+        "how far it trains, whether it learns at once, and the shape of its whole curve beside "
+        "the notes' CIFAR-10 curve (`L(t)/L(T)` at a quarter, half and three quarters of the "
+        "horizon, the last quarter's fall, no step-like drop).",
         "",
     ]
     if not diagnostics:
@@ -168,28 +256,32 @@ def regime_section(diagnostics: Sequence[regime.Diagnostics]) -> list[str]:
             f"| {band.what} | {Stat.of(values)} | {band.notes_text} | "
             f"{band.low:g} - {band.high:g} | {'yes' if ok else '**no**'} |"
         )
-    falls = [d.late_fall for d in diagnostics]
-    lines.append(
-        "| constant-LR run's relative fall over the last quarter, 1 - L(T) / L(3T/4) of the "
-        f"smoothed loss | {Stat.of(falls)} | not given (\"still improving\") | none | "
-        "not banded |"
-    )
     lines += [
         "",
         (
-            "**In the notes' regime** (every banded diagnostic of every seed inside its band)."
+            "**In the notes' regime** (every diagnostic of every seed inside its band)."
             if verdict
             else "**Not in the notes' regime**: read the claims below as a different experiment."
         ),
         "",
-        "The bands are necessary, not sufficient. The last row tells a run still limited by "
-        "progress from one limited by noise: here the constant run falls "
-        f"{100 * float(np.mean(falls)):.0f}% over its last quarter. A large fall means that "
-        "cutting the learning rate also slows learning, so a decay can end above constant. "
-        "The notes give no number for theirs, so this row has no band.",
-        "",
     ]
     return lines
+
+
+def fidelity_section(rows: Sequence[dict]) -> list[str]:
+    """REPORT.md's "Fidelity" table: each run's final over the constant run's, ours and the
+    notes', and the log of their ratio (0: the same gain or loss relative to constant)."""
+    lines = ["## Fidelity to the notes", "",
+             "Each run's final value over the constant run's, for this run and for the notes' "
+             "CIFAR-10 curves (their last 1,000-step window), and `ln(ours / notes)`: 0 when the "
+             "run gains (or loses) relative to constant as much as in the notes.", "",
+             "| run | ours / constant | notes / constant | ln(ours / notes) |", "|---|---|---|---|"]
+    for r in rows:
+        if r["ratio"] is None or r["notes_ratio"] is None:
+            continue
+        lines.append(f"| {r['label']} | {r['ratio']:.2f} | {r['notes_ratio']:.2f} | "
+                     f"{r['log_ratio']:+.2f} |")
+    return [*lines, ""]
 
 
 def render(
@@ -203,7 +295,10 @@ def render(
     window: int,
     wall_seconds: float | None = None,
     regime_diagnostics: Sequence[regime.Diagnostics] | None = None,
+    from_evaluations: bool = False,
 ) -> str:
+    """The text of REPORT.md. ``from_evaluations``: the final values are ``train_loss``
+    evaluations (:func:`uses_evaluations`), as the report then says."""
     synthetic = data_name != "cifar10"
     model = preset.workload.model
     lines = [
@@ -238,23 +333,34 @@ def render(
     lines.append("")
     if regime_diagnostics is not None:
         lines += regime_section(regime_diagnostics)
+    k = preset.workload.train_eval_batches
+    statistic = (
+        f"the mean training loss (dropout on) at the evaluation parameters over {k} fixed "
+        "batches at the run's last step, the same batches for every run"
+        if from_evaluations else f"the smoothed per-step training loss ({window}-step window)"
+    )
     lines += [
-        "## Final smoothed train loss",
+        "## Final train loss",
         "",
-        "The notes' column is read off their 100k-step CIFAR-10 plots (about ±0.02).",
+        f"*final*: {statistic} (`jaxsched.chapter.report`). *smoothed*: the notes' statistic, "
+        f"the mean per-step training loss over the last {window} steps. The notes' column is "
+        "the last 1,000-step window of their 100k-step CIFAR-10 curves (about ±0.01).",
         "",
-        "| run | optimizer | steps | final smoothed loss | notes (100k, CIFAR-10) "
+        "| run | optimizer | steps | final | smoothed | notes (100k, CIFAR-10) "
         "| test accuracy | status |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        notes = "" if r["notes"] is None else f"{r['notes']:.2f}"
+        notes = "" if r["notes"] is None else f"{r['notes']:.3f}"
         acc = "" if r["test_accuracy"] is None else str(r["test_accuracy"])
         lines.append(
-            f"| {r['label']} | {r['optimizer']} | {r['steps']} | {r['final']} | {notes} | "
-            f"{acc} | {r['status']} |"
+            f"| {r['label']} | {r['optimizer']} | {r['steps']} | {r['final']} | "
+            f"{r['smoothed']} | {notes} | {acc} | {r['status']} |"
         )
-    lines += ["", "## The notes' claims in this run", ""]
+    lines += ["", *fidelity_section(rows)]
+    lines += ["## The notes' claims in this run", "",
+              "Checked on the final values above (and, for the Pareto claim, the schedule-free "
+              "run's value at the end of each linear decay).", ""]
     if seeds > 1:
         lines.append(
             "An inequality is marked held only when the gap between means exceeds the combined "

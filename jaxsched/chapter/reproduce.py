@@ -6,8 +6,6 @@ import pathlib
 import time
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from jaxsched import _dist as dist
 from jaxsched._io import atomic_write_json, atomic_write_text
 from jaxsched.chapter import alchemist, report
@@ -15,7 +13,10 @@ from jaxsched.chapter import figures as figures_lib
 from jaxsched.chapter.figures import FIGURES, resolve_figures
 from jaxsched.train.runner import Runner, RunResult
 
-__all__ = ["FIGURES", "RUNS_INDEX", "projection", "reproduce", "resolve_figures"]
+__all__ = ["FIGURES", "FINALS", "RUNS_INDEX", "projection", "reproduce", "resolve_figures"]
+
+FINALS = "finals.csv"
+"""``out/finals.csv``: the final table of REPORT.md as data (one row per run of the chapter)."""
 
 RUNS_INDEX = "runs.json"
 """``out/runs.json``: each of the chapter's runs by label, the run ids of its seeds (the
@@ -36,8 +37,8 @@ def reproduce(
 ) -> pathlib.Path:
     """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
 
-    Also writes ``out/figures/*.png``, ``out/runs/<run id>/`` per run and ``out/runs.json``
-    (:data:`RUNS_INDEX`).
+    Also writes ``out/figures/*.png``, ``out/runs/<run id>/`` per run, ``out/runs.json``
+    (:data:`RUNS_INDEX`) and ``out/finals.csv`` (:data:`FINALS`).
 
     The data is the preset's workload's (:meth:`~jaxsched.train.workloads.ImageWorkload.load_data`:
     CIFAR-10 when it can be had with ``data="auto"``, else the stand-in with a
@@ -69,7 +70,7 @@ def reproduce(
     results = runner.run([c for cs in by_label.values() for c in cs])
     by_id = {r.run_dir.run_id: r for r in results}
 
-    losses: dict[str, list[np.ndarray]] = {}
+    runs: dict[str, list[report.Record]] = {}
     summaries: dict[str, list[dict]] = {}
     index: dict[str, list[str]] = {}
     for label, cfgs in by_label.items():
@@ -77,7 +78,8 @@ def reproduce(
                                 if runner.run_id(c) in by_id]
         if not res:
             continue
-        losses[label] = [r.run_dir.load_losses() for r in res]
+        runs[label] = [report.Record(r.run_dir.load_losses(), r.run_dir.load_eval())
+                       for r in res]
         summaries[label] = [r.summary for r in res]
         index[label] = [r.run_dir.run_id for r in res]
     if not dist.is_primary():
@@ -85,22 +87,24 @@ def reproduce(
     atomic_write_json(out / RUNS_INDEX, index)
 
     window = preset.window
-    drawn = figures_lib.draw_figures(figure_names, losses, window, out / "figures",
-                                     dataset.name)
+    drawn = figures_lib.draw_figures(figure_names, runs, window, out / "figures", dataset.name)
+    rows = report.final_table(runs, summaries, window)
     text = report.render(
         preset=preset,
         data_name=dataset.name,
         seeds=seeds,
-        rows=report.final_table(losses, summaries, window),
-        claims=report.evaluate_claims(losses, window),
+        rows=rows,
+        claims=report.evaluate_claims(runs, window),
         figures=drawn,
         window=window,
         wall_seconds=time.perf_counter() - t0,
         regime_diagnostics=report.regime_diagnostics(
-            losses, batch_size=workload.batch_size, n_train=len(dataset.train_labels),
+            runs, batch_size=workload.batch_size, n_train=len(dataset.train_labels),
             window=window,
         ),
+        from_evaluations=report.uses_evaluations(runs),
     )
+    atomic_write_text(out / FINALS, report.finals_csv(rows))
     path = out / "REPORT.md"
     atomic_write_text(path, text)
     log(f"wrote {path}")
