@@ -56,7 +56,7 @@ import jax
 import numpy as np
 from IPython.display import Image, Markdown, display
 
-from jaxsched.chapter import alchemist, figures
+from jaxsched.chapter import alchemist, figures, notes_curves
 from jaxsched.chapter.reproduce import reproduce
 from jaxsched.smoothing import moving_average
 
@@ -71,7 +71,8 @@ print(f"output: {out}")
 # ## The runs, as data
 #
 # Each run of the chapter is a `RunSpec`: an optimizer, a schedule, the fraction of the horizon
-# it trains for, and the final (smoothed) train loss the notes report at 100k steps. A preset
+# it trains for; beside it, the final smoothed train loss read off the notes' curve at 100k steps
+# (`jaxsched.chapter.notes_curves`). A preset
 # turns the specs into concrete configs; runs are keyed by their whole config, so running this
 # notebook again with the same `OUT_DIR` skips the runs that already finished.
 
@@ -83,7 +84,7 @@ for label, spec in alchemist.RUNS.items():
     schedule = f"{spec.schedule}({kwargs})" if kwargs else spec.schedule
     ema = f"{preset.ema_decay(spec.ema_decay):.4g}" if spec.ema_decay is not None else ""
     rows.append(f"| {label} | {spec.optimizer} | {schedule} | {spec.length:.0%} "
-                f"| {ema} | {spec.notes_loss} |")
+                f"| {ema} | {notes_curves.final(label):.2f} |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -244,4 +245,5 @@ display(Markdown(report.split("\n## Figures")[0]))
 picked = ["Constant LR", "Stepwise at 75%", "ScheduleFree (Polyak)", "ScheduleFree (Exponential)"]
 top = max(moving_average(losses(label), preset.window).max() for label in picked)
 figures.plot_comparison([(label, losses(label)) for label in picked], window=preset.window,
-                        ylim=max(1.0, 1.1 * top), title="Train Loss", data_label=data_name)
+                        ylim=max(1.0, 1.1 * top), title="Train Loss", data_label=data_name,
+                        notes=True)  # the notes' CIFAR-10 curves drawn faintly behind

@@ -89,4 +89,22 @@ def test_presets_scale_the_notes_runs():
     names = [c.name() for cs in runs.values() for c in cs]
     assert len(names) == len(set(names)) == 2 * len(alchemist.RUNS)
     fast = runs["Exp Avg (0.999)"][1]
-    assert f"adam_ema-ema{fast.ema_decay:g}-constant-1000-s1" in names
+    assert f"adam_ema-ema{fast.ema_decay:g}-constant-{p.steps}-s1" in names
+
+
+def test_the_reproduction_guide_table_matches_the_presets():
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs/guide/reproduction.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \| ([\d,]+) steps \|", guide, re.M)
+    assert [r[0] for r in rows] == list(alchemist.PRESETS)
+    for name, model, steps in rows:
+        p = alchemist.PRESETS[name]
+        assert int(steps.replace(",", "")) == p.steps, name
+        assert f"batch {p.workload.batch_size}" in model, name
+        tiny = p.workload.model
+        if "the notes' TinyViT" in model:
+            assert (tiny.features, tiny.num_blocks) == (128, 4), name
+        else:
+            assert f"width {tiny.features}" in model, name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +17,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "tests" / "scripts" / "job.py"
 
-pytestmark = pytest.mark.slow
-
 COMMANDS = {
     "reproduce": ["jaxsched", "reproduce", "--preset", "smoke", "--data", "synthetic",
-                  "--no-progress"],
+                  "--no-progress"],  # the README's command, less the flags job.py adds
     "compare": ["jaxsched", "compare", "--task", "regression", "--preset", "smoke",
                 "--no-bench", "--no-progress"],
 }
+
+
+def test_the_readme_shows_the_command_run_here():
+    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    line = next(l for l in text.splitlines() if "--num-processes 2" in l)
+    argv = shlex.split(line)
+    for flag in ("--out", "--coordinator", "--num-processes", "--process-id"):
+        i = argv.index(flag)
+        del argv[i:i + 2]
+    assert argv == COMMANDS["reproduce"]
 
 
 def _run(argv, env=None):
@@ -37,6 +46,7 @@ def _report(path: Path) -> list[str]:
             if "wall time" not in line.lower() and "run-steps/s" not in line]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_two_processes_equal_one(tmp_path, name):
     cmd = COMMANDS[name]

@@ -16,7 +16,7 @@ import pytest
 
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train.config import RunConfig
-from jaxsched.train.runner import SUMMARY_KEYS, Runner
+from jaxsched.train.runner import RUN_FORMAT, SUMMARY_KEYS, Runner
 from jaxsched.train.task import Task, cross_entropy
 from jaxsched.train.workloads import WORKLOADS
 
@@ -110,7 +110,9 @@ def test_config_mismatch_in_a_run_directory_is_refused(dataset, tmp_path):
     runner = _runner(dataset, tmp_path)
     run_dir = tmp_path / "runs" / runner.run_id(cfg)
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"run": {**cfg.to_dict(), "lr": 5.0}}))
+    # a directory of this format under this run's id, holding another run's config
+    (run_dir / "config.json").write_text(
+        json.dumps({"format": RUN_FORMAT, "run": {**cfg.to_dict(), "lr": 5.0}}))
     with pytest.raises(ValueError, match="different config"):
         runner.run([cfg])
 
