@@ -1,11 +1,14 @@
-"""Test harness shared by the optimizer tests: run an optimizer inside one ``lax.scan``.
+"""Test harness shared by several test modules.
 
-XLA compiles dominate these tests' time, so each test traces every optimizer it compares into
-one program (call :func:`scan_optimizer` for each inside one ``jax.jit``).
+:func:`scan_optimizer` runs an optimizer inside one ``lax.scan``: XLA compiles dominate the
+optimizer tests' time, so each test traces every optimizer it compares into one program (call it
+for each inside one ``jax.jit``). :func:`sigkill` ends a child process as a crash would.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -48,3 +51,16 @@ def scan_optimizer(
 
     (p, s), trace = jax.lax.scan(body, (params, opt.init(params)), None, length=steps)
     return p, s, trace
+
+
+def sigkill(child: subprocess.Popen) -> None:
+    """SIGKILL ``child`` (no cleanup code runs in it) and reap it."""
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+
+
+def reap(child: subprocess.Popen) -> None:
+    """Kill ``child`` if it still runs: a failed test leaves no process behind."""
+    if child.poll() is None:
+        child.kill()
+        child.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import reap, sigkill
 
 from jaxsched.train.checkpoint import Checkpointer, load_pytree, save_pytree
 
@@ -213,12 +213,9 @@ def test_kill_during_saves_leaves_a_restorable_checkpoint(tmp_path, saver):
             reported = int(line)
         assert reported >= 2, "child never saved"
         time.sleep(0.05)  # land somewhere inside a later save
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        sigkill(child)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        reap(child)
     target = {"x": np.zeros((1 << 21,), np.float32), "step": np.int64(0)}
     if saver == "pytree":
         # the newest complete tree: the last one reported, or the one whose save was killed

@@ -85,12 +85,12 @@ def test_a_reproduction_report_is_its_finals(where):
         assert f"| {r['steps']} | {final} |" in row, (row, final)
     assert "## Regime" in report and "## The notes' claims in this run" in report
     # every claim has a verdict
-    claims = [line for line in report.splitlines() if line.startswith("- **")]
-    assert len(claims) == len(alchemist.CLAIMS)
-    assert all(re.match(r"- \*\*(held|not held)\*\* — ", c) for c in claims), claims
+    claims = report[report.index("## The notes' claims in this run"):].split("\n## ")[0]
+    verdicts = re.findall(r"^- \*\*(held|not held|not evaluated)\*\* — ", claims, re.M)
+    assert len(verdicts) == len(alchemist.CLAIMS) and "not evaluated" not in verdicts
 
 
-def _results(where: str) -> Results:
+def _results(where: str) -> tuple[Results, compare_presets.Preset]:
     argv = COMMANDS[where]
     preset = compare_presets.PRESETS[_flag(argv, "--task")][_flag(argv, "--preset")]
     with open(REPO / where / "results.csv") as f:
@@ -120,3 +120,47 @@ def test_a_comparison_report_is_its_results(where):
         assert f"{Stat(e['mean'], e['std'], e['n'])} (lr {e['lr']:g}" in row, (row, e)
     for name in ("time_to_target.csv", "cost.csv"):
         assert (REPO / where / name).read_text().count("\n") >= 2
+
+
+def _readme_table(heading: str) -> list[list[str]]:
+    """The rows of the README table that follows ``heading`` (its cells, stripped)."""
+    text = README[README.index(heading):]
+    lines = []
+    for line in text.splitlines()[1:]:
+        if line.startswith("|"):
+            lines.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif lines:
+            break
+    return lines
+
+
+def _verdict(report: str, statement_start: str) -> str:
+    line = next(l for l in report.splitlines() if re.match(r"- \*\*(held|not held)", l)
+                and statement_start in l)
+    return re.match(r"- \*\*(held|not held|not evaluated)\*\*", line).group(1)
+
+
+def test_the_readme_claims_table_is_the_reports_verdicts():
+    header, _, *rows = _readme_table("What the reproductions found")
+    wheres = [re.search(r"`(results/[\w-]+)`", h).group(1) for h in header[1:]]
+    assert set(wheres) == set(REPRODUCTIONS)
+    by_name = {c.name: c for c in alchemist.CLAIMS}
+    assert [re.match(r"`(\w+)`", r[0]).group(1) for r in rows] == list(by_name)
+    for r in rows:
+        claim = by_name[re.match(r"`(\w+)`", r[0]).group(1)]
+        for where, cell in zip(wheres, r[1:], strict=True):
+            report = (REPO / where / "REPORT.md").read_text()
+            assert cell.strip("*") == _verdict(report, f"— {claim.statement}"), (where, claim)
+
+
+def test_the_readme_comparison_table_is_the_reports_verdicts():
+    header, _, *rows = _readme_table("What the comparisons found")
+    wheres = [re.search(r"`(results/[\w-]+)`", h).group(1) for h in header[1:]]
+    assert set(wheres) == set(COMPARISONS)
+    assert rows
+    for r in rows:
+        anytime, scheduled = re.match(r"`(\w+)` below tuned `(\w+)`", r[0]).groups()
+        for where, cell in zip(wheres, r[1:], strict=True):
+            report = (REPO / where / "REPORT.md").read_text()
+            assert cell.strip("*") == _verdict(
+                report, f"— {anytime} is at or below the tuned {scheduled} envelope"), (where, r)

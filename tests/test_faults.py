@@ -9,13 +9,13 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from helpers import reap, sigkill
 from test_checkpoint import _state, assert_bit_equal
 
 from jaxsched import _io
@@ -331,12 +331,9 @@ def test_user_scenario_kill_truncate_rerun(tmp_path):
     try:
         while (line := child.stdout.readline()) and int(line) < 1000:
             pass
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        sigkill(child)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        reap(child)
     assert int(line) == 1000
     assert sorted(os.listdir(d)) == ["1000", "800"]
     shutil.copytree(d, legacy)
@@ -533,12 +530,9 @@ def test_lock_held_by_another_process_and_released_when_it_is_killed(tmp_path):
             with exclusive_dir(out):
                 pass
         assert e.value.holder["pid"] == child.pid
-        child.send_signal(signal.SIGKILL)  # no cleanup code runs in the holder
-        child.wait(timeout=30)
+        sigkill(child)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        reap(child)
     with exclusive_dir(out):
         assert json.loads((out / _io.LOCK_FILE).read_text())["pid"] == os.getpid()
 
