@@ -14,7 +14,7 @@ def test_charlm_comparison_and_time_to_target():
     corpus = stdlib_corpus(SIZES["smoke"].max_bytes)
     task = charlm_task("smoke", corpus)
     res = experiment.run(task, candidates=["cosine", "sf_adamw"], lrs=[3e-3], horizons=[10, 20],
-                         eval_every=5, task_name=f"charlm-smoke-{corpus.manifest.sha256[:12]}",
+                         eval_every=5, identity={"corpus": corpus.manifest.sha256},
                          log=lambda m: None)
     assert {"loss", "bits_per_byte", "accuracy"} <= set(res.metrics)
     finals = res.final()

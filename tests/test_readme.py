@@ -216,3 +216,13 @@ def test_plot_list_and_help(capsys):
     out = capsys.readouterr().out
     for sub in ("reproduce", "train", "plot", "bench"):
         assert sub in out
+
+
+def test_every_test_the_readme_cites_exists():
+    cited = re.findall(r"`(tests/[\w/]+\.py)((?:::\w+)?)`((?:, `::\w+`)*)", README)
+    assert cited
+    for path, first, more in cited:
+        source = (REPO / path).read_text()
+        for name in [first, *re.findall(r"`(::\w+)`", more)]:
+            if name:
+                assert f"def {name[2:]}(" in source, f"{path}{name}"
