@@ -144,6 +144,12 @@ def test_the_readme_claims_table_is_the_reports_verdicts():
     header, _, *rows = _readme_table("What the reproductions found")
     wheres = [re.search(r"`(results/[\w-]+)`", h).group(1) for h in header[1:]]
     assert set(wheres) == set(REPRODUCTIONS)
+    regime_row, *rows = rows
+    for where, cell in zip(wheres, regime_row[1:], strict=True):
+        report = (REPO / where / "REPORT.md").read_text()
+        inside = "**In the notes' regime**" in report
+        assert inside != ("**Not in the notes' regime**" in report)
+        assert cell == ("**yes**" if inside else "**no**"), where
     by_name = {c.name: c for c in alchemist.CLAIMS}
     assert [re.match(r"`(\w+)`", r[0]).group(1) for r in rows] == list(by_name)
     for r in rows:

@@ -185,7 +185,8 @@ class Preset:
     The notes train for 256 epochs of CIFAR-10, their training loss leaves ln 10 at once, and
     their constant-LR run ends at 0.18 while still improving: the comparisons are about the end
     of a long run. Each preset's workload and horizon are chosen so that its constant-LR run
-    lands in the bands of :mod:`jaxsched.chapter.regime`.
+    lands in the bands of :mod:`jaxsched.chapter.regime`; every REPORT says whether it did, seed
+    by seed, and marks a run outside them as a different experiment.
     """
 
     name: str
