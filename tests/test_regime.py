@@ -303,3 +303,30 @@ def test_quick_preset_constant_run_is_in_the_regime():
     d = regime.diagnose(np.asarray(losses)[0], batch_size=p.workload.batch_size,
                         n_train=p.workload.synthetic_train, window=p.window)
     assert regime.in_regime(d), d
+
+
+def test_drop_gain_is_the_share_a_late_drop_removes_and_is_reported_unbanded():
+    # the notes' late drop removes about half of their constant run's loss within 5%
+    assert 0.45 < regime.NOTES_DROP_GAIN < 0.65
+    n = 1000
+    const = _power(n, final=0.25)
+    # progress-limited: the drop barely helps; noise-limited: it removes most of the loss
+    for share in (0.1, 0.6):
+        dropped = const.copy()
+        dropped[750:] *= 1 - share
+        assert regime.drop_gain(const, dropped) == pytest.approx(share, abs=0.02)
+    with pytest.raises(ValueError, match="one horizon"):
+        regime.drop_gain(const, const[:500])
+    dropped = const.copy()
+    dropped[750:] *= 0.5
+    runs = {"Constant LR": [const, const], "Stepwise at 75%": [dropped, dropped]}
+    gains = report.drop_gains(runs)
+    assert gains == pytest.approx([0.5, 0.5], abs=0.02)
+    diags = report.regime_diagnostics(runs, batch_size=128, n_train=500, window=10)
+    row = next(line for line in report.regime_section(diags, gains)
+               if line.startswith("| share of the loss"))
+    assert f"| {regime.NOTES_DROP_GAIN:.2f} (their curves) | reported |" in row
+    # it does not enter the verdict: the same section without it reaches the same verdict
+    with_, without = (report.regime_section(diags, g) for g in (gains, ()))
+    assert with_[-2] == without[-2]
+    assert report.drop_gains({"Constant LR": [const]}) == []

@@ -31,7 +31,9 @@ diagnostic        definition                                             notes  
 ================  =====================================================  =============  ============
 
 (The shape values are computed from the notes' curve when this module loads; the table gives
-them rounded.)
+them rounded.) Beside the bands, :func:`drop_gain` reports how much of the loss is
+learning-rate noise, from the constant run and the chapter's late stepwise run; it has no band
+(it needs a second run) and does not enter the verdict.
 
 ``final``: the notes' value is read off their plot (0.18, the constant run's row of
 :data:`jaxsched.chapter.alchemist.RUNS`); the band allows half to twice that fraction of
@@ -383,3 +385,38 @@ def diagnose(
 def in_regime(d: Diagnostics) -> bool:
     """Every diagnostic inside its band."""
     return all(d.held().values())
+
+
+DROP_AT = 0.75
+"""Where the chapter's late stepwise run drops its learning rate 10x (fraction of the horizon)."""
+
+
+def drop_gain(constant: np.ndarray, dropped: np.ndarray) -> float:
+    """The share of the constant run's loss that a 10x learning-rate drop removes at once.
+
+    ``1 - L_drop(t) / L_const(t)`` at ``t`` = 80% of the horizon, one shape window (5%) after
+    the drop at 75%, both the mean per-step loss over that window. It measures how much of the
+    loss at that point is learning-rate noise, the part any decay removes, as against learning
+    still to be done, which a lower rate slows. The bands above describe the constant run's own
+    shape and cannot see it; this needs a second run (the chapter's *Stepwise at 75%*, which
+    equals the constant run up to the drop), so it is reported beside the bands, not banded.
+    The notes' value is :data:`NOTES_DROP_GAIN`.
+
+    >>> const = np.full(1000, 0.5)
+    >>> dropped = np.r_[np.full(750, 0.5), np.full(250, 0.2)]
+    >>> round(drop_gain(const, dropped), 2)
+    0.6
+    """
+    a, b = (np.asarray(x, np.float64) for x in (constant, dropped))
+    if a.size != b.size:
+        raise ValueError(f"the two runs must have one horizon, got {a.size} and {b.size} steps")
+    end = _at(a, DROP_AT + SHAPE_FRACTION)
+    w = shape_window(a.size)
+    return float(1.0 - smoothed_at(b, end, w) / smoothed_at(a, end, w))
+
+
+NOTES_DROP_GAIN = float(
+    1.0 - notes_curves.smoothed("Stepwise at 75%", DROP_AT + SHAPE_FRACTION, SHAPE_FRACTION)
+    / notes_curves.smoothed("Constant LR", DROP_AT + SHAPE_FRACTION, SHAPE_FRACTION)
+)
+""":func:`drop_gain` on the notes' CIFAR-10 curves."""

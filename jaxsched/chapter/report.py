@@ -229,8 +229,21 @@ def regime_diagnostics(
     ]
 
 
-def regime_section(diagnostics: Sequence[regime.Diagnostics]) -> list[str]:
-    """REPORT.md's "Regime" section: each diagnostic beside the notes' value and its band."""
+DROPPED = "Stepwise at 75%"
+"""The chapter's run that equals the constant run up to a 10x drop at 75% (:func:`drop_gains`)."""
+
+
+def drop_gains(runs: Mapping[str, Sequence[Any]]) -> list[float]:
+    """:func:`jaxsched.chapter.regime.drop_gain` of each seed (none if either run is missing)."""
+    pairs = zip(runs.get(alchemist.CONSTANT, []), runs.get(DROPPED, []), strict=False)
+    return [regime.drop_gain(_record(c).losses, _record(d).losses) for c, d in pairs]
+
+
+def regime_section(
+    diagnostics: Sequence[regime.Diagnostics], drop: Sequence[float] = ()
+) -> list[str]:
+    """REPORT.md's "Regime" section: each diagnostic beside the notes' value and its band, and
+    the unbanded :func:`~jaxsched.chapter.regime.drop_gain` of ``drop`` (one per seed)."""
     lines = [
         "## Regime",
         "",
@@ -255,6 +268,13 @@ def regime_section(diagnostics: Sequence[regime.Diagnostics]) -> list[str]:
         lines.append(
             f"| {band.what} | {Stat.of(values)} | {band.notes_text} | "
             f"{band.low:g} - {band.high:g} | {'yes' if ok else '**no**'} |"
+        )
+    if drop:
+        lines.append(
+            f"| share of the loss a 10x learning-rate drop at 75% removes within 5% of the "
+            f"horizon ({DROPPED} against constant): the learning-rate noise a decay can remove; "
+            f"needs a second run, so not banded | {Stat.of(list(drop))} | "
+            f"{regime.NOTES_DROP_GAIN:.2f} (their curves) | reported | — |"
         )
     lines += [
         "",
@@ -295,10 +315,12 @@ def render(
     window: int,
     wall_seconds: float | None = None,
     regime_diagnostics: Sequence[regime.Diagnostics] | None = None,
+    drop: Sequence[float] = (),
     from_evaluations: bool = False,
 ) -> str:
-    """The text of REPORT.md. ``from_evaluations``: the final values are ``train_loss``
-    evaluations (:func:`uses_evaluations`), as the report then says."""
+    """The text of REPORT.md. ``drop``: :func:`drop_gains` of the runs, shown in the regime
+    section. ``from_evaluations``: the final values are ``train_loss`` evaluations
+    (:func:`uses_evaluations`), as the report then says."""
     synthetic = data_name != "cifar10"
     model = preset.workload.model
     lines = [
@@ -332,7 +354,7 @@ def render(
         lines.append(f"- Wall time of this invocation: {wall_seconds:.0f} s")
     lines.append("")
     if regime_diagnostics is not None:
-        lines += regime_section(regime_diagnostics)
+        lines += regime_section(regime_diagnostics, drop)
     k = preset.workload.train_eval_batches
     statistic = (
         f"the mean training loss (dropout on) at the evaluation parameters over {k} fixed "

@@ -102,6 +102,7 @@ def reproduce(
             runs, batch_size=workload.batch_size, n_train=len(dataset.train_labels),
             window=window,
         ),
+        drop=report.drop_gains(runs),
         from_evaluations=report.uses_evaluations(runs),
     )
     atomic_write_text(out / FINALS, report.finals_csv(rows))
