@@ -226,3 +226,9 @@ def test_every_test_the_readme_cites_exists():
         for name in [first, *re.findall(r"`(::\w+)`", more)]:
             if name:
                 assert f"def {name[2:]}(" in source, f"{path}{name}"
+
+
+def test_the_cifar_checksum_is_the_loaders():
+    from jaxsched.train.data import CIFAR10_MD5
+
+    assert re.findall(r"md5\s+`([0-9a-f]{32})`", README) == [CIFAR10_MD5]
