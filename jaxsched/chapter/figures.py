@@ -25,8 +25,11 @@ from jaxsched.smoothing import moving_average
 PANEL = plot.PANEL_SIZE
 
 FIGURES = (*[c.name for c in alchemist.COMPARISONS], "pareto", "final_vs_notes", "regime")
+"""The figures a reproduction can draw (``--figures``); ``"all"`` draws every one."""
 
-NOTES_LABEL = "notes (CIFAR-10), dotted"
+NOTES_NAME = "notes (CIFAR-10)"
+"""How the figures name the notes' curves."""
+NOTES_LABEL = f"{NOTES_NAME}, dotted"
 """The legend entry of the notes' curves drawn behind ours."""
 
 
@@ -57,7 +60,6 @@ def overlay_notes(ax, lengths: Mapping[str, int]) -> None:
         if title:
             new.get_title().set_color("0.25")
             new.get_title().set_style("italic")
-"""The figures a reproduction can draw (``--figures``); ``"all"`` draws every one."""
 
 
 def resolve_figures(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -245,8 +247,8 @@ def plot_regime(
                         color=line.get_color(), alpha=0.25, linewidth=0)
     if notes:
         t, loss = notes_curves.curve(alchemist.CONSTANT)
-        ax.plot(t, loss / chance, color="0.3", ls=":", lw=1.2, label=NOTES_LABEL.split(",")[0]
-                + ", constant LR")
+        ax.plot(t, loss / chance, color="0.3", ls=":", lw=1.2,
+                label=f"{NOTES_NAME}, constant LR")
     ax.axhline(1.0, color="black", linewidth=0.6, linestyle="-", alpha=0.5)
     ax.axhline(plateau_level, color="C3", linewidth=0.9, linestyle=":",
                label=f"{plateau_level:g} x chance (plateau level)")

@@ -146,7 +146,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from jaxsched import _validate as v
-from jaxsched.chapter import notes_curves
+from jaxsched.chapter import alchemist, notes_curves
 from jaxsched.smoothing import moving_average, smoothed_at, smoothing_window
 
 LN10 = math.log(10.0)
@@ -387,8 +387,10 @@ def in_regime(d: Diagnostics) -> bool:
     return all(d.held().values())
 
 
-DROP_AT = 0.75
-"""Where the chapter's late stepwise run drops its learning rate 10x (fraction of the horizon)."""
+DROPPED = "Stepwise at 75%"
+"""The chapter's run that equals the constant run up to its 10x drop late in the horizon."""
+DROP_AT = alchemist.RUNS[DROPPED].schedule_kwargs["fraction"]
+"""Where :data:`DROPPED` drops its learning rate (fraction of the horizon)."""
 
 
 def drop_gain(constant: np.ndarray, dropped: np.ndarray) -> float:
@@ -416,7 +418,7 @@ def drop_gain(constant: np.ndarray, dropped: np.ndarray) -> float:
 
 
 NOTES_DROP_GAIN = float(
-    1.0 - notes_curves.smoothed("Stepwise at 75%", DROP_AT + SHAPE_FRACTION, SHAPE_FRACTION)
-    / notes_curves.smoothed("Constant LR", DROP_AT + SHAPE_FRACTION, SHAPE_FRACTION)
+    1.0 - notes_curves.smoothed(DROPPED, DROP_AT + SHAPE_FRACTION, SHAPE_FRACTION)
+    / notes_curves.smoothed(alchemist.CONSTANT, DROP_AT + SHAPE_FRACTION, SHAPE_FRACTION)
 )
 """:func:`drop_gain` on the notes' CIFAR-10 curves."""

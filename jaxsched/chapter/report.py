@@ -16,7 +16,9 @@ lives in :mod:`jaxsched.stats`, shared with the anytime comparison's report).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -40,29 +42,29 @@ def _record(x: Any) -> Record:
     return x if isinstance(x, Record) else Record(np.asarray(x))
 
 
+def _evaluated(rec: Record, step: int) -> float | None:
+    """The run's ``train_loss`` evaluation at ``step``, if it has one."""
+    return next((float(e["train_loss"]) for e in rec.evals
+                 if e.get("step") == step and "train_loss" in e), None)
+
+
 def value_at(rec: Record | np.ndarray, step: int, window: int) -> float:
     """The end-of-run statistic of a run at ``step`` (module docstring)."""
     rec = _record(rec)
-    for e in rec.evals:
-        if e.get("step") == step and "train_loss" in e:
-            return float(e["train_loss"])
-    return smoothed_at(rec.losses, step, window)
+    found = _evaluated(rec, step)
+    return smoothed_at(rec.losses, step, window) if found is None else found
 
 
 def final_value(rec: Record | np.ndarray, window: int) -> float:
+    """:func:`value_at` the run's last step."""
     rec = _record(rec)
     return value_at(rec, len(rec.losses), window)
 
 
 def uses_evaluations(runs: Mapping[str, Sequence[Any]]) -> bool:
     """Whether every run's final value comes from a ``train_loss`` evaluation."""
-    for recs in runs.values():
-        for x in recs:
-            rec = _record(x)
-            n = len(rec.losses)
-            if not any(e.get("step") == n and "train_loss" in e for e in rec.evals):
-                return False
-    return True
+    return all(_evaluated(rec, len(rec.losses)) is not None
+               for recs in runs.values() for rec in map(_record, recs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,9 +205,6 @@ FINALS_COLUMNS = ("label", "optimizer", "steps", "seeds", "final_mean", "final_s
 
 def finals_csv(rows: Sequence[dict]) -> str:
     """:func:`final_table`'s rows as CSV text (:data:`FINALS_COLUMNS`; empty cells for none)."""
-    import csv
-    import io
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(FINALS_COLUMNS)
@@ -229,13 +228,9 @@ def regime_diagnostics(
     ]
 
 
-DROPPED = "Stepwise at 75%"
-"""The chapter's run that equals the constant run up to a 10x drop at 75% (:func:`drop_gains`)."""
-
-
 def drop_gains(runs: Mapping[str, Sequence[Any]]) -> list[float]:
     """:func:`jaxsched.chapter.regime.drop_gain` of each seed (none if either run is missing)."""
-    pairs = zip(runs.get(alchemist.CONSTANT, []), runs.get(DROPPED, []), strict=False)
+    pairs = zip(runs.get(alchemist.CONSTANT, []), runs.get(regime.DROPPED, []), strict=False)
     return [regime.drop_gain(_record(c).losses, _record(d).losses) for c, d in pairs]
 
 
@@ -272,8 +267,8 @@ def regime_section(
     if drop:
         lines.append(
             f"| share of the loss a 10x learning-rate drop at 75% removes within 5% of the "
-            f"horizon ({DROPPED} against constant): the learning-rate noise a decay can remove; "
-            f"needs a second run, so not banded | {Stat.of(list(drop))} | "
+            f"horizon ({regime.DROPPED} against constant): the learning-rate noise a decay "
+            f"can remove; needs a second run, so not banded | {Stat.of(list(drop))} | "
             f"{regime.NOTES_DROP_GAIN:.2f} (their curves) | reported | — |"
         )
     lines += [
