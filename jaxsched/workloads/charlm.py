@@ -1,6 +1,6 @@
 """A byte-level language model on real text: the worked example of a sequence :class:`Task`.
 
-The text is the running Python's standard-library source (:mod:`jaxsched.train.text`): every
+The text is the running Python's standard-library source (:mod:`jaxsched.workloads.text`): every
 machine carries it, no download. The model is a small decoder-only transformer over bytes
 (:class:`CharTransformer`):
 
@@ -63,9 +63,11 @@ from einops import rearrange
 
 from jaxsched import _validate as v
 from jaxsched.train.task import Task
-from jaxsched.train.text import Corpus, stdlib_corpus
+from jaxsched.workloads.catalogue import Built
+from jaxsched.workloads.text import Corpus, stdlib_corpus
 
-__all__ = ["SIZES", "VOCAB", "CharLMSize", "CharTransformer", "charlm_task", "validation_starts"]
+__all__ = ["SIZES", "VOCAB", "CharLMSize", "CharTransformer", "build", "charlm_task",
+           "validation_starts"]
 
 VOCAB = 256
 """Bytes."""
@@ -83,7 +85,7 @@ class CharLMSize(NamedTuple):
       num_heads: attention heads (``d_model`` divisible by it).
       context: bytes a window predicts (it reads ``context`` and predicts the next of each).
       batch_size: windows per training step.
-      max_bytes: the corpus budget (:func:`~jaxsched.train.text.stdlib_corpus`); ``None``: all
+      max_bytes: the corpus budget (:func:`~jaxsched.workloads.text.stdlib_corpus`); ``None``: all
         of the selected standard library.
       val_windows: validation windows in ``evaluate`` (``val_windows * context`` bytes scored).
       eval_batch: windows per evaluation batch (``val_windows`` must be a multiple of it).
@@ -235,7 +237,7 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
     Args:
       size: a name in :data:`SIZES` or a :class:`CharLMSize`.
       corpus: the text; ``None`` reads ``stdlib_corpus(size.max_bytes)``. Pass it to keep its
-        :class:`~jaxsched.train.text.CorpusManifest` for the outputs.
+        :class:`~jaxsched.workloads.text.CorpusManifest` for the outputs.
 
     Raises:
       ValueError: an unknown size, a bad field, or a split shorter than one window.
@@ -250,7 +252,7 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
     if corpus is None:
         corpus = stdlib_corpus(size.max_bytes)
     if not isinstance(corpus, Corpus):
-        raise ValueError(f"corpus must be a jaxsched.train.text.Corpus, got corpus={corpus!r}")
+        raise ValueError(f"corpus must be a jaxsched.workloads.text.Corpus, got corpus={corpus!r}")
     ctx, batch = size.context, size.batch_size
     for split in ("train", "val"):
         n = len(getattr(corpus, split))
@@ -292,3 +294,27 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
         return {"loss": bpb, "bits_per_byte": bpb, "accuracy": hits / count}
 
     return Task(init, loss, sample, evaluate)
+
+
+def build(size: str = "quick") -> Built:
+    """The catalogue's ``charlm`` workload: the byte-level language model at ``size``, on the
+    running Python's standard-library source (:mod:`jaxsched.workloads.text`).
+
+    The corpus manifest (Python version, files, bytes, sha256 of each split) is in the
+    identity, so two machines with different standard libraries never share runs, in the
+    REPORT's notes, and whole in ``corpus.json``.
+    """
+    v.check_choice("size", size, tuple(SIZES))
+    s = SIZES[size]
+    corpus = stdlib_corpus(s.max_bytes)
+    m = corpus.manifest.to_dict(files=False)
+    notes = [f"Task: byte-level decoder-only transformer, width {s.d_model}, {s.num_layers} "
+             f"layers, {s.num_heads} heads, context {s.context}, batch {s.batch_size} windows; "
+             f"metric: validation loss in bits per byte on {s.val_windows} fixed windows.",
+             f"**Data: real text**, the standard-library source of Python {m['python']}: "
+             f"{m['train_bytes']:,} training and {m['val_bytes']:,} validation bytes, split by "
+             f"file; sha256 {m['sha256']} (file list in `corpus.json`)."]
+    identity = {"task": "charlm", "size": s._asdict(), "corpus": m}
+    return Built(charlm_task(s, corpus), identity, notes, data_name="stdlib",
+                 examples_per_step=s.batch_size * s.context, train_examples=len(corpus.train),
+                 chance_loss=math.log(VOCAB), files={"corpus.json": corpus.manifest.to_dict()})
