@@ -26,14 +26,17 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _require_success(result: subprocess.CompletedProcess[str], what: str) -> None:
+    if result.returncode != 0:
+        pytest.fail(f"{what} failed:\n{result.stdout}{result.stderr}", pytrace=False)
+
+
 def test_ruff_check_is_clean() -> None:
-    result = _run("ruff", "check", ".")
-    assert result.returncode == 0, f"ruff check . failed:\n{result.stdout}{result.stderr}"
+    _require_success(_run("ruff", "check", "--output-format=concise", "."), "ruff check .")
 
 
 def test_mypy_is_clean() -> None:
-    result = _run("mypy")  # the paths and settings of [tool.mypy]
-    assert result.returncode == 0, f"mypy failed:\n{result.stdout}{result.stderr}"
+    _require_success(_run("mypy"), "mypy")  # the paths and settings of [tool.mypy]
 
 
 def _strict_flags() -> dict[str, object]:
@@ -89,7 +92,7 @@ def test_wheel_ships_py_typed(tmp_path: Path) -> None:
         "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(out),
         str(src),
     )
-    assert result.returncode == 0, f"pip wheel failed:\n{result.stdout}{result.stderr}"
+    _require_success(result, "pip wheel")
     (wheel,) = out.glob("jaxsched-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
