@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsched.optim._base import is_masked_node
+from jaxsched.optim._base import cast_to, compute_dtype, is_masked_node
 
 AverageGetter = Callable[[Any, optax.Params], Any]
 
@@ -44,18 +44,21 @@ def register_average(state_class: type, getter: AverageGetter) -> None:
     _AVERAGES[state_class] = getter
 
 
-def _optax_schedule_free_x(state: Any, params: Any) -> Any:
-    """optax.contrib.schedule_free keeps only z: ``x = (y - (1-b1) z) / b1`` from y = params."""
-    b1 = state.b1
+def _optax_schedule_free_x(state: Any, params: optax.Params) -> Any:
+    """optax.contrib.schedule_free keeps only z: ``x = (y - (1-b1) z) / b1`` from y = params.
 
-    def recover(z, y):
+    optax's own expression (not :func:`recover_x`'s), so that the result is
+    ``optax.contrib.schedule_free_eval_params``' bit for bit.
+    """
+
+    def leaf(z: Any, y: Any) -> Any:
         if is_masked_node(z):
             return z
-        cdt = jnp.result_type(jnp.float32, z.dtype, y.dtype)
-        bb = jnp.asarray(b1, cdt)
+        cdt = compute_dtype(z.dtype, y.dtype)
+        bb = jnp.asarray(state.b1).astype(cdt)
         return (y.astype(cdt) - (1 - bb) * z.astype(cdt)) / bb
 
-    return jax.tree.map(recover, state.z, params, is_leaf=is_masked_node)
+    return jax.tree.map(leaf, state.z, params, is_leaf=is_masked_node)
 
 
 register_average(optax.contrib.ScheduleFreeState, _optax_schedule_free_x)
@@ -83,7 +86,7 @@ def _found_values(state: Any, params: Any) -> Any:
     def take(a, y):
         if is_masked_node(a):
             return jax.tree.map(lambda _: _UNCOVERED, y)
-        return jnp.asarray(a).astype(jnp.asarray(y).dtype)
+        return cast_to(jnp.asarray(a), jnp.asarray(y).dtype)
 
     return jax.tree.map(take, avg, params, is_leaf=is_masked_node)
 

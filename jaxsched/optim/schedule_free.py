@@ -44,6 +44,8 @@ import optax
 from jaxsched._validate import check_bool, check_choice, check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
+    abs_sq,
+    cast_to,
     check_beta,
     check_learning_rate,
     check_params_given,
@@ -52,9 +54,13 @@ from jaxsched.optim._base import (
     compensated_add,
     compute_dtype,
     increment,
+    is_low_precision,
+    is_masked_node,
     is_static_value,
     learning_rate_at,
     one_minus_pow,
+    real_dtype,
+    recover_x,
     round_to,
     scalar_dtype,
     scalar_power,
@@ -106,11 +112,6 @@ class ScheduleFreeState(NamedTuple):
     base_state: optax.OptState
     z: optax.Params
     x: optax.Params
-
-
-register_average(ScheduleFreeAdamState, lambda state, params: state.x)
-register_average(ScheduleFreeSGDState, lambda state, params: state.x)
-register_average(ScheduleFreeState, lambda state, params: state.x)
 
 
 # ----------------------------------------------------------------------------- the core
@@ -166,54 +167,118 @@ def _weighted_coefficient(state: Any, lr: jax.Array, r: Any, weight_lr_power: An
     return c, dict(lr_max=lr_max, weight_sum=weight_sum, weight_sum_comp=weight_sum_comp)
 
 
-def _y_old(state: Any) -> Any:
-    """``y_k = b1 x_k + (1-b1) z_k`` from the state: exact whatever the params' dtype."""
+def _y_old(state: Any, params: optax.Params) -> Any:
+    """``y_k`` per leaf: the parameters where ``x`` is recovered, else ``b1 x_k + (1-b1) z_k``
+    from the stored sequences (exact whatever the parameters' dtype)."""
     b1 = state.b1
 
-    def leaf(x, z):
+    def leaf(z: jax.Array, x: jax.Array | None, p: jax.Array) -> jax.Array:
+        if x is None:
+            return p
         cdt = compute_dtype(x.dtype, z.dtype)
         bb = b1.astype(cdt)
         return bb * x.astype(cdt) + (1 - bb) * z.astype(cdt)
 
-    return jax.tree.map(leaf, state.x, state.z)
+    return jax.tree.map(leaf, state.z, state.x, params)
 
 
 def _average_and_interpolate(
-    x: Any, z_new: Any, params: Any, c: jax.Array, b1: Any
+    state: Any, z_new: Any, params: optax.Params, c: jax.Array, b1: Any
 ) -> tuple[Any, Any]:
-    """``x_{k+1} = (1-c) x_k + c z_{k+1}``; updates taking ``params`` to ``y_{k+1}``.
+    """``x_{k+1} = (1-c) x_k + c z_{k+1}``; updates taking ``params`` (``y_k``) to ``y_{k+1}``.
 
-    The updates are ``round(y_{k+1}) - params`` in the parameters' dtype, so that
-    ``optax.apply_updates`` lands on ``y_{k+1}`` rounded once (the difference of two nearby
-    numbers of one format is exact in it).
+    Where ``x`` is stored, the updates are ``round(y_{k+1}) - params`` in the parameters' dtype,
+    so that ``optax.apply_updates`` lands on ``y_{k+1}`` rounded once (the difference of two
+    nearby numbers of one format is exact in it).
+
+    Where it is not, ``x_k = (y_k - (1-b1') z_k)/b1'`` (``b1'`` the weight that made ``y_k``)
+    and the update ``y_{k+1} - y_k`` simplifies to
+
+        ``(1 - r (1-c)) (z_k - y_k) + (1 - b1 (1-c)) (z_{k+1} - z_k)``,  ``r = b1 / b1'``
+
+    (``c (z_k - y_k) + ...`` for a constant ``b1``, the form of PyTorch's ``AdamWScheduleFree``):
+    no division by ``b1`` and no large cancellation, so it also holds at ``b1 = 0``.
     """
+    sdt = state.b1.dtype
+    b1_now = jnp.asarray(b1, sdt)
+    b1_old = state.b1
+    ratio = jnp.where(b1_old > 0, b1_now / jnp.where(b1_old > 0, b1_old, 1.0), 1.0)
+    to_z = 1.0 - ratio * (1.0 - c.astype(sdt))
+    along_dz = 1.0 - b1_now * (1.0 - c.astype(sdt))
 
-    def x_leaf(x, z):
-        cdt = compute_dtype(x.dtype, z.dtype)
-        cc = c.astype(cdt)
-        return ((1 - cc) * x.astype(cdt) + cc * z.astype(cdt)).astype(x.dtype)
-
-    x_new = jax.tree.map(x_leaf, x, z_new)
-
-    def u_leaf(p, x, z):
+    def leaf(
+        z_old: jax.Array, z: jax.Array, x: jax.Array | None, p: jax.Array
+    ) -> tuple[jax.Array | None, jax.Array]:
+        if x is None:
+            cdt = compute_dtype(p.dtype, z.dtype)
+            zo = z_old.astype(cdt)
+            u = to_z.astype(cdt) * (zo - p.astype(cdt)) + along_dz.astype(cdt) * (
+                z.astype(cdt) - zo
+            )
+            return None, cast_to(u, p.dtype)
         cdt = compute_dtype(p.dtype, x.dtype, z.dtype)
+        cc = c.astype(cdt)
+        x_new = ((1 - cc) * x.astype(cdt) + cc * z.astype(cdt)).astype(x.dtype)
         bb = jnp.asarray(b1, cdt)
-        y = round_to(bb * x.astype(cdt) + (1 - bb) * z.astype(cdt), p.dtype)
-        return (y - p.astype(cdt)).astype(p.dtype)
+        y = round_to(bb * x_new.astype(cdt) + (1 - bb) * z.astype(cdt), p.dtype)
+        return x_new, cast_to(y - p.astype(cdt), p.dtype)
 
-    updates = jax.tree.map(u_leaf, params, x_new, z_new)
+    out = jax.tree.map(leaf, state.z, z_new, state.x, params)
+    x_new = jax.tree.map(lambda _, o: o[0], state.z, out)
+    updates = jax.tree.map(lambda _, o: o[1], state.z, out)
     return x_new, updates
 
 
-def _check_schedule_free(learning_rate, b1, state_dtype, b2=None, **nonnegative) -> None:
-    """The family's checks: lr, ``b1`` in (0, 1), ``b2`` in [0, 1) if given, the rest >= 0."""
+def _schedule_free_average(state: Any, params: optax.Params) -> Any:
+    """``eval_params``' getter: the stored ``x``, or ``x`` recovered from ``params`` = y."""
+
+    def leaf(z: Any, x: Any, y: Any) -> Any:
+        if is_masked_node(z) or x is not None:
+            return z if is_masked_node(z) else x
+        return recover_x(y, z, state.b1)
+
+    return jax.tree.map(leaf, state.z, state.x, params, is_leaf=is_masked_node)
+
+
+register_average(ScheduleFreeAdamState, _schedule_free_average)
+register_average(ScheduleFreeSGDState, _schedule_free_average)
+register_average(ScheduleFreeState, _schedule_free_average)
+
+
+def _check_schedule_free(
+    learning_rate: Any,
+    b1: Any,
+    state_dtype: Any,
+    store_x: bool | None,
+    b2: Any = None,
+    **nonnegative: Any,
+) -> None:
+    """The family's checks: lr, ``b1`` in [0, 1) (0 only with ``x`` stored), ``b2`` in [0, 1)
+    if given, ``store_x`` a bool or None, the rest >= 0."""
     check_learning_rate(learning_rate)
-    check_beta("b1", b1, open_low=True)
+    check_beta("b1", b1)
+    if store_x is not None:
+        check_bool("store_x", store_x)
+    if store_x is False and is_static_value(b1, 0):
+        raise ValueError(
+            "b1 must be > 0 when x is not stored (at b1=0, y = z and x cannot be recovered "
+            f"from them): pass store_x=True or None, got b1={b1!r} and store_x=False"
+        )
     check_state_dtype(state_dtype)
     if b2 is not None:
         check_beta("b2", b2)
     for name, value in nonnegative.items():
         check_nonnegative(name, value)
+
+
+def _stores_x(store_x: bool | None, b1: Any) -> Callable[[Any], bool]:
+    """Per parameter leaf: is ``x`` kept in the state? ``store_x=None`` decides by dtype:
+    yes below float32 (bf16, f16), where recovering x from the rounded ``y`` loses it, and
+    everywhere when ``b1`` is statically 0."""
+    if store_x is not None:
+        return lambda p: store_x
+    everywhere = is_static_value(b1, 0)
+    return lambda p: everywhere or is_low_precision(jnp.asarray(p).dtype)
 
 
 def _weighted(r: Any, weight_lr_power: Any):
@@ -242,18 +307,17 @@ def _schedule_free_core(
     b1: Any,
     coefficient: Callable[[Any, jax.Array], tuple[jax.Array, dict | None]],
     state_dtype: Any,
+    store_x: bool | None,
     name: str,
 ) -> optax.GradientTransformationExtraArgs:
     """The one schedule-free update: base step on z, average into x, interpolate to y."""
+    stores_x = _stores_x(store_x, b1)
 
     def init_fn(params: optax.Params):
         extra = {} if zstep.field is None else {zstep.field: zstep.init(params)}
-        return zstep.state_class(
-            **_scalars(params, state_dtype, b1),
-            **extra,
-            z=tree_copy(params, state_dtype),
-            x=tree_copy(params, state_dtype),
-        )
+        z = tree_copy(params, state_dtype)
+        x = jax.tree.map(lambda p, z: jnp.array(z, copy=True) if stores_x(p) else None, params, z)
+        return zstep.state_class(**_scalars(params, state_dtype, b1), **extra, z=z, x=x)
 
     def update_fn(grads, state, params=None, **extra_args):
         check_params_given(params, name)
@@ -263,11 +327,11 @@ def _schedule_free_core(
         if zstep.lr_factor is not None:
             lr = lr * zstep.lr_factor(k, sdt)
         base = None if zstep.field is None else getattr(state, zstep.field)
-        y_old = _y_old(state) if zstep.needs_y else None
+        y_old = _y_old(state, params) if zstep.needs_y else None
         z, base = zstep.step(grads, base, state.z, y_old, lr, k, extra_args)
         weight_lr = lr if zstep.weight_lr is None else zstep.weight_lr(lr, base)
         c, weights = coefficient(state, weight_lr)
-        x, updates = _average_and_interpolate(state.x, z, params, c, b1)
+        x, updates = _average_and_interpolate(state, z, params, c, b1)
         if weights is None:
             weights = dict(
                 lr_max=state.lr_max,
@@ -299,11 +363,12 @@ def _leaf_step(grads, z, y_old, fn):
     return jax.tree.map(leaf, grads, z, y_old)
 
 
-def _second_moment(grads, nu, b2):
-    def leaf(g, v):
-        cdt = compute_dtype(g.dtype, v.dtype)
-        g = g.astype(cdt)
-        return (b2 * v.astype(cdt) + (1.0 - b2) * (g * g)).astype(v.dtype)
+def _second_moment(grads: optax.Updates, nu: optax.Updates, b2: Any) -> optax.Updates:
+    """``v = b2 v + (1-b2) |g|^2``, kept real (``|g|^2`` of a complex gradient, as optax)."""
+
+    def leaf(g: jax.Array, v: jax.Array) -> jax.Array:
+        rdt = real_dtype(compute_dtype(g.dtype, v.dtype))
+        return (b2 * v.astype(rdt) + (1.0 - b2) * abs_sq(g).astype(rdt)).astype(v.dtype)
 
     return jax.tree.map(leaf, grads, nu)
 
@@ -338,16 +403,17 @@ def _rms_z_step(
             elif decay_at == "z":
                 zz = zz - (lr_c * weight_decay) * zz
             g = g.astype(cdt)
-            normalised = g / (jnp.sqrt(v.astype(cdt) / bc2.astype(cdt)) + eps)
+            rdt = real_dtype(cdt)
+            normalised = g / (jnp.sqrt(v.astype(rdt) / bc2.astype(rdt)) + eps).astype(cdt)
             if use_rms is not None:
                 normalised = jnp.where(use_rms, normalised, g)
-            return (zz - lr_c * normalised).astype(z.dtype)
+            return cast_to(zz - lr_c * normalised, z.dtype)
 
         trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
         return jax.tree.map(leaf, *trees), nu
 
     return _ZStep(
-        init=lambda params: tree_zeros(params, state_dtype),
+        init=lambda params: tree_zeros(params, state_dtype, real=True),
         step=step,
         state_class=ScheduleFreeAdamState,
         field="nu",
@@ -452,6 +518,7 @@ def schedule_free_adam(
     ema_decay: Any = 0.9999,
     *,
     state_dtype: Any = None,
+    store_x: bool | None = None,
 ) -> optax.GradientTransformation:
     r"""The notes' schedule-free Adam (``adam_optimizer_schedulefree``).
 
@@ -497,7 +564,7 @@ def schedule_free_adam(
       >>> params = optax.apply_updates(params, updates)
       >>> x = eval_params(state, params)  # evaluate / checkpoint these
     """
-    _check_schedule_free(learning_rate, b1, state_dtype, b2, eps=eps)
+    _check_schedule_free(learning_rate, b1, state_dtype, store_x, b2, eps=eps)
     check_choice("average", average, ("polyak", "ema"))
     check_beta("ema_decay", ema_decay)
 
@@ -520,7 +587,7 @@ def schedule_free_adam(
 
     zstep = _rms_z_step(b2, eps, 0.0, None, state_dtype)
     return _schedule_free_core(
-        zstep, learning_rate, b1, coefficient, state_dtype, "schedule_free_adam"
+        zstep, learning_rate, b1, coefficient, state_dtype, store_x, "schedule_free_adam"
     )
 
 
@@ -536,6 +603,7 @@ def schedule_free_adamw(
     decay_at_z: bool = False,
     *,
     state_dtype: Any = None,
+    store_x: bool | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free AdamW, trajectory-equal to ``schedulefree.AdamWScheduleFreeReference``.
 
@@ -598,6 +666,7 @@ def schedule_free_adamw(
         learning_rate,
         b1,
         state_dtype,
+        store_x,
         b2,
         eps=eps,
         weight_decay=weight_decay,
@@ -616,6 +685,7 @@ def schedule_free_adamw(
         b1,
         _weighted(r, weight_lr_power),
         state_dtype,
+        store_x,
         "schedule_free_adamw",
     )
 
@@ -629,6 +699,7 @@ def schedule_free_sgd(
     weight_lr_power: Any = 2.0,
     *,
     state_dtype: Any = None,
+    store_x: bool | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free SGD, trajectory-equal to ``schedulefree.SGDScheduleFreeReference``
     (and ``SGDScheduleFree``) with ``momentum=b1``.
@@ -671,6 +742,7 @@ def schedule_free_sgd(
         learning_rate,
         b1,
         state_dtype,
+        store_x,
         weight_decay=weight_decay,
         warmup_steps=warmup_steps,
         r=r,
@@ -678,7 +750,13 @@ def schedule_free_sgd(
     )
     zstep = _sgd_z_step(weight_decay)._replace(lr_factor=_linear_warmup(warmup_steps))
     return _schedule_free_core(
-        zstep, learning_rate, b1, _weighted(r, weight_lr_power), state_dtype, "schedule_free_sgd"
+        zstep,
+        learning_rate,
+        b1,
+        _weighted(r, weight_lr_power),
+        state_dtype,
+        store_x,
+        "schedule_free_sgd",
     )
 
 
@@ -693,6 +771,7 @@ def schedule_free_radam(
     silent_sgd_phase: bool = True,
     *,
     state_dtype: Any = None,
+    store_x: bool | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free RAdam, trajectory-equal to ``schedulefree.RAdamScheduleFree``: no warmup.
 
@@ -742,6 +821,7 @@ def schedule_free_radam(
         learning_rate,
         b1,
         state_dtype,
+        store_x,
         b2,
         eps=eps,
         weight_decay=weight_decay,
@@ -756,6 +836,7 @@ def schedule_free_radam(
         b1,
         _weighted(r, weight_lr_power),
         state_dtype,
+        store_x,
         "schedule_free_radam",
     )
 
@@ -769,6 +850,7 @@ def schedule_free(
     *,
     weight_decay_at_y: Any = 0.0,
     state_dtype: Any = None,
+    store_x: bool | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Make any momentum-free optax optimizer schedule-free.
 
@@ -824,6 +906,7 @@ def schedule_free(
         learning_rate,
         b1,
         state_dtype,
+        store_x,
         weight_lr_power=weight_lr_power,
         r=r,
         weight_decay_at_y=weight_decay_at_y,
@@ -857,7 +940,13 @@ def schedule_free(
         weight_lr=_estimated_lr_scale,
     )
     return _schedule_free_core(
-        zstep, learning_rate, b1, _weighted(r, weight_lr_power), state_dtype, "schedule_free"
+        zstep,
+        learning_rate,
+        b1,
+        _weighted(r, weight_lr_power),
+        state_dtype,
+        store_x,
+        "schedule_free",
     )
 
 
