@@ -26,6 +26,8 @@ from jaxsched._validate import (
 )
 
 ScalarOrSchedule: TypeAlias = float | jax.Array | Callable[[jax.Array], Any]
+# a pytree of arrays (parameters, updates, a state's buffers): structure checked at run time
+PyTree: TypeAlias = Any
 
 
 # ----------------------------------------------------------------------------- validation

@@ -35,7 +35,7 @@ with float64 parameters) whatever the parameters' dtype.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +43,7 @@ import optax
 
 from jaxsched._validate import check_bool, check_choice, check_nonnegative
 from jaxsched.optim._base import (
+    PyTree,
     ScalarOrSchedule,
     abs_sq,
     cast_to,
@@ -120,16 +121,17 @@ class ScheduleFreeState(NamedTuple):
 class _ZStep(NamedTuple):
     """What distinguishes one member of the family: the step ``z`` takes.
 
-    ``step(grads, base, z, y_old, lr, count, extra_args) -> (z_new, base)``; ``y_old`` is
-    ``y_k`` when ``needs_y`` (weight decay at y), else None. ``field`` names the state field holding
-    ``base`` (None: no base state). ``lr_factor(count, dtype)`` multiplies the learning rate
-    for both the step and the averaging weights (warmup, RAdam's rectification);
-    ``weight_lr(lr, base)`` is the learning rate the averaging weights see (the wrapper
-    multiplies in a learning-rate-free base's estimate).
+    ``step(grads, base, z, y_old, lr, count, extra_args) -> (delta, base)``: ``delta`` is the
+    increment ``z_{k+1} - z_k`` per leaf, unrounded (the core adds it to ``z`` and to ``y``);
+    ``y_old`` is ``y_k`` when ``needs_y`` (weight decay at y), else None. ``field`` names the
+    state field holding ``base`` (None: no base state). ``lr_factor(count, dtype)`` multiplies
+    the learning rate for both the step and the averaging weights (warmup, RAdam's
+    rectification); ``weight_lr(lr, base)`` is the learning rate the averaging weights see
+    (the wrapper multiplies in a learning-rate-free base's estimate).
     """
 
-    init: Callable[[Any], Any] | None
-    step: Callable[..., tuple[Any, Any]]
+    init: Callable[[optax.Params], Any] | None
+    step: Callable[..., tuple[PyTree, Any]]
     state_class: type
     field: str | None
     needs_y: bool = False
@@ -137,7 +139,11 @@ class _ZStep(NamedTuple):
     weight_lr: Callable[[jax.Array, Any], jax.Array] | None = None
 
 
-def _scalars(params: Any, state_dtype: Any, b1: Any) -> dict[str, jax.Array]:
+# (state, learning rate) -> (c_{k+1}, the new weight bookkeeping or None to keep it)
+Coefficient: TypeAlias = Callable[[Any, jax.Array], tuple[jax.Array, "dict[str, jax.Array] | None"]]
+
+
+def _scalars(params: optax.Params, state_dtype: Any, b1: Any) -> dict[str, jax.Array]:
     sdt = scalar_dtype(params, state_dtype)
     # distinct buffers (not one shared zero), so that the state can be donated to jit
     return dict(
@@ -149,7 +155,9 @@ def _scalars(params: Any, state_dtype: Any, b1: Any) -> dict[str, jax.Array]:
     )
 
 
-def _weighted_coefficient(state: Any, lr: jax.Array, r: Any, weight_lr_power: Any):
+def _weighted_coefficient(
+    state: Any, lr: jax.Array, r: Any, weight_lr_power: Any
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """``c_{k+1} = w_k / sum_{i<=k} w_i`` with ``w_k = (k+1)**r * lr_max**weight_lr_power``.
 
     As the reference: ``lr_max`` is the running maximum of the (warmed-up) learning rate, and
@@ -167,7 +175,7 @@ def _weighted_coefficient(state: Any, lr: jax.Array, r: Any, weight_lr_power: An
     return c, dict(lr_max=lr_max, weight_sum=weight_sum, weight_sum_comp=weight_sum_comp)
 
 
-def _y_old(state: Any, params: optax.Params) -> Any:
+def _y_old(state: Any, params: optax.Params) -> PyTree:
     """``y_k`` per leaf: the parameters where ``x`` is recovered, else ``b1 x_k + (1-b1) z_k``
     from the stored sequences (exact whatever the parameters' dtype)."""
     b1 = state.b1
@@ -182,60 +190,72 @@ def _y_old(state: Any, params: optax.Params) -> Any:
     return jax.tree.map(leaf, state.z, state.x, params)
 
 
-def _average_and_interpolate(
-    state: Any, z_new: Any, params: optax.Params, c: jax.Array, b1: Any
-) -> tuple[Any, Any]:
-    """``x_{k+1} = (1-c) x_k + c z_{k+1}``; updates taking ``params`` (``y_k``) to ``y_{k+1}``.
+def _step_average_interpolate(
+    state: Any, delta: PyTree, params: optax.Params, c: jax.Array, b1: Any
+) -> tuple[PyTree, PyTree, optax.Updates]:
+    """``z_{k+1} = z_k + delta``, ``x_{k+1} = (1-c) x_k + c z_{k+1}`` and the updates taking
+    ``params`` (``y_k``) to ``y_{k+1} = b1 x_{k+1} + (1-b1) z_{k+1}``, in one pass per leaf.
 
-    Where ``x`` is stored, the updates are ``round(y_{k+1}) - params`` in the parameters' dtype,
-    so that ``optax.apply_updates`` lands on ``y_{k+1}`` rounded once (the difference of two
-    nearby numbers of one format is exact in it).
+    Where ``x`` is stored, the updates are ``round(y_{k+1}) - params`` in the parameters'
+    dtype, so that ``optax.apply_updates`` lands on ``y_{k+1}`` rounded once (the difference of
+    two nearby numbers of one format is exact in it).
 
-    Where it is not, ``x_k = (y_k - (1-b1') z_k)/b1'`` (``b1'`` the weight that made ``y_k``)
-    and the update ``y_{k+1} - y_k`` simplifies to
+    Where it is not, ``x_k = z_k + (y_k - z_k)/b1'`` (``b1'`` the weight that made ``y_k``) and
+    the update ``y_{k+1} - y_k`` simplifies to
 
-        ``(1 - r (1-c)) (z_k - y_k) + (1 - b1 (1-c)) (z_{k+1} - z_k)``,  ``r = b1 / b1'``
+        ``(1 - r (1-c)) (z_{k+1} - y_k) + (1-c) (r - b1) delta``,   ``r = b1 / b1'``
 
-    (``c (z_k - y_k) + ...`` for a constant ``b1``, the form of PyTorch's ``AdamWScheduleFree``):
-    no division by ``b1`` and no large cancellation, so it also holds at ``b1 = 0``.
+    (``c (z_{k+1} - y_k) + (1-c) (1 - b1) delta`` for a constant ``b1``; PyTorch's
+    ``AdamWScheduleFree`` writes the same with ``z_k``): no division by ``b1``, so it holds at
+    ``b1 = 0`` too, and no read of ``z_k`` once ``z_{k+1}`` is written, so XLA updates ``z`` in
+    place without first copying it. ``delta`` is the step ``z`` really took: unrounded where
+    ``z`` is float32 or wider (its rounding, weighted by ``(1-c)(1-b1)``, is below an ulp),
+    ``z_{k+1} - z_k`` after rounding for a narrower state.
     """
     sdt = state.b1.dtype
     b1_now = jnp.asarray(b1, sdt)
     b1_old = state.b1
     ratio = jnp.where(b1_old > 0, b1_now / jnp.where(b1_old > 0, b1_old, 1.0), 1.0)
-    to_z = 1.0 - ratio * (1.0 - c.astype(sdt))
-    along_dz = 1.0 - b1_now * (1.0 - c.astype(sdt))
+    one_minus_c = 1.0 - c.astype(sdt)
+    to_z = 1.0 - ratio * one_minus_c
+    along_delta = one_minus_c * (ratio - b1_now)
 
     def leaf(
-        z_old: jax.Array, z: jax.Array, x: jax.Array | None, p: jax.Array
-    ) -> tuple[jax.Array | None, jax.Array]:
+        z: jax.Array, d: jax.Array, x: jax.Array | None, p: jax.Array
+    ) -> tuple[jax.Array, jax.Array | None, jax.Array]:
         if x is None:
-            cdt = compute_dtype(p.dtype, z.dtype)
-            zo = z_old.astype(cdt)
-            u = to_z.astype(cdt) * (zo - p.astype(cdt)) + along_dz.astype(cdt) * (
-                z.astype(cdt) - zo
-            )
-            return None, cast_to(u, p.dtype)
-        cdt = compute_dtype(p.dtype, x.dtype, z.dtype)
+            cdt = compute_dtype(p.dtype, z.dtype, d.dtype)
+            zz, dd = z.astype(cdt), d.astype(cdt)
+            z_new = cast_to(zz + dd, z.dtype)
+            if is_low_precision(z.dtype):
+                dd = z_new.astype(cdt) - zz
+            zn = z_new.astype(cdt)
+            u = to_z.astype(cdt) * (zn - p.astype(cdt)) + along_delta.astype(cdt) * dd
+            return z_new, None, cast_to(u, p.dtype)
+        cdt = compute_dtype(p.dtype, z.dtype, d.dtype, x.dtype)
+        z_new = cast_to(z.astype(cdt) + d.astype(cdt), z.dtype)
+        zn = z_new.astype(cdt)
         cc = c.astype(cdt)
-        x_new = ((1 - cc) * x.astype(cdt) + cc * z.astype(cdt)).astype(x.dtype)
+        x_new = cast_to((1 - cc) * x.astype(cdt) + cc * zn, x.dtype)
         bb = jnp.asarray(b1, cdt)
-        y = round_to(bb * x_new.astype(cdt) + (1 - bb) * z.astype(cdt), p.dtype)
-        return x_new, cast_to(y - p.astype(cdt), p.dtype)
+        y = round_to(bb * x_new.astype(cdt) + (1 - bb) * zn, p.dtype)
+        return z_new, x_new, cast_to(y - p.astype(cdt), p.dtype)
 
-    out = jax.tree.map(leaf, state.z, z_new, state.x, params)
-    x_new = jax.tree.map(lambda _, o: o[0], state.z, out)
-    updates = jax.tree.map(lambda _, o: o[1], state.z, out)
-    return x_new, updates
+    out = jax.tree.map(leaf, state.z, delta, state.x, params)
+
+    def part(i: int) -> PyTree:
+        return jax.tree.map(lambda _, o: o[i], state.z, out)
+
+    return part(0), part(1), part(2)
 
 
-def _schedule_free_average(state: Any, params: optax.Params) -> Any:
+def _schedule_free_average(state: Any, params: optax.Params) -> PyTree:
     """``eval_params``' getter: the stored ``x``, or ``x`` recovered from ``params`` = y."""
 
     def leaf(z: Any, x: Any, y: Any) -> Any:
-        if is_masked_node(z) or x is not None:
-            return z if is_masked_node(z) else x
-        return recover_x(y, z, state.b1)
+        if is_masked_node(z):
+            return z
+        return x if x is not None else recover_x(y, z, state.b1)
 
     return jax.tree.map(leaf, state.z, state.x, params, is_leaf=is_masked_node)
 
@@ -281,19 +301,19 @@ def _stores_x(store_x: bool | None, b1: Any) -> Callable[[Any], bool]:
     return lambda p: everywhere or is_low_precision(jnp.asarray(p).dtype)
 
 
-def _weighted(r: Any, weight_lr_power: Any):
-    def coefficient(state, lr):
+def _weighted(r: Any, weight_lr_power: Any) -> Coefficient:
+    def coefficient(state: Any, lr: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         return _weighted_coefficient(state, lr, r, weight_lr_power)
 
     return coefficient
 
 
-def _linear_warmup(warmup_steps: Any):
+def _linear_warmup(warmup_steps: Any) -> Callable[[jax.Array, Any], jax.Array] | None:
     """The reference's warmup factor ``min(1, (k+1)/warmup_steps)``; None when statically 0."""
     if is_static_value(warmup_steps, 0):
         return None
 
-    def factor(k, sdt):
+    def factor(k: jax.Array, sdt: Any) -> jax.Array:
         w = jnp.asarray(warmup_steps, sdt)
         k1 = (k + 1).astype(sdt)
         return jnp.where(k.astype(sdt) < w, k1 / jnp.where(w > 0, w, 1.0), 1.0)
@@ -305,7 +325,7 @@ def _schedule_free_core(
     zstep: _ZStep,
     learning_rate: ScalarOrSchedule,
     b1: Any,
-    coefficient: Callable[[Any, jax.Array], tuple[jax.Array, dict | None]],
+    coefficient: Coefficient,
     state_dtype: Any,
     store_x: bool | None,
     name: str,
@@ -313,13 +333,22 @@ def _schedule_free_core(
     """The one schedule-free update: base step on z, average into x, interpolate to y."""
     stores_x = _stores_x(store_x, b1)
 
-    def init_fn(params: optax.Params):
-        extra = {} if zstep.field is None else {zstep.field: zstep.init(params)}
+    def init_fn(params: optax.Params) -> Any:
+        extra = {} if zstep.init is None else {zstep.field: zstep.init(params)}
         z = tree_copy(params, state_dtype)
-        x = jax.tree.map(lambda p, z: jnp.array(z, copy=True) if stores_x(p) else None, params, z)
+
+        def x_leaf(p: jax.Array, z: jax.Array) -> jax.Array | None:
+            return jnp.array(z, copy=True) if stores_x(p) else None
+
+        x = jax.tree.map(x_leaf, params, z)
         return zstep.state_class(**_scalars(params, state_dtype, b1), **extra, z=z, x=x)
 
-    def update_fn(grads, state, params=None, **extra_args):
+    def update_fn(
+        grads: optax.Updates,
+        state: Any,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, Any]:
         check_params_given(params, name)
         sdt = state.lr_max.dtype
         k = state.count
@@ -328,10 +357,10 @@ def _schedule_free_core(
             lr = lr * zstep.lr_factor(k, sdt)
         base = None if zstep.field is None else getattr(state, zstep.field)
         y_old = _y_old(state, params) if zstep.needs_y else None
-        z, base = zstep.step(grads, base, state.z, y_old, lr, k, extra_args)
+        delta, base = zstep.step(grads, base, state.z, y_old, lr, k, extra_args)
         weight_lr = lr if zstep.weight_lr is None else zstep.weight_lr(lr, base)
         c, weights = coefficient(state, weight_lr)
-        x, updates = _average_and_interpolate(state, z, params, c, b1)
+        z, x, updates = _step_average_interpolate(state, delta, params, c, b1)
         if weights is None:
             weights = dict(
                 lr_max=state.lr_max,
@@ -350,13 +379,19 @@ def _schedule_free_core(
 # ----------------------------------------------------------------------------- base steps
 
 
-def _leaf_step(grads, z, y_old, fn):
-    """``fn(g, z, y)`` per leaf in the compute dtype, stored back in z's dtype."""
+def _leaf_step(
+    grads: PyTree,
+    z: PyTree,
+    y_old: PyTree | None,
+    fn: Callable[[jax.Array, jax.Array, jax.Array | None, Any], jax.Array],
+) -> PyTree:
+    """``fn(g, z, y, cdt)`` per leaf, its arguments in the compute dtype ``cdt``."""
 
-    def leaf(g, z, *y):
-        cdt = compute_dtype(jnp.asarray(g).dtype, z.dtype)
+    def leaf(g: jax.Array, z: jax.Array, *y: jax.Array) -> jax.Array:
+        g = jnp.asarray(g)
+        cdt = compute_dtype(g.dtype, z.dtype)
         yy = y[0].astype(cdt) if y else None
-        return fn(jnp.asarray(g).astype(cdt), z.astype(cdt), yy, cdt).astype(z.dtype)
+        return fn(g.astype(cdt), z.astype(cdt), yy, cdt)
 
     if y_old is None:
         return jax.tree.map(leaf, grads, z)
@@ -381,33 +416,41 @@ def _rms_z_step(
     state_dtype: Any,
     adaptive: Callable[[jax.Array, Any], jax.Array] | None = None,
 ) -> _ZStep:
-    """The RMS-normalised z step of AdamW (and RAdam): decay (at y or at z), then
-    ``z - lr g / (sqrt(v / (1 - b2^t)) + eps)``.
+    """The RMS-normalised z step of AdamW (and RAdam): decay (at y or at z) and
+    ``- lr g / (sqrt(v / (1 - b2^t)) + eps)``.
 
     ``adaptive(count, dtype)``, when given, is False for the steps that take the raw gradient
     instead (RAdam before its variance estimate is defined).
     """
 
-    def step(grads, nu, z, y_old, lr, k, extra_args):
+    def step(
+        grads: optax.Updates,
+        nu: optax.Updates,
+        z: PyTree,
+        y_old: PyTree | None,
+        lr: jax.Array,
+        k: jax.Array,
+        extra_args: dict[str, Any],
+    ) -> tuple[PyTree, optax.Updates]:
         del extra_args
         bc2 = one_minus_pow(b2, k + 1, lr.dtype)
         nu = _second_moment(grads, nu, b2)
         use_rms = None if adaptive is None else adaptive(k, lr.dtype)
 
-        def leaf(g, v, z, *y):
+        def leaf(g: jax.Array, v: jax.Array, z: jax.Array, *y: jax.Array) -> jax.Array:
             cdt = compute_dtype(g.dtype, v.dtype, z.dtype)
             lr_c = lr.astype(cdt)
-            zz = z.astype(cdt)
-            if decay_at == "y":
-                zz = zz - (lr_c * weight_decay) * y[0]
-            elif decay_at == "z":
-                zz = zz - (lr_c * weight_decay) * zz
             g = g.astype(cdt)
             rdt = real_dtype(cdt)
             normalised = g / (jnp.sqrt(v.astype(rdt) / bc2.astype(rdt)) + eps).astype(cdt)
             if use_rms is not None:
                 normalised = jnp.where(use_rms, normalised, g)
-            return cast_to(zz - lr_c * normalised, z.dtype)
+            delta = -lr_c * normalised
+            if decay_at == "y":
+                delta = delta - (lr_c * weight_decay) * y[0]
+            elif decay_at == "z":
+                delta = delta - (lr_c * weight_decay) * z.astype(cdt)
+            return delta
 
         trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
         return jax.tree.map(leaf, *trees), nu
@@ -422,16 +465,24 @@ def _rms_z_step(
 
 
 def _sgd_z_step(weight_decay: Any) -> _ZStep:
-    """The reference SGD's z step: ``z - lr (g + wd y)`` (weight decay at y, as an L2 term)."""
+    """The reference SGD's z step: ``- lr (g + wd y)`` (weight decay at y, as an L2 term)."""
     has_decay = not is_static_value(weight_decay, 0)
 
-    def step(grads, base, z, y_old, lr, k, extra_args):
+    def step(
+        grads: optax.Updates,
+        base: None,
+        z: PyTree,
+        y_old: PyTree | None,
+        lr: jax.Array,
+        k: jax.Array,
+        extra_args: dict[str, Any],
+    ) -> tuple[PyTree, None]:
         del base, k, extra_args
 
-        def leaf(g, z, y, cdt):
+        def leaf(g: jax.Array, z: jax.Array, y: jax.Array | None, cdt: Any) -> jax.Array:
             if y is not None:
                 g = g + weight_decay * y
-            return z - lr.astype(cdt) * g
+            return -lr.astype(cdt) * g
 
         return _leaf_step(grads, z, y_old, leaf), None
 
@@ -440,7 +491,9 @@ def _sgd_z_step(weight_decay: Any) -> _ZStep:
     )
 
 
-def _radam_rectification(k: jax.Array, b2: Any, silent_sgd_phase: bool, sdt: Any):
+def _radam_rectification(
+    k: jax.Array, b2: Any, silent_sgd_phase: bool, sdt: Any
+) -> tuple[jax.Array, jax.Array]:
     """RAdam's ``(rect, adaptive)`` for the update with 0-based index ``k``.
 
     ``rho_t = rho_inf - 2 t b2^t / (1 - b2^t)`` with ``t = k + 1`` and ``rho_inf =
@@ -465,10 +518,10 @@ def _radam_z_step(
     """RAdamScheduleFree's z step: the AdamW step with decay at y and the rectified learning
     rate, and the raw gradient while the rectification is undefined."""
 
-    def rect(k, sdt):
+    def rect(k: jax.Array, sdt: Any) -> jax.Array:
         return _radam_rectification(k, b2, silent_sgd_phase, sdt)[0]
 
-    def adaptive(k, sdt):
+    def adaptive(k: jax.Array, sdt: Any) -> jax.Array:
         return _radam_rectification(k, b2, silent_sgd_phase, sdt)[1]
 
     decay_at = None if is_static_value(weight_decay, 0) else "y"
@@ -914,22 +967,29 @@ def schedule_free(
     base = optax.with_extra_args_support(base)
     has_decay = not is_static_value(weight_decay_at_y, 0)
 
-    def step(grads, base_state, z, y_old, lr, k, extra_args):
+    def step(
+        grads: optax.Updates,
+        base_state: optax.OptState,
+        z: PyTree,
+        y_old: PyTree | None,
+        lr: jax.Array,
+        k: jax.Array,
+        extra_args: dict[str, Any],
+    ) -> tuple[PyTree, optax.OptState]:
         del k
-        if has_decay:
+        if not has_decay:
+            return base.update(grads, base_state, z, **extra_args)
 
-            def decay(g, z, y, cdt):
-                del g
-                return z - (lr.astype(cdt) * weight_decay_at_y) * y
+        def decay(g: jax.Array, z: jax.Array, y: jax.Array | None, cdt: Any) -> jax.Array:
+            del g, z
+            assert y is not None
+            return -(lr.astype(cdt) * weight_decay_at_y) * y
 
-            z = _leaf_step(z, z, y_old, decay)
-        base_updates, base_state = base.update(grads, base_state, z, **extra_args)
-
-        def add(u, z, y, cdt):
-            del y
-            return z + u
-
-        return _leaf_step(base_updates, z, None, add), base_state
+        decayed = _leaf_step(z, z, y_old, decay)
+        # the base steps from the decayed z, as the reference's (its own decay acts there)
+        z_decayed = jax.tree.map(lambda z, d: cast_to(z.astype(d.dtype) + d, z.dtype), z, decayed)
+        base_updates, base_state = base.update(grads, base_state, z_decayed, **extra_args)
+        return jax.tree.map(lambda d, u: d + u.astype(d.dtype), decayed, base_updates), base_state
 
     zstep = _ZStep(
         init=base.init,
