@@ -11,6 +11,8 @@ import optax
 from jaxsched._validate import check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
+    abs_sq,
+    cast_to,
     check_beta,
     check_learning_rate,
     check_state_dtype,
@@ -18,6 +20,7 @@ from jaxsched.optim._base import (
     increment,
     learning_rate_at,
     one_minus_pow,
+    real_dtype,
     scalar_dtype,
     tree_zeros,
 )
@@ -45,19 +48,21 @@ def adam(
 
     .. math::
 
-        m_{k+1} = b_1 m_k + (1-b_1) g,\qquad v_{k+1} = b_2 v_k + (1-b_2) g^2,
+        m_{k+1} = b_1 m_k + (1-b_1) g,\qquad v_{k+1} = b_2 v_k + (1-b_2) |g|^2,
 
         u = -\eta(k)\,\frac{m_{k+1}/(1-b_1^{k+1})}{\sqrt{v_{k+1}/(1-b_2^{k+1})} + \epsilon}.
 
     This is ``adam_optimizer_custom`` from the notes (and numerically the same rule as
-    ``optax.adam(eps=1e-6)``), written as one fused pass per leaf.
+    ``optax.adam(eps=1e-6)``), written as one fused pass per leaf. Complex parameters work as
+    in optax: ``|g|^2`` is real, and ``nu`` is kept in the real dtype (float32 for complex64).
 
     Args:
       learning_rate: a float, a JAX array, or a schedule ``count -> lr`` evaluated at the
         0-based update count.
       b1, b2: moment decays in [0, 1). May be JAX arrays (``vmap`` over them).
       eps: added to the root of the second moment, >= 0.
-      state_dtype: dtype of ``mu`` and ``nu``; by default each follows its parameter.
+      state_dtype: dtype of ``mu`` and ``nu`` (floating or complex; ``nu`` takes its real
+        counterpart); by default each follows its parameter.
 
     Returns:
       An ``optax.GradientTransformation``; ``update`` ignores ``params``.
@@ -81,7 +86,7 @@ def adam(
         return AdamState(
             count=jnp.zeros([], jnp.int32),
             mu=tree_zeros(params, state_dtype),
-            nu=tree_zeros(params, state_dtype),
+            nu=tree_zeros(params, state_dtype, real=True),
         )
 
     def update_fn(
@@ -95,24 +100,23 @@ def adam(
         step_size = lr / one_minus_pow(b1, t, sdt)
         bc2 = one_minus_pow(b2, t, sdt)
 
-        def moment(decay, power):
-            def leaf(g, m):
-                cdt = compute_dtype(g.dtype, m.dtype)
-                g = g.astype(cdt)
-                new = decay * m.astype(cdt) + (1.0 - decay) * g**power
-                return new.astype(m.dtype)
+        def first(g: jax.Array, m: jax.Array) -> jax.Array:
+            cdt = compute_dtype(g.dtype, m.dtype)
+            return cast_to(b1 * m.astype(cdt) + (1.0 - b1) * g.astype(cdt), m.dtype)
 
-            return leaf
+        def second(g: jax.Array, v: jax.Array) -> jax.Array:
+            rdt = real_dtype(compute_dtype(g.dtype, v.dtype))
+            return (b2 * v.astype(rdt) + (1.0 - b2) * abs_sq(g).astype(rdt)).astype(v.dtype)
 
-        mu = jax.tree.map(moment(b1, 1), updates, state.mu)
-        nu = jax.tree.map(moment(b2, 2), updates, state.nu)
+        mu = jax.tree.map(first, updates, state.mu)
+        nu = jax.tree.map(second, updates, state.nu)
 
-        def step(g, m, v):
+        def step(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             cdt = compute_dtype(m.dtype, v.dtype)
-            m = m.astype(cdt)
-            v = v.astype(cdt)
-            u = -step_size.astype(cdt) * m / (jnp.sqrt(v / bc2.astype(cdt)) + eps)
-            return u.astype(g.dtype)
+            rdt = real_dtype(cdt)
+            denom = jnp.sqrt(v.astype(rdt) / bc2.astype(rdt)) + eps
+            u = -step_size.astype(cdt) * m.astype(cdt) / denom.astype(cdt)
+            return cast_to(u, g.dtype)
 
         new_updates = jax.tree.map(step, updates, mu, nu)
         return new_updates, AdamState(count=increment(count), mu=mu, nu=nu)
