@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Plumbing shared by the optimizers: learning rates, dtypes, counters and scalar accuracy.
 
 Two rules run through this package:
@@ -26,6 +27,10 @@ from jaxsched._validate import (
 )
 
 ScalarOrSchedule: TypeAlias = float | jax.Array | Callable[[jax.Array], Any]
+
+# jnp.finfo / jnp.iinfo carry no annotations: called through these typed names
+_finfo: Callable[[Any], Any] = jnp.finfo
+_iinfo: Callable[[Any], Any] = jnp.iinfo
 # a pytree of arrays (parameters, updates, a state's buffers): structure checked at run time
 PyTree: TypeAlias = Any
 
@@ -100,7 +105,7 @@ def state_dtype_for(leaf: Any, state_dtype: Any) -> Any:
 
 def real_dtype(dtype: Any) -> Any:
     """The real counterpart of an inexact dtype: float32 for complex64, else ``dtype``."""
-    return jnp.finfo(dtype).dtype
+    return _finfo(dtype).dtype
 
 
 def is_complex(dtype: Any) -> bool:
@@ -109,7 +114,7 @@ def is_complex(dtype: Any) -> bool:
 
 def is_low_precision(dtype: Any) -> bool:
     """True for inexact dtypes narrower than float32 (bfloat16, float16, the float8s)."""
-    return bool(jnp.issubdtype(dtype, jnp.inexact)) and jnp.finfo(dtype).bits < 32
+    return bool(jnp.issubdtype(dtype, jnp.inexact)) and _finfo(dtype).bits < 32
 
 
 def compute_dtype(*dtypes: Any) -> Any:
@@ -128,7 +133,7 @@ def scalar_dtype(params: Any, state_dtype: Any = None) -> Any:
     dts = [jnp.asarray(x).dtype for x in jax.tree.leaves(params)]
     if state_dtype is not None:
         dts.append(jnp.dtype(state_dtype))
-    if any(jnp.issubdtype(d, jnp.inexact) and jnp.finfo(d).bits == 64 for d in dts):
+    if any(jnp.issubdtype(d, jnp.inexact) and _finfo(d).bits == 64 for d in dts):
         return jnp.float64
     return jnp.float32
 
@@ -165,6 +170,13 @@ def abs_sq(g: jax.Array) -> jax.Array:
     return g * g
 
 
+def second_moment(g: jax.Array, v: jax.Array, b2: Any) -> jax.Array:
+    """``b2 v + (1-b2) |g|^2`` in at least float32, stored in ``v``'s (real) dtype."""
+    rdt = real_dtype(compute_dtype(g.dtype, v.dtype))
+    new: jax.Array = b2 * v.astype(rdt) + (1.0 - b2) * abs_sq(g).astype(rdt)
+    return new.astype(v.dtype)
+
+
 def cast_to(x: jax.Array, dtype: Any) -> jax.Array:
     """``x.astype(dtype)``; a complex ``x`` cast to a real dtype keeps its real part, on purpose.
 
@@ -190,7 +202,7 @@ def recover_x(y: jax.Array, z: jax.Array, b1: jax.Array) -> jax.Array:
 
 def increment(count: jax.Array) -> jax.Array:
     """``count + 1`` that saturates instead of wrapping around at the int32 maximum."""
-    limit = jnp.iinfo(count.dtype).max
+    limit = _iinfo(count.dtype).max
     return jnp.where(count < limit, count + 1, count)
 
 
@@ -262,7 +274,7 @@ def round_to(x: jax.Array, dtype: Any) -> jax.Array:
         if not is_complex(dtype):
             return round_to(jnp.real(x), dtype)
         return jax.lax.complex(round_to(jnp.real(x), dtype), round_to(jnp.imag(x), dtype))
-    fi, fx = jnp.finfo(dtype), jnp.finfo(x.dtype)
+    fi, fx = _finfo(dtype), _finfo(x.dtype)
     if fi.bits >= fx.bits:
         return x
     return jax.lax.reduce_precision(x, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """The notes' Adam (``adam_optimizer_custom``) as an optax transformation."""
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import optax
 from jaxsched._validate import check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
-    abs_sq,
     cast_to,
     check_beta,
     check_learning_rate,
@@ -22,6 +22,7 @@ from jaxsched.optim._base import (
     one_minus_pow,
     real_dtype,
     scalar_dtype,
+    second_moment,
     tree_zeros,
 )
 
@@ -29,7 +30,8 @@ from jaxsched.optim._base import (
 class AdamState(NamedTuple):
     """State of :func:`adam`: the number of updates so far and both moment estimates."""
 
-    count: jax.Array  # int32, 0-based index of the next update
+    # int32, 0-based index of the next update (the name shadows tuple.count, as in optax's states)
+    count: jax.Array  # type: ignore[assignment]
     mu: optax.Updates
     nu: optax.Updates
 
@@ -104,12 +106,8 @@ def adam(
             cdt = compute_dtype(g.dtype, m.dtype)
             return cast_to(b1 * m.astype(cdt) + (1.0 - b1) * g.astype(cdt), m.dtype)
 
-        def second(g: jax.Array, v: jax.Array) -> jax.Array:
-            rdt = real_dtype(compute_dtype(g.dtype, v.dtype))
-            return (b2 * v.astype(rdt) + (1.0 - b2) * abs_sq(g).astype(rdt)).astype(v.dtype)
-
         mu = jax.tree.map(first, updates, state.mu)
-        nu = jax.tree.map(second, updates, state.nu)
+        nu = jax.tree.map(lambda g, v: second_moment(g, v, b2), updates, state.nu)
 
         def step(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             cdt = compute_dtype(m.dtype, v.dtype)

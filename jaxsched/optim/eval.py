@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """``eval_params``: the parameters to evaluate and checkpoint, found anywhere in an optax state."""
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _found_values(state: Any, params: Any) -> Any:
     """
     avg = _AVERAGES[type(state)](state, params)
 
-    def take(a, y):
+    def take(a: Any, y: Any) -> Any:
         if is_masked_node(a):
             return jax.tree.map(lambda _: _UNCOVERED, y)
         return cast_to(jnp.asarray(a), jnp.asarray(y).dtype)
@@ -124,13 +125,13 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
     found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_state) if _is_state(s)]
     if not found:
         return params
-    treedef = jax.tree.structure(params)
-    leaves = jax.tree.leaves(params)
+    leaves, treedef = jax.tree.flatten(params)
     result: list[Any] = list(leaves)
     covered = [False] * len(leaves)
     for state in found:
-        values = _found_values(state, params)
-        flat = treedef.flatten_up_to(values)
+        # shaped like params: an array or _UNCOVERED (a leaf too) for every parameter
+        flat = jax.tree.leaves(_found_values(state, params))
+        assert len(flat) == len(leaves), (len(flat), len(leaves))
         for i, v in enumerate(flat):
             if v is _UNCOVERED:
                 continue

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 r"""Schedule-free optimizers (Defazio et al. 2024, "The Road Less Scheduled").
 
 The family (``schedule_free_adam``, ``schedule_free_adamw``, ``schedule_free_sgd``,
@@ -45,7 +46,6 @@ from jaxsched._validate import check_bool, check_choice, check_nonnegative
 from jaxsched.optim._base import (
     PyTree,
     ScalarOrSchedule,
-    abs_sq,
     cast_to,
     check_beta,
     check_learning_rate,
@@ -65,6 +65,7 @@ from jaxsched.optim._base import (
     round_to,
     scalar_dtype,
     scalar_power,
+    second_moment,
     tree_copy,
     tree_zeros,
 )
@@ -80,7 +81,8 @@ class ScheduleFreeAdamState(NamedTuple):
     stay at zero for the notes' EMA average, whose coefficients are closed-form.
     """
 
-    count: jax.Array  # int32, number of updates so far
+    # int32, number of updates so far (the name shadows tuple.count, as in optax's states)
+    count: jax.Array  # type: ignore[assignment]
     b1: jax.Array  # the interpolation weight that produced the current y
     lr_max: jax.Array
     weight_sum: jax.Array
@@ -93,7 +95,7 @@ class ScheduleFreeAdamState(NamedTuple):
 class ScheduleFreeSGDState(NamedTuple):
     """State of :func:`schedule_free_sgd`: the common fields, no base state."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]
     b1: jax.Array
     lr_max: jax.Array
     weight_sum: jax.Array
@@ -105,7 +107,7 @@ class ScheduleFreeSGDState(NamedTuple):
 class ScheduleFreeState(NamedTuple):
     """State of :func:`schedule_free` (any base optimizer)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]
     b1: jax.Array
     lr_max: jax.Array
     weight_sum: jax.Array
@@ -184,7 +186,7 @@ def _y_old(state: Any, params: optax.Params) -> PyTree:
         if x is None:
             return p
         cdt = compute_dtype(x.dtype, z.dtype)
-        bb = b1.astype(cdt)
+        bb: jax.Array = b1.astype(cdt)
         return bb * x.astype(cdt) + (1 - bb) * z.astype(cdt)
 
     return jax.tree.map(leaf, state.z, state.x, params)
@@ -334,7 +336,8 @@ def _schedule_free_core(
     stores_x = _stores_x(store_x, b1)
 
     def init_fn(params: optax.Params) -> Any:
-        extra = {} if zstep.init is None else {zstep.field: zstep.init(params)}
+        field, init = zstep.field, zstep.init
+        extra = {} if field is None or init is None else {field: init(params)}
         z = tree_copy(params, state_dtype)
 
         def x_leaf(p: jax.Array, z: jax.Array) -> jax.Array | None:
@@ -398,16 +401,6 @@ def _leaf_step(
     return jax.tree.map(leaf, grads, z, y_old)
 
 
-def _second_moment(grads: optax.Updates, nu: optax.Updates, b2: Any) -> optax.Updates:
-    """``v = b2 v + (1-b2) |g|^2``, kept real (``|g|^2`` of a complex gradient, as optax)."""
-
-    def leaf(g: jax.Array, v: jax.Array) -> jax.Array:
-        rdt = real_dtype(compute_dtype(g.dtype, v.dtype))
-        return (b2 * v.astype(rdt) + (1.0 - b2) * abs_sq(g).astype(rdt)).astype(v.dtype)
-
-    return jax.tree.map(leaf, grads, nu)
-
-
 def _rms_z_step(
     b2: Any,
     eps: Any,
@@ -434,7 +427,8 @@ def _rms_z_step(
     ) -> tuple[PyTree, optax.Updates]:
         del extra_args
         bc2 = one_minus_pow(b2, k + 1, lr.dtype)
-        nu = _second_moment(grads, nu, b2)
+        # |g|^2, real for a complex gradient (as optax), kept in the real dtype
+        nu = jax.tree.map(lambda g, v: second_moment(g, v, b2), grads, nu)
         use_rms = None if adaptive is None else adaptive(k, lr.dtype)
 
         def leaf(g: jax.Array, v: jax.Array, z: jax.Array, *y: jax.Array) -> jax.Array:
@@ -445,7 +439,7 @@ def _rms_z_step(
             normalised = g / (jnp.sqrt(v.astype(rdt) / bc2.astype(rdt)) + eps).astype(cdt)
             if use_rms is not None:
                 normalised = jnp.where(use_rms, normalised, g)
-            delta = -lr_c * normalised
+            delta: jax.Array = -lr_c * normalised
             if decay_at == "y":
                 delta = delta - (lr_c * weight_decay) * y[0]
             elif decay_at == "z":
@@ -623,13 +617,14 @@ def schedule_free_adam(
 
     if average == "polyak":
 
-        def coefficient(state, lr):
+        def coefficient(state: Any, lr: jax.Array) -> tuple[jax.Array, None]:
             del lr
-            return 1.0 / (state.count + 1).astype(state.lr_max.dtype), None
+            c: jax.Array = 1.0 / (state.count + 1).astype(state.lr_max.dtype)
+            return c, None
 
     else:
 
-        def coefficient(state, lr):
+        def coefficient(state: Any, lr: jax.Array) -> tuple[jax.Array, None]:
             del lr
             sdt = state.lr_max.dtype
             d = jnp.asarray(ema_decay, sdt)
@@ -978,12 +973,14 @@ def schedule_free(
     ) -> tuple[PyTree, optax.OptState]:
         del k
         if not has_decay:
-            return base.update(grads, base_state, z, **extra_args)
+            plain: tuple[PyTree, optax.OptState] = base.update(grads, base_state, z, **extra_args)
+            return plain
 
         def decay(g: jax.Array, z: jax.Array, y: jax.Array | None, cdt: Any) -> jax.Array:
             del g, z
-            assert y is not None
-            return -(lr.astype(cdt) * weight_decay_at_y) * y
+            assert y is not None  # needs_y
+            decayed: jax.Array = -(lr.astype(cdt) * weight_decay_at_y) * y
+            return decayed
 
         decayed = _leaf_step(z, z, y_old, decay)
         # the base steps from the decayed z, as the reference's (its own decay acts there)
