@@ -119,8 +119,9 @@ def polyak_average(
 
     Args:
       inner: any optax ``GradientTransformation``.
-      state_dtype: dtype of the stored average (e.g. ``jnp.float32`` for bf16 parameters);
-        by default each leaf follows its parameter.
+      state_dtype: dtype of the stored average (e.g. ``jnp.float32`` for bf16 parameters),
+        floating or complex (complex parameters need a complex one); by default each leaf
+        follows its parameter.
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -219,7 +220,8 @@ def ema_average(
       warmup: use timm's decay warmup.
       warmup_gamma, warmup_power: timm's ``warmup_gamma`` and ``warmup_power`` (> 0).
       min_decay: timm's ``min_decay``, in [0, decay].
-      state_dtype: dtype of the stored average; by default each leaf follows its parameter.
+      state_dtype: dtype of the stored average, floating or complex (complex parameters need
+        a complex one); by default each leaf follows its parameter.
 
     Example:
       >>> import jax.numpy as jnp, optax

@@ -98,8 +98,10 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
     * averaging states (:func:`polyak_average`, :func:`ema_average`): the (debiased) average;
     * schedule-free states (:func:`schedule_free_adam`, :func:`schedule_free_adamw`,
       :func:`schedule_free_sgd`, :func:`schedule_free_radam`, :func:`schedule_free`): the
-      stored average ``x``; ``optax.contrib.schedule_free`` states (all its
-      ``schedule_free_*``): ``x = (params - (1-b1) z) / b1``, recovered from the parameters;
+      average ``x``, stored (``store_x``) or recovered from the parameters as
+      ``z + (params - z) / b1``; ``optax.contrib.schedule_free`` states (all its
+      ``schedule_free_*``): ``x = (params - (1-b1) z) / b1``, as optax computes it. Where ``x``
+      is recovered, ``params`` must be the parameters the optimizer's updates produced;
     * any state class given to :func:`register_average`;
     * anything else: ``params`` unchanged.
 

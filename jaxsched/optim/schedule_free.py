@@ -18,17 +18,32 @@ In optax form the parameters the user holds (and differentiates at) are ``y``, a
 ``optax.contrib.schedule_free``; ``jaxsched.optim.eval_params(state, params)`` gives ``x``, the
 parameters to evaluate and checkpoint. At step 0, ``x_0 = y_0 = z_0 = params``.
 
-Unlike ``optax.contrib.schedule_free``, which stores only ``z`` and recovers
-``x = (y - (1-b1) z)/b1`` from the parameters, the state here keeps ``x`` explicitly (one more
-parameter-sized buffer): ``x`` is then exact whatever the parameters' dtype (recovering it from
-bf16 parameters loses it within a few hundred steps), it does not depend on the parameters
-being updated by exactly these updates, and on CPU the update is also faster (0.6x optax's
-time for 19M parameters), because XLA needs no copy of ``z`` to break the read/write cycle
-between ``y`` and ``z``. On GPU, where XLA fuses the whole update into one pass, the extra
-buffer costs one more read and write per parameter (~1.3x optax's update time on an H100).
+Memory: the state keeps ``z``, the base's moments (the second moment for the Adam and RAdam
+members, nothing for SGD, the base's own state for the wrapper) and a few scalars (count,
+``b1``, ``lr_max``, the compensated weight sum), as PyTorch's ``schedulefree`` and
+``optax.contrib.schedule_free`` do: ``schedule_free_adamw`` holds 2.0x the parameters' bytes.
+``x`` is recovered from the parameters ``y`` as ``x = z + (y - z)/b1``, both in the update and
+in ``eval_params(state, params)``, so the parameters passed to ``update`` and ``eval_params``
+must be the ones these updates produced (as for optax's). ``store_x`` keeps ``x`` in the state
+instead (one more parameter-sized buffer, the ``x`` field; ``None`` where not stored):
 
-Precision: ``z``, ``x`` and the second moment follow the parameters' dtype unless
-``state_dtype`` is given; the arithmetic is done in at least float32, and the scalar state
+* ``store_x=None`` (default): stored for the leaves narrower than float32 (bf16, f16) and
+  not for the others; stored everywhere at ``b1 = 0``, where ``y = z`` leaves no trace of ``x``.
+  With bf16 parameters every update rounds ``y``; a recovered ``x`` takes each rounding in
+  and keeps it (``experiments/sf_bf16_error.py``: 46% from the float32 run's average after
+  1000 steps and 158% after 10k, against 0.16%, the bf16 rounding itself, with ``x`` stored).
+  On float32 the two agree to 1e-6 relative.
+* ``store_x=True``: every leaf; ``store_x=False``: none (and ``b1 = 0`` is refused).
+
+Without a stored ``x`` the update is ``c (z_{k+1} - y_k) + (1-c)(1-b1) (z_{k+1} - z_k)``
+(PyTorch's ``AdamWScheduleFree`` form): no division by ``b1``, and ``z`` is written in place.
+
+Complex parameters and a complex ``state_dtype`` work as in optax: the second moment of a
+complex gradient is ``|g|^2``, real, and kept in the real dtype (float32 for complex64); a
+real ``state_dtype`` for complex parameters is refused.
+
+Precision: ``z``, ``x`` (where stored) and the second moment follow the parameters' dtype
+unless ``state_dtype`` is given; the arithmetic is done in at least float32, and the scalar state
 (update count, ``lr_max``, the compensated weight sum) is float32 / int32 (float64 under x64
 with float64 parameters) whatever the parameters' dtype.
 """
@@ -87,13 +102,15 @@ class ScheduleFreeAdamState(NamedTuple):
     lr_max: jax.Array
     weight_sum: jax.Array
     weight_sum_comp: jax.Array
-    nu: optax.Updates  # second moment of the gradients
+    nu: optax.Updates  # second moment of the gradients (real)
     z: optax.Params
-    x: optax.Params  # the average: what eval_params returns
+    # the average per leaf where it is stored (store_x), None where it is recovered from y
+    x: optax.Params
 
 
 class ScheduleFreeSGDState(NamedTuple):
-    """State of :func:`schedule_free_sgd`: the common fields, no base state."""
+    """State of :func:`schedule_free_sgd`: the common fields, no base state (``x`` as in
+    :class:`ScheduleFreeAdamState`)."""
 
     count: jax.Array  # type: ignore[assignment]
     b1: jax.Array
@@ -105,7 +122,8 @@ class ScheduleFreeSGDState(NamedTuple):
 
 
 class ScheduleFreeState(NamedTuple):
-    """State of :func:`schedule_free` (any base optimizer)."""
+    """State of :func:`schedule_free` (any base optimizer; ``x`` as in
+    :class:`ScheduleFreeAdamState`)."""
 
     count: jax.Array  # type: ignore[assignment]
     b1: jax.Array
@@ -129,7 +147,10 @@ class _ZStep(NamedTuple):
     state field holding ``base`` (None: no base state). ``lr_factor(count, dtype)`` multiplies
     the learning rate for both the step and the averaging weights (warmup, RAdam's
     rectification); ``weight_lr(lr, base)`` is the learning rate the averaging weights see
-    (the wrapper multiplies in a learning-rate-free base's estimate).
+    (the wrapper multiplies in a learning-rate-free base's estimate). ``decay_at_z(lr)`` is a
+    decay ``lr * wd`` of ``z`` itself that ``delta`` leaves out: the core applies it, and
+    without a stored ``x`` recovers the increment from ``z_{k+1}`` so that it need not keep
+    ``z_k`` (which would cost XLA a copy of ``z``).
     """
 
     init: Callable[[optax.Params], Any] | None
@@ -139,6 +160,7 @@ class _ZStep(NamedTuple):
     needs_y: bool = False
     lr_factor: Callable[[jax.Array, Any], jax.Array] | None = None
     weight_lr: Callable[[jax.Array, Any], jax.Array] | None = None
+    decay_at_z: Callable[[jax.Array], jax.Array] | None = None
 
 
 # (state, learning rate) -> (c_{k+1}, the new weight bookkeeping or None to keep it)
@@ -193,10 +215,16 @@ def _y_old(state: Any, params: optax.Params) -> PyTree:
 
 
 def _step_average_interpolate(
-    state: Any, delta: PyTree, params: optax.Params, c: jax.Array, b1: Any
+    state: Any,
+    delta: PyTree,
+    params: optax.Params,
+    c: jax.Array,
+    b1: Any,
+    decay: jax.Array | None = None,
 ) -> tuple[PyTree, PyTree, optax.Updates]:
-    """``z_{k+1} = z_k + delta``, ``x_{k+1} = (1-c) x_k + c z_{k+1}`` and the updates taking
-    ``params`` (``y_k``) to ``y_{k+1} = b1 x_{k+1} + (1-b1) z_{k+1}``, in one pass per leaf.
+    """``z_{k+1} = z_k + delta`` (``- decay z_k``), ``x_{k+1} = (1-c) x_k + c z_{k+1}`` and
+    the updates taking ``params`` (``y_k``) to ``y_{k+1} = b1 x_{k+1} + (1-b1) z_{k+1}``, in one
+    pass per leaf.
 
     Where ``x`` is stored, the updates are ``round(y_{k+1}) - params`` in the parameters'
     dtype, so that ``optax.apply_updates`` lands on ``y_{k+1}`` rounded once (the difference of
@@ -212,7 +240,9 @@ def _step_average_interpolate(
     ``b1 = 0`` too, and no read of ``z_k`` once ``z_{k+1}`` is written, so XLA updates ``z`` in
     place without first copying it. ``delta`` is the step ``z`` really took: unrounded where
     ``z`` is float32 or wider (its rounding, weighted by ``(1-c)(1-b1)``, is below an ulp),
-    ``z_{k+1} - z_k`` after rounding for a narrower state.
+    ``z_{k+1} - z_k`` after rounding for a narrower state. A ``decay`` of ``z`` itself
+    (``z_{k+1} = z_k + delta - decay z_k``) adds ``-decay z_k = -decay (z_{k+1} - delta) /
+    (1 - decay)`` to the increment, from ``z_{k+1}`` again.
     """
     sdt = state.b1.dtype
     b1_now = jnp.asarray(b1, sdt)
@@ -222,20 +252,27 @@ def _step_average_interpolate(
     to_z = 1.0 - ratio * one_minus_c
     along_delta = one_minus_c * (ratio - b1_now)
 
+    def new_z(z: jax.Array, d: jax.Array, cdt: Any) -> jax.Array:
+        zz = z.astype(cdt)
+        step = d.astype(cdt) if decay is None else d.astype(cdt) - decay.astype(cdt) * zz
+        return cast_to(zz + step, z.dtype)
+
     def leaf(
         z: jax.Array, d: jax.Array, x: jax.Array | None, p: jax.Array
     ) -> tuple[jax.Array, jax.Array | None, jax.Array]:
         if x is None:
             cdt = compute_dtype(p.dtype, z.dtype, d.dtype)
-            zz, dd = z.astype(cdt), d.astype(cdt)
-            z_new = cast_to(zz + dd, z.dtype)
+            z_new = new_z(z, d, cdt)
+            zn, dd = z_new.astype(cdt), d.astype(cdt)
             if is_low_precision(z.dtype):
-                dd = z_new.astype(cdt) - zz
-            zn = z_new.astype(cdt)
+                dd = zn - z.astype(cdt)
+            elif decay is not None:
+                dc = decay.astype(cdt)
+                dd = (dd - dc * zn) / (1 - dc)
             u = to_z.astype(cdt) * (zn - p.astype(cdt)) + along_delta.astype(cdt) * dd
             return z_new, None, cast_to(u, p.dtype)
         cdt = compute_dtype(p.dtype, z.dtype, d.dtype, x.dtype)
-        z_new = cast_to(z.astype(cdt) + d.astype(cdt), z.dtype)
+        z_new = new_z(z, d, cdt)
         zn = z_new.astype(cdt)
         cc = c.astype(cdt)
         x_new = cast_to((1 - cc) * x.astype(cdt) + cc * zn, x.dtype)
@@ -363,7 +400,8 @@ def _schedule_free_core(
         delta, base = zstep.step(grads, base, state.z, y_old, lr, k, extra_args)
         weight_lr = lr if zstep.weight_lr is None else zstep.weight_lr(lr, base)
         c, weights = coefficient(state, weight_lr)
-        z, x, updates = _step_average_interpolate(state, delta, params, c, b1)
+        decay = None if zstep.decay_at_z is None else zstep.decay_at_z(lr)
+        z, x, updates = _step_average_interpolate(state, delta, params, c, b1, decay)
         if weights is None:
             weights = dict(
                 lr_max=state.lr_max,
@@ -409,8 +447,8 @@ def _rms_z_step(
     state_dtype: Any,
     adaptive: Callable[[jax.Array, Any], jax.Array] | None = None,
 ) -> _ZStep:
-    """The RMS-normalised z step of AdamW (and RAdam): decay (at y or at z) and
-    ``- lr g / (sqrt(v / (1 - b2^t)) + eps)``.
+    """The RMS-normalised z step of AdamW (and RAdam): ``- lr g / (sqrt(v / (1 - b2^t)) +
+    eps)`` and the decay, at y (here) or at z (``decay_at_z``, applied by the core).
 
     ``adaptive(count, dtype)``, when given, is False for the steps that take the raw gradient
     instead (RAdam before its variance estimate is defined).
@@ -442,9 +480,7 @@ def _rms_z_step(
             delta: jax.Array = -lr_c * normalised
             if decay_at == "y":
                 delta = delta - (lr_c * weight_decay) * y[0]
-            elif decay_at == "z":
-                delta = delta - (lr_c * weight_decay) * z.astype(cdt)
-            return delta
+            return delta  # a decay at z is the core's (decay_at_z)
 
         trees = (grads, nu, z) if y_old is None else (grads, nu, z, y_old)
         return jax.tree.map(leaf, *trees), nu
@@ -455,6 +491,7 @@ def _rms_z_step(
         state_class=ScheduleFreeAdamState,
         field="nu",
         needs_y=decay_at == "y",
+        decay_at_z=(lambda lr: lr * weight_decay) if decay_at == "z" else None,
     )
 
 
@@ -594,12 +631,16 @@ def schedule_free_adam(
 
     Args:
       learning_rate: float, JAX array or schedule ``count -> lr`` (0-based count).
-      b1: interpolation weight in (0, 1).
+      b1: interpolation weight in [0, 1) (0: ``y = z``, with ``x`` stored).
       b2: second-moment decay in [0, 1).
       eps: added outside the square root, >= 0.
       average: ``"polyak"`` or ``"ema"``.
       ema_decay: EMA decay in [0, 1) (used when ``average="ema"``).
-      state_dtype: dtype of ``z``, ``x`` and the second moment; by default the parameters'.
+      state_dtype: dtype of ``z``, ``x`` and the second moment (its real counterpart for a
+        complex dtype); floating or complex, by default the parameters'.
+      store_x: keep the average ``x`` in the state: None (default) for the leaves narrower
+        than float32 and at ``b1 = 0``, True for every leaf, False for none (``x`` recovered
+        from the parameters; see the module docstring for the measured bf16 error).
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -686,11 +727,12 @@ def schedule_free_adamw(
     * ``r`` (polynomial weighting) is missing in optax.
     * optax keeps the weight sum in the parameters' dtype, so in bf16 it stops growing after a
       few hundred steps; here it is a float32 compensated sum.
-    * optax recovers ``x`` from the bf16 parameters; here ``x`` is stored.
+    * both recover ``x`` from the parameters on float32; with bf16 parameters optax still
+      does (and drifts), here ``x`` is stored by default (``store_x``).
 
     Args:
       learning_rate: float, JAX array or schedule ``count -> lr`` (0-based count), >= 0.
-      b1: interpolation weight in (0, 1).
+      b1: interpolation weight in [0, 1) (0: ``y = z``, with ``x`` stored).
       b2: second-moment decay in [0, 1).
       eps: added outside the square root, >= 0.
       weight_decay: decoupled weight decay (multiplied by the learning rate), >= 0.
@@ -698,7 +740,11 @@ def schedule_free_adamw(
       r: polynomial weighting power of the average, >= 0.
       weight_lr_power: power of ``lr_max`` in the weights, >= 0.
       decay_at_z: compute the weight decay at ``z`` instead of ``y``.
-      state_dtype: dtype of ``z``, ``x`` and the second moment; by default the parameters'.
+      state_dtype: dtype of ``z``, ``x`` and the second moment (its real counterpart for a
+        complex dtype); floating or complex, by default the parameters'.
+      store_x: keep the average ``x`` in the state: None (default) for the leaves narrower
+        than float32 and at ``b1 = 0``, True for every leaf, False for none (``x`` recovered
+        from the parameters; see the module docstring for the measured bf16 error).
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -768,12 +814,17 @@ def schedule_free_sgd(
 
     Args:
       learning_rate: float, JAX array or schedule ``count -> lr`` (0-based count), >= 0.
-      b1: interpolation weight (the reference's ``momentum``) in (0, 1).
+      b1: interpolation weight (the reference's ``momentum``) in [0, 1) (0: ``y = z``, with
+        ``x`` stored).
       weight_decay: L2 weight decay computed at ``y``, >= 0.
       warmup_steps: linear warmup length, >= 0 (0: none).
       r: polynomial weighting power of the average, >= 0.
       weight_lr_power: power of ``lr_max`` in the weights, >= 0.
-      state_dtype: dtype of ``z`` and ``x``; by default the parameters'.
+      state_dtype: dtype of ``z`` and ``x``; floating or complex, by default the
+        parameters'.
+      store_x: keep the average ``x`` in the state: None (default) for the leaves narrower
+        than float32 and at ``b1 = 0``, True for every leaf, False for none (``x`` recovered
+        from the parameters; see the module docstring for the measured bf16 error).
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -844,7 +895,7 @@ def schedule_free_radam(
 
     Args:
       learning_rate: float, JAX array or schedule ``count -> lr`` (0-based count), >= 0.
-      b1: interpolation weight in (0, 1).
+      b1: interpolation weight in [0, 1) (0: ``y = z``, with ``x`` stored).
       b2: second-moment decay in [0, 1).
       eps: added outside the square root, >= 0.
       weight_decay: weight decay computed at ``y`` (multiplied by the learning rate), >= 0.
@@ -852,7 +903,11 @@ def schedule_free_radam(
       weight_lr_power: power of ``lr_max`` in the weights, >= 0.
       silent_sgd_phase: skip the steps before the rectification is defined (True) or take
         them as SGD steps (False). Static.
-      state_dtype: dtype of ``z``, ``x`` and the second moment; by default the parameters'.
+      state_dtype: dtype of ``z``, ``x`` and the second moment (its real counterpart for a
+        complex dtype); floating or complex, by default the parameters'.
+      store_x: keep the average ``x`` in the state: None (default) for the leaves narrower
+        than float32 and at ``b1 = 0``, True for every leaf, False for none (``x`` recovered
+        from the parameters; see the module docstring for the measured bf16 error).
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -932,12 +987,16 @@ def schedule_free(
     Args:
       base: the momentum-free optax transformation producing the ``z`` step.
       learning_rate: the learning rate the base uses (float, JAX array or schedule).
-      b1: interpolation weight in (0, 1).
+      b1: interpolation weight in [0, 1) (0: ``y = z``, with ``x`` stored).
       weight_lr_power: power of ``lr_max`` in the averaging weights, >= 0.
       r: polynomial weighting power, >= 0.
       weight_decay_at_y: decoupled weight decay computed at ``y`` (the reference's
         ``weight_decay_at_y``), >= 0.
-      state_dtype: dtype of ``z`` and ``x``; by default the parameters'.
+      state_dtype: dtype of ``z`` and ``x``; floating or complex, by default the
+        parameters'.
+      store_x: keep the average ``x`` in the state: None (default) for the leaves narrower
+        than float32 and at ``b1 = 0``, True for every leaf, False for none (``x`` recovered
+        from the parameters; see the module docstring for the measured bf16 error).
 
     Example:
       >>> import jax.numpy as jnp, optax
