@@ -4,14 +4,18 @@ Each optimizer's step ``(params, state, grads) -> (apply_updates(params, updates
 jitted with params and state donated, on a ~20M-parameter pytree (transformer-like shapes), on
 CPU by default. Every candidate is timed in alternation with its optax baseline (baseline call,
 candidate call, repeat), so that load from other processes hits both alike; the figure reported
-is the median of the per-pair time ratios, with the median times beside it.
+is the median of the per-pair time ratios, with the median times beside it. Beside the time,
+each optimizer's state size: the bytes of its state's arrays over the parameters' bytes
+(``state``; its few 0-d counters and sums, some 20 bytes, are counted apart), for it and for its
+baseline.
 
-Targets (where optax has a counterpart): ``schedule_free_adamw`` (also with weight decay at y
-or at z) <= 1.0x ``optax.contrib.schedule_free_adamw``; ``schedule_free_sgd`` <= 1.0x
-``optax.contrib.schedule_free_sgd``; ``schedule_free(adam, weight_decay_at_y)`` <= 1.0x
-``optax.contrib.schedule_free(optax.adamw)`` (the same update); ``ema_average(adam)`` <= 1.3x
-``optax.adam``. ``schedule_free_radam`` has no optax counterpart: it is timed against
-``optax.radam`` for scale.
+Targets (where optax has a counterpart): ``schedule_free_adamw``'s state <= 2.0x the
+parameters (optax's size: z and the second moment); ``schedule_free_adamw`` (also with weight
+decay at y or at z) <= 1.0x ``optax.contrib.schedule_free_adamw``'s time;
+``schedule_free_sgd`` <= 1.0x ``optax.contrib.schedule_free_sgd``;
+``schedule_free(adam, weight_decay_at_y)`` <= 1.0x ``optax.contrib.schedule_free(optax.adamw)``
+(the same update); ``ema_average(adam)`` <= 1.3x ``optax.adam``. ``schedule_free_radam`` has
+no optax counterpart: it is timed against ``optax.radam`` for scale.
 
     python experiments/bench_optim.py [--params 20e6] [--repeats 21] [--json]
 
@@ -56,6 +60,9 @@ TARGETS = {
     "ema_average(adam)": ("optax.adam", 1.3),
 }
 
+# optimizer -> the largest state size, as a multiple of the parameters' bytes
+STATE_TARGETS = {"schedule_free_adamw": 2.0}
+
 WD = 0.01
 
 
@@ -97,6 +104,17 @@ def make_params(n_params: float, key=None) -> dict:
             "norms": jnp.ones((4, width)),
         }
     return params
+
+
+def state_size(opt: optax.GradientTransformation, params: dict) -> tuple[float, int]:
+    """``(ratio, scalar_bytes)`` of ``opt.init(params)``: the bytes of its arrays (0-d ones
+    aside) over the bytes of ``params``, and the bytes of its 0-d bookkeeping (counts, weight
+    sums). Not allocated: shapes and dtypes from ``jax.eval_shape``; ``params`` has no 0-d leaf.
+    """
+    leaves = jax.tree.leaves(jax.eval_shape(opt.init, params))
+    arrays = sum(x.size * x.dtype.itemsize for x in leaves if x.ndim > 0)
+    scalars = sum(x.dtype.itemsize for x in leaves if x.ndim == 0)
+    return arrays / sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params)), scalars
 
 
 def make_step(opt: optax.GradientTransformation, params: dict, grads: dict) -> Callable[[], None]:
@@ -145,6 +163,11 @@ def candidates() -> list[tuple[str, Callable[[], optax.GradientTransformation], 
         (
             "schedule_free_adamw",
             lambda: schedule_free_adamw(lr),
+            "optax.contrib.schedule_free_adamw",
+        ),
+        (
+            "schedule_free_adamw(store_x=True)",
+            lambda: schedule_free_adamw(lr, store_x=True),
             "optax.contrib.schedule_free_adamw",
         ),
         (
@@ -214,10 +237,16 @@ def main(argv: list[str] | None = None) -> dict:
         for name, make in baseline_optimizers(1e-3).items()
         if name in needed
     }
+    base_sizes = {
+        name: state_size(make(), params)
+        for name, make in baseline_optimizers(1e-3).items()
+        if name in needed
+    }
     base_times: dict[str, list[float]] = {k: [] for k in baselines}
     rows = []
     for name, make, base in chosen:
-        run = make_step(make(), params, grads)
+        opt = make()
+        run = make_step(opt, params, grads)
         ratios, times = [], []
         for _ in range(args.repeats):
             tb = timed(baselines[base])
@@ -232,6 +261,9 @@ def main(argv: list[str] | None = None) -> dict:
                 baseline=base,
                 median_ms=1e3 * statistics.median(times),
                 ratio=statistics.median(ratios),
+                state_ratio=state_size(opt, params)[0],
+                state_scalar_bytes=state_size(opt, params)[1],
+                baseline_state_ratio=base_sizes[base][0],
             )
         )
     result = {
@@ -242,14 +274,21 @@ def main(argv: list[str] | None = None) -> dict:
         "optax": optax.__version__,
         "repeats": args.repeats,
         "baselines_median_ms": {k: 1e3 * statistics.median(v) for k, v in base_times.items()},
+        "baselines_state_ratio": {k: v[0] for k, v in base_sizes.items()},
         "rows": rows,
         "targets": {},
+        "state_targets": {},
     }
     for name, (base, limit) in TARGETS.items():
         ratio = next((r["ratio"] for r in rows if r["optimizer"] == name), None)
         if ratio is None:
             continue
         result["targets"][name] = dict(baseline=base, limit=limit, ratio=ratio, met=ratio <= limit)
+    for name, limit in STATE_TARGETS.items():
+        size = next((r["state_ratio"] for r in rows if r["optimizer"] == name), None)
+        if size is None:
+            continue
+        result["state_targets"][name] = dict(limit=limit, state_ratio=size, met=size <= limit)
 
     if args.json:
         print(json.dumps(result, indent=2))
@@ -260,10 +299,16 @@ def main(argv: list[str] | None = None) -> dict:
         "alternating pairs"
     )
     for k, v in result["baselines_median_ms"].items():
-        print(f"  baseline {k:42s} {v:8.1f} ms")
-    print(f"  {'optimizer':44s} {'ms':>8s}  ratio  (vs)")
+        print(f"  baseline {k:44s} {v:8.1f} ms  state {base_sizes[k][0]:.2f}x params")
+    print(f"  {'optimizer':44s} {'ms':>8s}  {'state':>6s}  time ratio (vs baseline, its state)")
     for r in rows:
-        print(f"  {r['optimizer']:44s} {r['median_ms']:8.1f}  {r['ratio']:5.2f}x ({r['baseline']})")
+        print(
+            f"  {r['optimizer']:44s} {r['median_ms']:8.1f}  {r['state_ratio']:5.2f}x  "
+            f"{r['ratio']:5.2f}x ({r['baseline']}, {r['baseline_state_ratio']:.2f}x)"
+        )
+    for name, t in result["state_targets"].items():
+        status = "met" if t["met"] else "NOT MET"
+        print(f"target {name} state <= {t['limit']}x params: {t['state_ratio']:.2f}x {status}")
     for name, t in result["targets"].items():
         status = "met" if t["met"] else "NOT MET"
         print(f"target {name} <= {t['limit']}x {t['baseline']}: {t['ratio']:.2f}x {status}")

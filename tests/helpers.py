@@ -2,7 +2,8 @@
 
 :func:`scan_optimizer` runs an optimizer inside one ``lax.scan``: XLA compiles dominate the
 optimizer tests' time, so each test traces every optimizer it compares into one program (call it
-for each inside one ``jax.jit``). :func:`sigkill` ends a child process as a crash would.
+for each inside one ``jax.jit``). :func:`schedule_free_x` is the schedule-free average written
+out from a state. :func:`sigkill` ends a child process as a crash would.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 import optax
 
 from jaxsched.optim import eval_params
@@ -51,6 +53,22 @@ def scan_optimizer(
 
     (p, s), trace = jax.lax.scan(body, (params, opt.init(params)), None, length=steps)
     return p, s, trace
+
+
+def schedule_free_x(state: Any, params: Any) -> Any:
+    """A schedule-free state's average, written out independently of the library: the stored
+    ``x`` where a leaf keeps it, else ``(y - (1-b1) z) / b1`` from ``params`` = y, in float64
+    NumPy (complex128 for complex leaves)."""
+    b1 = float(state.b1)
+
+    def leaf(z, x, y):
+        if x is not None:
+            return np.asarray(x)
+        y, z = np.asarray(y), np.asarray(z)
+        dt = np.complex128 if np.iscomplexobj(y) or np.iscomplexobj(z) else np.float64
+        return (y.astype(dt) - (1 - b1) * z.astype(dt)) / b1
+
+    return jax.tree.map(leaf, state.z, state.x, params)
 
 
 def sigkill(child: subprocess.Popen) -> None:

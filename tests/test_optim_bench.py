@@ -29,4 +29,14 @@ def test_bench_optim_runs_and_reports_targets(capsys):
     # our Adam against optax's does the same work: a ratio far from 1 means a broken timer
     # (e.g. one side not blocking on its result), not a slow optimizer
     assert 0.2 < rows["adam"]["ratio"] < 5.0, rows["adam"]
+    # state sizes beside the times, for every optimizer and its baseline
+    assert rows["adam"]["state_ratio"] == 2.0 == rows["adam"]["baseline_state_ratio"]
+    assert rows["schedule_free_adamw"]["state_ratio"] == 2.0
+    assert rows["schedule_free_adamw(store_x=True)"]["state_ratio"] == 3.0
+    assert rows["schedule_free_sgd"]["state_ratio"] == 1.0
+    assert rows["ema_average(adam)"]["state_ratio"] == 3.0
+    for r in rows.values():
+        assert r["baseline_state_ratio"] == result["baselines_state_ratio"][r["baseline"]]
+        assert 0 < r["state_scalar_bytes"] <= 64, r
+    assert result["state_targets"]["schedule_free_adamw"]["met"]
     assert '"rows"' in capsys.readouterr().out

@@ -121,10 +121,10 @@ def _hyper(cfg) -> dict[str, float]:
     )
 
 
-def adamw_from_config(cfg):
+def adamw_from_config(cfg, **options):
     """Our optimizer for a golden config, with plain Python hyperparameters."""
     assert cfg.get("lr_schedule") is None
-    return schedule_free_adamw(learning_rate=cfg["lr"], **_hyper(cfg))
+    return schedule_free_adamw(learning_rate=cfg["lr"], **_hyper(cfg), **options)
 
 
 def run_all_adamw_traced(dtype) -> dict:
@@ -147,7 +147,7 @@ def run_all_adamw_traced(dtype) -> dict:
     return {n: (ys[i], xs[i], losses[i]) for i, n in enumerate(names)}
 
 
-def wrapper_from_config(cfg):
+def wrapper_from_config(cfg, **options):
     lr = cfg["lr"]
     if cfg["base"] == "sgd":
         base = optax.sgd(lr)
@@ -161,6 +161,7 @@ def wrapper_from_config(cfg):
         weight_lr_power=cfg.get("weight_lr_power", 2.0),
         r=cfg.get("r", 0.0),
         weight_decay_at_y=cfg.get("weight_decay_at_y", 0.0),
+        **options,
     )
 
 
@@ -177,7 +178,7 @@ def _optax_sf(cfg):
     )
 
 
-def family_from_config(cfg):
+def family_from_config(cfg, **options):
     """schedule_free_sgd / schedule_free_radam / schedule_free_adamw(decay_at_z) for a config."""
     cfg = dict(cfg)
     cls = cfg.pop("cls")
@@ -187,6 +188,7 @@ def family_from_config(cfg):
         r=cfg.pop("r", 0.0),
         weight_lr_power=cfg.pop("weight_lr_power", 2.0),
     )
+    common.update(options)
     if cls.startswith("SGDScheduleFree"):
         common.update(b1=cfg.pop("momentum", 0.9), warmup_steps=cfg.pop("warmup_steps", 0))
         opt = schedule_free_sgd(lr, **common)
@@ -216,9 +218,19 @@ OPTAX_CONFIGS = ["default", "decay_no_warmup", "warmup_wd"]
 
 
 def _static_bundle(dtype) -> dict:
-    opts = {n: adamw_from_config(META["adamw"][n]) for n in STATIC_ADAMW}
-    opts.update({n: wrapper_from_config(c) for n, c in META["wrapper"].items()})
-    opts.update({n: family_from_config(c) for n, c in META["family"].items()})
+    opts = {}
+    # every static config twice: x recovered from the parameters (the default on float32 and
+    # float64) and x stored in the state (store_x=True)
+    for prefix, options in (("", {}), ("store_x/", {"store_x": True})):
+        opts.update(
+            {prefix + n: adamw_from_config(META["adamw"][n], **options) for n in STATIC_ADAMW}
+        )
+        opts.update(
+            {prefix + n: wrapper_from_config(c, **options) for n, c in META["wrapper"].items()}
+        )
+        opts.update(
+            {prefix + n: family_from_config(c, **options) for n, c in META["family"].items()}
+        )
     if dtype == jnp.float32:
         opts.update({f"optax/{n}": _optax_sf(META["adamw"][n]) for n in OPTAX_CONFIGS})
     return run_many(opts, dtype)
@@ -244,15 +256,16 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
-def _check(name, kind):
+def _check(name, kind, prefix=""):
+    """Our run ``prefix + name`` against the golden trajectory ``name``."""
     gy, gx, gloss = DATA[f"{name}/y"], DATA[f"{name}/x"], DATA[f"{name}/loss"]
-    y64, x64, loss64 = results(kind, jnp.float64)[name]
-    y32, x32, _ = results(kind, jnp.float32)[name]
+    y64, x64, loss64 = results(kind, jnp.float64)[prefix + name]
+    y32, x32, _ = results(kind, jnp.float32)[prefix + name]
     errs = (
         max(_rel_err(y64, gy), _rel_err(x64, gx)),
         max(_rel_err(y32, gy), _rel_err(x32, gx)),
     )
-    ERRORS[f"{kind}/{name}"] = errs
+    ERRORS[f"{kind}/{prefix}{name}"] = errs
     assert errs[0] < TOL64, errs
     assert errs[1] < TOL32, errs
     np.testing.assert_allclose(loss64, gloss, rtol=1e-10)
@@ -281,6 +294,13 @@ def test_schedule_free_family_matches_reference(family):
     assert len(names) >= 2, names
     for name in names:
         _check(name, "static")
+
+
+def test_stored_x_matches_reference_too():
+    """store_x=True (x kept in the state, the default for bf16 parameters) replays every
+    static configuration to the same tolerances."""
+    for name in [*STATIC_ADAMW, *META["wrapper"], *META["family"]]:
+        _check(name, "static", prefix="store_x/")
 
 
 def test_radam_silent_sgd_phase_both_ways():

@@ -39,6 +39,8 @@ BAD = [
     (adam, dict(learning_rate=1e-3, state_dtype=jnp.int32), "state_dtype"),
     (polyak_average, dict(inner=3), "inner"),
     (polyak_average, dict(inner=BASE, state_dtype="not a dtype"), "state_dtype"),
+    (polyak_average, dict(inner=BASE, state_dtype=jnp.int32), "state_dtype"),
+    (ema_average, dict(inner=BASE, state_dtype=jnp.uint8), "state_dtype"),
     (ema_average, dict(inner=BASE, decay=1.0), "decay"),
     (ema_average, dict(inner=BASE, decay=-0.5), "decay"),
     (ema_average, dict(inner=BASE, decay=jnp.array(1.2)), "decay"),
@@ -50,14 +52,18 @@ BAD = [
     (ema_average, dict(inner=BASE, warmup=True, warmup_power=-1.0), "warmup_power"),
     (ema_average, dict(inner=BASE, decay=0.99, min_decay=0.999), "min_decay"),
     (schedule_free_adam, dict(learning_rate=-0.1), "learning_rate"),
-    (schedule_free_adam, dict(learning_rate=0.1, b1=0.0), "b1"),
+    (schedule_free_adam, dict(learning_rate=0.1, b1=0.0, store_x=False), "b1"),
+    (schedule_free_adam, dict(learning_rate=0.1, b1=-0.1), "b1"),
+    (schedule_free_adam, dict(learning_rate=0.1, store_x=1), "store_x"),
     (schedule_free_adam, dict(learning_rate=0.1, b1=1.0), "b1"),
     (schedule_free_adam, dict(learning_rate=0.1, b2=1.0), "b2"),
     (schedule_free_adam, dict(learning_rate=0.1, eps=-1e-6), "eps"),
     (schedule_free_adam, dict(learning_rate=0.1, average="uniform"), "average"),
     (schedule_free_adam, dict(learning_rate=0.1, average="ema", ema_decay=1.0), "ema_decay"),
     (schedule_free_adamw, dict(learning_rate=-0.1), "learning_rate"),
-    (schedule_free_adamw, dict(b1=0.0), "b1"),
+    (schedule_free_adamw, dict(b1=0.0, store_x=False), "b1"),
+    (schedule_free_adamw, dict(b1=0.0, store_x=False), "store_x"),
+    (schedule_free_adamw, dict(store_x="no"), "store_x"),
     (schedule_free_adamw, dict(b1=1.0), "b1"),
     (schedule_free_adamw, dict(b1=jnp.array([0.9, 1.5])), "b1"),
     (schedule_free_adamw, dict(b2=1.0), "b2"),
@@ -67,10 +73,11 @@ BAD = [
     (schedule_free_adamw, dict(r=-1.0), "r"),
     (schedule_free_adamw, dict(weight_lr_power=-2.0), "weight_lr_power"),
     (schedule_free_adamw, dict(state_dtype=jnp.int8), "state_dtype"),
+    (schedule_free_adamw, dict(state_dtype=jnp.bool_), "state_dtype"),
     (schedule_free, dict(base="sgd", learning_rate=0.1), "base"),
     (schedule_free, dict(base=BASE, learning_rate=-0.1), "learning_rate"),
     (schedule_free, dict(base=BASE, learning_rate=0.1, b1=1.2), "b1"),
-    (schedule_free, dict(base=BASE, learning_rate=0.1, b1=0.0), "b1"),
+    (schedule_free, dict(base=BASE, learning_rate=0.1, b1=0.0, store_x=False), "b1"),
     (schedule_free, dict(base=BASE, learning_rate=0.1, r=-1.0), "r"),
     (schedule_free, dict(base=BASE, learning_rate=0.1, weight_lr_power=-1.0), "weight_lr_power"),
     (
@@ -80,7 +87,7 @@ BAD = [
     ),
     (schedule_free_adamw, dict(decay_at_z="yes"), "decay_at_z"),
     (schedule_free_sgd, dict(learning_rate=-1.0), "learning_rate"),
-    (schedule_free_sgd, dict(b1=0.0), "b1"),
+    (schedule_free_sgd, dict(b1=0.0, store_x=False), "b1"),
     (schedule_free_sgd, dict(b1=1.0), "b1"),
     (schedule_free_sgd, dict(weight_decay=-0.1), "weight_decay"),
     (schedule_free_sgd, dict(warmup_steps=-5), "warmup_steps"),
@@ -89,6 +96,7 @@ BAD = [
     (schedule_free_sgd, dict(state_dtype=jnp.int32), "state_dtype"),
     (schedule_free_radam, dict(learning_rate=-1.0), "learning_rate"),
     (schedule_free_radam, dict(b1=1.0), "b1"),
+    (schedule_free_radam, dict(b1=0.0, store_x=False), "b1"),
     (schedule_free_radam, dict(b2=1.0), "b2"),
     (schedule_free_radam, dict(eps=-1.0), "eps"),
     (schedule_free_radam, dict(weight_decay=-0.1), "weight_decay"),
@@ -115,6 +123,10 @@ def test_error_message_shows_the_value():
         schedule_free_adamw(b1=1.5)
     with pytest.raises(ValueError, match="uniform"):
         schedule_free_adam(0.1, average="uniform")
+    with pytest.raises(ValueError, match=r"b1=0\.0 and store_x=False"):
+        schedule_free_sgd(b1=0.0, store_x=False)
+    with pytest.raises(ValueError, match="state_dtype=.*int32"):
+        schedule_free_adamw(state_dtype=jnp.int32)
 
 
 def test_valid_edge_values_are_accepted():
@@ -124,6 +136,24 @@ def test_valid_edge_values_are_accepted():
     schedule_free_adamw(learning_rate=0.0, warmup_steps=0, r=0.0, weight_lr_power=0.0)
     schedule_free_adamw(learning_rate=lambda k: -1.0)  # schedules are validated by their maker
     schedule_free(BASE, 0.1, b1=0.5)
+    schedule_free_adamw(b1=0.0)  # x is then stored
+    schedule_free_sgd(b1=0.0, store_x=True)
+    for dtype in (jnp.float32, jnp.bfloat16, jnp.complex64):
+        schedule_free_adamw(state_dtype=dtype)
+        ema_average(BASE, state_dtype=dtype)
+
+
+def test_real_state_dtype_for_complex_parameters_raises_naming_it():
+    params = {"w": jnp.ones(2, jnp.complex64)}
+    for opt in (
+        schedule_free_adamw(state_dtype=jnp.float32),
+        schedule_free_sgd(state_dtype=jnp.bfloat16),
+        polyak_average(BASE, state_dtype=jnp.float32),
+        ema_average(BASE, state_dtype=jnp.float32),
+        adam(0.1, state_dtype=jnp.float32),
+    ):
+        with pytest.raises(ValueError, match=r"state_dtype.*complex.*state_dtype=.*float"):
+            opt.init(params)
 
 
 @pytest.mark.parametrize(

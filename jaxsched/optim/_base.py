@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Plumbing shared by the optimizers: learning rates, dtypes, counters and scalar accuracy.
 
 Two rules run through this package:
@@ -27,6 +28,12 @@ from jaxsched._validate import (
 
 ScalarOrSchedule: TypeAlias = float | jax.Array | Callable[[jax.Array], Any]
 
+# jnp.finfo / jnp.iinfo carry no annotations: called through these typed names
+_finfo: Callable[[Any], Any] = jnp.finfo
+_iinfo: Callable[[Any], Any] = jnp.iinfo
+# a pytree of arrays (parameters, updates, a state's buffers): structure checked at run time
+PyTree: TypeAlias = Any
+
 
 # ----------------------------------------------------------------------------- validation
 
@@ -48,18 +55,18 @@ def check_transformation(name: str, value: Any) -> None:
 
 
 def check_state_dtype(state_dtype: Any) -> None:
+    """``state_dtype`` is None, a floating dtype or a complex dtype."""
     if state_dtype is None:
         return
+    requirement = (
+        f"state_dtype must be a floating or complex dtype or None, got state_dtype={state_dtype!r}"
+    )
     try:
         dt = jnp.dtype(state_dtype)
     except TypeError as err:
-        raise ValueError(
-            f"state_dtype must be a floating dtype or None, got state_dtype={state_dtype!r}"
-        ) from err
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise ValueError(
-            f"state_dtype must be a floating dtype or None, got state_dtype={state_dtype!r}"
-        )
+        raise ValueError(requirement) from err
+    if not jnp.issubdtype(dt, jnp.inexact):
+        raise ValueError(requirement)
 
 
 def check_params_given(params: Any, who: str) -> None:
@@ -79,8 +86,35 @@ def is_static_value(value: Any, target: float) -> bool:
 # ----------------------------------------------------------------------------- dtypes
 
 
-def state_dtype_for(leaf: jax.Array, state_dtype: Any) -> Any:
-    return jnp.dtype(state_dtype) if state_dtype is not None else jnp.asarray(leaf).dtype
+def state_dtype_for(leaf: Any, state_dtype: Any) -> Any:
+    """The dtype a state buffer of ``leaf`` is kept in: ``state_dtype``, or the leaf's own.
+
+    A real ``state_dtype`` for a complex parameter would drop its imaginary part: refused.
+    """
+    dt = jnp.asarray(leaf).dtype
+    if state_dtype is None:
+        return dt
+    sdt = jnp.dtype(state_dtype)
+    if jnp.issubdtype(dt, jnp.complexfloating) and not jnp.issubdtype(sdt, jnp.complexfloating):
+        raise ValueError(
+            f"state_dtype must be complex for complex parameters (a {dt} parameter), got "
+            f"state_dtype={state_dtype!r}"
+        )
+    return sdt
+
+
+def real_dtype(dtype: Any) -> Any:
+    """The real counterpart of an inexact dtype: float32 for complex64, else ``dtype``."""
+    return _finfo(dtype).dtype
+
+
+def is_complex(dtype: Any) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.complexfloating))
+
+
+def is_low_precision(dtype: Any) -> bool:
+    """True for inexact dtypes narrower than float32 (bfloat16, float16, the float8s)."""
+    return bool(jnp.issubdtype(dtype, jnp.inexact)) and _finfo(dtype).bits < 32
 
 
 def compute_dtype(*dtypes: Any) -> Any:
@@ -92,17 +126,27 @@ def compute_dtype(*dtypes: Any) -> Any:
 
 
 def scalar_dtype(params: Any, state_dtype: Any = None) -> Any:
-    """float64 when the parameters (or the state) are float64, float32 otherwise."""
+    """float64 when the parameters (or the state) are float64 / complex128, float32 otherwise.
+
+    Always real: counts, weights and learning rates of complex parameters are real numbers.
+    """
     dts = [jnp.asarray(x).dtype for x in jax.tree.leaves(params)]
     if state_dtype is not None:
         dts.append(jnp.dtype(state_dtype))
-    if any(d == jnp.float64 for d in dts):
+    if any(jnp.issubdtype(d, jnp.inexact) and _finfo(d).bits == 64 for d in dts):
         return jnp.float64
     return jnp.float32
 
 
-def tree_zeros(params: Any, state_dtype: Any) -> Any:
-    return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), state_dtype_for(p, state_dtype)), params)
+def tree_zeros(params: Any, state_dtype: Any, *, real: bool = False) -> Any:
+    """Zeros shaped like ``params`` in the state dtype (its real counterpart with ``real``:
+    a second moment ``|g|^2`` of complex gradients is real)."""
+
+    def zeros(p: Any) -> jax.Array:
+        dt = state_dtype_for(p, state_dtype)
+        return jnp.zeros(jnp.shape(p), real_dtype(dt) if real else dt)
+
+    return jax.tree.map(zeros, params)
 
 
 def tree_copy(params: Any, state_dtype: Any) -> Any:
@@ -119,9 +163,46 @@ def tree_copy(params: Any, state_dtype: Any) -> Any:
 # ----------------------------------------------------------------------------- scalars
 
 
+def abs_sq(g: jax.Array) -> jax.Array:
+    """``|g|^2``, real for a complex ``g`` (``g * g`` for a real one), as optax's moments."""
+    if is_complex(g.dtype):
+        return jnp.real(g) ** 2 + jnp.imag(g) ** 2
+    return g * g
+
+
+def second_moment(g: jax.Array, v: jax.Array, b2: Any) -> jax.Array:
+    """``b2 v + (1-b2) |g|^2`` in at least float32, stored in ``v``'s (real) dtype."""
+    rdt = real_dtype(compute_dtype(g.dtype, v.dtype))
+    new: jax.Array = b2 * v.astype(rdt) + (1.0 - b2) * abs_sq(g).astype(rdt)
+    return new.astype(v.dtype)
+
+
+def cast_to(x: jax.Array, dtype: Any) -> jax.Array:
+    """``x.astype(dtype)``; a complex ``x`` cast to a real dtype keeps its real part, on purpose.
+
+    That happens only for real parameters under a complex ``state_dtype``, where every
+    imaginary part stays zero (real gradients never create one).
+    """
+    if is_complex(x.dtype) and not is_complex(dtype):
+        x = jnp.real(x)
+    return x.astype(dtype)
+
+
+def recover_x(y: jax.Array, z: jax.Array, b1: jax.Array) -> jax.Array:
+    """The schedule-free average from the parameters: ``y = (1-b1) z + b1 x``, so
+    ``x = z + (y - z) / b1``, in the compute dtype (``b1 > 0``).
+
+    Written around ``z`` rather than as ``(y - (1-b1) z) / b1``: ``y - z`` is small and exact,
+    and ``x = z`` exactly where ``y = z`` (before the first update).
+    """
+    cdt = compute_dtype(y.dtype, z.dtype)
+    zz = z.astype(cdt)
+    return zz + (y.astype(cdt) - zz) / jnp.asarray(b1).astype(cdt)
+
+
 def increment(count: jax.Array) -> jax.Array:
     """``count + 1`` that saturates instead of wrapping around at the int32 maximum."""
-    limit = jnp.iinfo(count.dtype).max
+    limit = _iinfo(count.dtype).max
     return jnp.where(count < limit, count + 1, count)
 
 
@@ -182,13 +263,18 @@ def scalar_power(x: jax.Array, p: Any) -> jax.Array:
 
 
 def round_to(x: jax.Array, dtype: Any) -> jax.Array:
-    """``x`` rounded to ``dtype``'s precision, kept in ``x``'s dtype.
+    """``x`` rounded to ``dtype``'s precision, kept in ``x``'s dtype (real if ``dtype`` is).
 
     ``x.astype(bf16).astype(f32)`` is not a reliable rounding inside a jitted program: XLA's
     default ``xla_allow_excess_precision`` may drop the round trip. ``reduce_precision`` is an
     explicit rounding that survives, so averages are of the iterates the user really holds.
+    A complex ``x`` is rounded part by part; rounded to a real ``dtype`` it keeps its real part.
     """
-    fi, fx = jnp.finfo(dtype), jnp.finfo(x.dtype)
+    if is_complex(x.dtype):
+        if not is_complex(dtype):
+            return round_to(jnp.real(x), dtype)
+        return jax.lax.complex(round_to(jnp.real(x), dtype), round_to(jnp.imag(x), dtype))
+    fi, fx = _finfo(dtype), _finfo(x.dtype)
     if fi.bits >= fx.bits:
         return x
     return jax.lax.reduce_precision(x, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)

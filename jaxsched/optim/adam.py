@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """The notes' Adam (``adam_optimizer_custom``) as an optax transformation."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import optax
 from jaxsched._validate import check_nonnegative
 from jaxsched.optim._base import (
     ScalarOrSchedule,
+    cast_to,
     check_beta,
     check_learning_rate,
     check_state_dtype,
@@ -18,7 +20,9 @@ from jaxsched.optim._base import (
     increment,
     learning_rate_at,
     one_minus_pow,
+    real_dtype,
     scalar_dtype,
+    second_moment,
     tree_zeros,
 )
 
@@ -26,7 +30,8 @@ from jaxsched.optim._base import (
 class AdamState(NamedTuple):
     """State of :func:`adam`: the number of updates so far and both moment estimates."""
 
-    count: jax.Array  # int32, 0-based index of the next update
+    # int32, 0-based index of the next update (the name shadows tuple.count, as in optax's states)
+    count: jax.Array  # type: ignore[assignment]
     mu: optax.Updates
     nu: optax.Updates
 
@@ -45,19 +50,21 @@ def adam(
 
     .. math::
 
-        m_{k+1} = b_1 m_k + (1-b_1) g,\qquad v_{k+1} = b_2 v_k + (1-b_2) g^2,
+        m_{k+1} = b_1 m_k + (1-b_1) g,\qquad v_{k+1} = b_2 v_k + (1-b_2) |g|^2,
 
         u = -\eta(k)\,\frac{m_{k+1}/(1-b_1^{k+1})}{\sqrt{v_{k+1}/(1-b_2^{k+1})} + \epsilon}.
 
     This is ``adam_optimizer_custom`` from the notes (and numerically the same rule as
-    ``optax.adam(eps=1e-6)``), written as one fused pass per leaf.
+    ``optax.adam(eps=1e-6)``), written as one fused pass per leaf. Complex parameters work as
+    in optax: ``|g|^2`` is real, and ``nu`` is kept in the real dtype (float32 for complex64).
 
     Args:
       learning_rate: a float, a JAX array, or a schedule ``count -> lr`` evaluated at the
         0-based update count.
       b1, b2: moment decays in [0, 1). May be JAX arrays (``vmap`` over them).
       eps: added to the root of the second moment, >= 0.
-      state_dtype: dtype of ``mu`` and ``nu``; by default each follows its parameter.
+      state_dtype: dtype of ``mu`` and ``nu`` (floating or complex; ``nu`` takes its real
+        counterpart); by default each follows its parameter.
 
     Returns:
       An ``optax.GradientTransformation``; ``update`` ignores ``params``.
@@ -81,7 +88,7 @@ def adam(
         return AdamState(
             count=jnp.zeros([], jnp.int32),
             mu=tree_zeros(params, state_dtype),
-            nu=tree_zeros(params, state_dtype),
+            nu=tree_zeros(params, state_dtype, real=True),
         )
 
     def update_fn(
@@ -95,24 +102,19 @@ def adam(
         step_size = lr / one_minus_pow(b1, t, sdt)
         bc2 = one_minus_pow(b2, t, sdt)
 
-        def moment(decay, power):
-            def leaf(g, m):
-                cdt = compute_dtype(g.dtype, m.dtype)
-                g = g.astype(cdt)
-                new = decay * m.astype(cdt) + (1.0 - decay) * g**power
-                return new.astype(m.dtype)
+        def first(g: jax.Array, m: jax.Array) -> jax.Array:
+            cdt = compute_dtype(g.dtype, m.dtype)
+            return cast_to(b1 * m.astype(cdt) + (1.0 - b1) * g.astype(cdt), m.dtype)
 
-            return leaf
+        mu = jax.tree.map(first, updates, state.mu)
+        nu = jax.tree.map(lambda g, v: second_moment(g, v, b2), updates, state.nu)
 
-        mu = jax.tree.map(moment(b1, 1), updates, state.mu)
-        nu = jax.tree.map(moment(b2, 2), updates, state.nu)
-
-        def step(g, m, v):
+        def step(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             cdt = compute_dtype(m.dtype, v.dtype)
-            m = m.astype(cdt)
-            v = v.astype(cdt)
-            u = -step_size.astype(cdt) * m / (jnp.sqrt(v / bc2.astype(cdt)) + eps)
-            return u.astype(g.dtype)
+            rdt = real_dtype(cdt)
+            denom = jnp.sqrt(v.astype(rdt) / bc2.astype(rdt)) + eps
+            u = -step_size.astype(cdt) * m.astype(cdt) / denom.astype(cdt)
+            return cast_to(u, g.dtype)
 
         new_updates = jax.tree.map(step, updates, mu, nu)
         return new_updates, AdamState(count=increment(count), mu=mu, nu=nu)

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Parameter averaging around any optax optimizer: Polyak (uniform) and EMA (debiased).
 
 Both wrappers return the inner optimizer's updates unchanged and keep, in their state, the
@@ -35,6 +36,7 @@ from jaxsched._validate import (
     concrete,
 )
 from jaxsched.optim._base import (
+    cast_to,
     check_beta,
     check_params_given,
     check_state_dtype,
@@ -54,7 +56,8 @@ from jaxsched.optim.eval import register_average
 class PolyakAverageState(NamedTuple):
     """State of :func:`polyak_average`."""
 
-    count: jax.Array  # int32, number of updates so far
+    # int32, number of updates so far (the name shadows tuple.count, as in optax's states)
+    count: jax.Array  # type: ignore[assignment]
     inner_state: optax.OptState
     average: optax.Params  # mean of params_0 (before any update) or of params_1..params_count
 
@@ -62,7 +65,8 @@ class PolyakAverageState(NamedTuple):
 class EmaAverageState(NamedTuple):
     """State of :func:`ema_average`."""
 
-    count: jax.Array  # int32, number of optimizer updates so far
+    # int32, number of optimizer updates so far (the name shadows tuple.count, as in optax's states)
+    count: jax.Array  # type: ignore[assignment]
     debias: jax.Array  # 1 - prod(decays applied so far): the raw EMA's total weight
     # sum of log(decay) so far as a compensated pair (a decay schedule's debiasing)
     log_decay: jax.Array
@@ -90,13 +94,13 @@ def _lerp_tree(average: Any, params: Any, updates: Any, c: jax.Array, apply: Any
     Written as ``(1-c) a + c p`` so that ``c == 1`` gives ``p_next`` exactly.
     """
 
-    def leaf(a, p, u):
+    def leaf(a: jax.Array, p: jax.Array, u: jax.Array) -> jax.Array:
         cdt = compute_dtype(a.dtype, p.dtype)
         cc = c.astype(cdt)
         new = (1 - cc) * a.astype(cdt) + cc * _next_params(p, u, cdt)
         if apply is not None:
             new = jnp.where(apply, new, a.astype(cdt))
-        return new.astype(a.dtype)
+        return cast_to(new, a.dtype)
 
     return jax.tree.map(leaf, average, params, updates)
 
@@ -115,8 +119,9 @@ def polyak_average(
 
     Args:
       inner: any optax ``GradientTransformation``.
-      state_dtype: dtype of the stored average (e.g. ``jnp.float32`` for bf16 parameters);
-        by default each leaf follows its parameter.
+      state_dtype: dtype of the stored average (e.g. ``jnp.float32`` for bf16 parameters),
+        floating or complex (complex parameters need a complex one); by default each leaf
+        follows its parameter.
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -139,7 +144,12 @@ def polyak_average(
             average=tree_copy(params, state_dtype),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: PolyakAverageState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, PolyakAverageState]:
         check_params_given(params, "polyak_average")
         new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         sdt = scalar_dtype(state.average, state_dtype)
@@ -210,7 +220,8 @@ def ema_average(
       warmup: use timm's decay warmup.
       warmup_gamma, warmup_power: timm's ``warmup_gamma`` and ``warmup_power`` (> 0).
       min_decay: timm's ``min_decay``, in [0, decay].
-      state_dtype: dtype of the stored average; by default each leaf follows its parameter.
+      state_dtype: dtype of the stored average, floating or complex (complex parameters need
+        a complex one); by default each leaf follows its parameter.
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -253,7 +264,12 @@ def ema_average(
             average=tree_copy(params, state_dtype),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: EmaAverageState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, EmaAverageState]:
         check_params_given(params, "ema_average")
         new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         sdt = state.debias.dtype
@@ -331,7 +347,7 @@ def power_ema_decay(gamma: Any = 6.94) -> Callable[[jax.Array], jax.Array]:
     """
     check_nonnegative("gamma", gamma)
 
-    def schedule(k):
+    def schedule(k: jax.Array) -> jax.Array:
         k1 = jnp.asarray(k, jnp.float32) + 1.0
         return jnp.power(1.0 - 1.0 / k1, jnp.asarray(gamma, jnp.float32) + 1.0)
 
@@ -370,7 +386,7 @@ def sqrt_cooldown_ema_decay(
     check_beta("beta", beta)
     check_in_range("epsilon", epsilon, 0.0, 1.0)
 
-    def schedule(k):
+    def schedule(k: jax.Array) -> jax.Array:
         k = jnp.asarray(k, jnp.float32)
         frac = jnp.clip((k - switch_step) / jnp.asarray(decay_steps, jnp.float32), 0.0, 1.0)
         alpha = jnp.maximum(1.0 - jnp.sqrt(frac), epsilon)

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """``eval_params``: the parameters to evaluate and checkpoint, found anywhere in an optax state."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsched.optim._base import is_masked_node
+from jaxsched.optim._base import cast_to, compute_dtype, is_masked_node
 
 AverageGetter = Callable[[Any, optax.Params], Any]
 
@@ -44,18 +45,21 @@ def register_average(state_class: type, getter: AverageGetter) -> None:
     _AVERAGES[state_class] = getter
 
 
-def _optax_schedule_free_x(state: Any, params: Any) -> Any:
-    """optax.contrib.schedule_free keeps only z: ``x = (y - (1-b1) z) / b1`` from y = params."""
-    b1 = state.b1
+def _optax_schedule_free_x(state: Any, params: optax.Params) -> Any:
+    """optax.contrib.schedule_free keeps only z: ``x = (y - (1-b1) z) / b1`` from y = params.
 
-    def recover(z, y):
+    optax's own expression (not :func:`recover_x`'s), so that the result is
+    ``optax.contrib.schedule_free_eval_params``' bit for bit.
+    """
+
+    def leaf(z: Any, y: Any) -> Any:
         if is_masked_node(z):
             return z
-        cdt = jnp.result_type(jnp.float32, z.dtype, y.dtype)
-        bb = jnp.asarray(b1, cdt)
+        cdt = compute_dtype(z.dtype, y.dtype)
+        bb = jnp.asarray(state.b1).astype(cdt)
         return (y.astype(cdt) - (1 - bb) * z.astype(cdt)) / bb
 
-    return jax.tree.map(recover, state.z, params, is_leaf=is_masked_node)
+    return jax.tree.map(leaf, state.z, params, is_leaf=is_masked_node)
 
 
 register_average(optax.contrib.ScheduleFreeState, _optax_schedule_free_x)
@@ -80,10 +84,10 @@ def _found_values(state: Any, params: Any) -> Any:
     """
     avg = _AVERAGES[type(state)](state, params)
 
-    def take(a, y):
+    def take(a: Any, y: Any) -> Any:
         if is_masked_node(a):
             return jax.tree.map(lambda _: _UNCOVERED, y)
-        return jnp.asarray(a).astype(jnp.asarray(y).dtype)
+        return cast_to(jnp.asarray(a), jnp.asarray(y).dtype)
 
     return jax.tree.map(take, avg, params, is_leaf=is_masked_node)
 
@@ -94,8 +98,10 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
     * averaging states (:func:`polyak_average`, :func:`ema_average`): the (debiased) average;
     * schedule-free states (:func:`schedule_free_adam`, :func:`schedule_free_adamw`,
       :func:`schedule_free_sgd`, :func:`schedule_free_radam`, :func:`schedule_free`): the
-      stored average ``x``; ``optax.contrib.schedule_free`` states (all its
-      ``schedule_free_*``): ``x = (params - (1-b1) z) / b1``, recovered from the parameters;
+      average ``x``, stored (``store_x``) or recovered from the parameters as
+      ``z + (params - z) / b1``; ``optax.contrib.schedule_free`` states (all its
+      ``schedule_free_*``): ``x = (params - (1-b1) z) / b1``, as optax computes it. Where ``x``
+      is recovered, ``params`` must be the parameters the optimizer's updates produced;
     * any state class given to :func:`register_average`;
     * anything else: ``params`` unchanged.
 
@@ -121,13 +127,13 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
     found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_state) if _is_state(s)]
     if not found:
         return params
-    treedef = jax.tree.structure(params)
-    leaves = jax.tree.leaves(params)
+    leaves, treedef = jax.tree.flatten(params)
     result: list[Any] = list(leaves)
     covered = [False] * len(leaves)
     for state in found:
-        values = _found_values(state, params)
-        flat = treedef.flatten_up_to(values)
+        # shaped like params: an array or _UNCOVERED (a leaf too) for every parameter
+        flat = jax.tree.leaves(_found_values(state, params))
+        assert len(flat) == len(leaves), (len(flat), len(leaves))
         for i, v in enumerate(flat):
             if v is _UNCOVERED:
                 continue
