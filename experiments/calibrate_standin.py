@@ -59,6 +59,7 @@ def parse() -> argparse.Namespace:
     for f in Difficulty._fields:
         p.add_argument(f"--{f.replace('_', '-')}", type=type(Difficulty._field_defaults[f]),
                        default=None)
+    p.add_argument("--b2", type=float, default=None, help="Adam's b2 (default: the notes' 0.999)")
     p.add_argument("--lrs", type=float, nargs="+", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--chunk", type=int, default=250, help="steps per dispatch")
@@ -107,7 +108,8 @@ def main() -> None:
 
     def config(label, lr, seed):
         p = alchemist.Preset("calibration", "tinyvit", steps, lr)
-        return alchemist.run_config(alchemist.RUNS[label], p, seed=seed)
+        cfg = alchemist.run_config(alchemist.RUNS[label], p, seed=seed)
+        return cfg if a.b2 is None else dataclasses.replace(cfg, b2=a.b2)
 
     consts = [config(CONSTANT, lr, s) for lr, s in grid]
     drops = [config(DROPPED, lr, s) for lr, s in grid]
@@ -132,7 +134,8 @@ def main() -> None:
     cfg = {"size": a.size, "model": {f: getattr(size.model, f) for f in
                                      ("features", "num_blocks", "num_heads", "dropout")},
            "batch": size.batch_size, "steps": steps, "n_train": size.synthetic_train,
-           "difficulty": size.difficulty._asdict(), "lrs": lrs, "seeds": seeds}
+           "difficulty": size.difficulty._asdict(), "lrs": lrs, "seeds": seeds,
+           "b2": consts[0].b2}
     print("candidate:", json.dumps(cfg))
     print(f"wall {wall:.0f} s for {r} constant + {r} stepwise runs (branched at step {branch})")
 
