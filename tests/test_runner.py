@@ -236,3 +236,44 @@ def test_a_group_interrupted_mid_run_resumes_exactly(dataset, tmp_path, monkeypa
         pa, pb = ckpt.load_pytree(a.run_dir.params_dir), ckpt.load_pytree(b.run_dir.params_dir)
         for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_one_checkpoint_manager_per_run_holding_the_named_state(dataset, tmp_path,
+                                                                 monkeypatch):
+    import orbax.checkpoint as ocp
+
+    opened = []
+    real_init = ocp.CheckpointManager.__init__
+
+    def counting(self, directory, *args, **kw):
+        opened.append(Path(directory).name)
+        real_init(self, directory, *args, **kw)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "__init__", counting)
+    cfgs = [_cfg(optimizer="adam_ema", ema_decay=0.9), _cfg(optimizer="adam_ema", seed=1)]
+    results = _runner(dataset, tmp_path, chunk_size=5, checkpoint_every=5).run(cfgs)
+    monkeypatch.undo()
+    # 5 checkpoints of each of 2 runs through 2 managers; params/ once per run at the end
+    assert opened.count("ckpt") == 2 and opened.count("params") == 2
+    with ocp.CheckpointManager(results[0].run_dir.checkpoint_dir,
+                               item_handlers=ocp.StandardCheckpointHandler()) as m:
+        names = {x.name for x in jax.tree.leaves(m.item_metadata(m.latest_step()).tree)}
+    assert {"step", "key"} <= names
+    assert any(n.startswith("params.") for n in names)
+    assert any(n.startswith("opt_state.") and ".mu." in n for n in names)
+
+
+def test_a_run_directory_of_format_1_is_refused_in_one_line(dataset, tmp_path):
+    from jaxsched.train.runner import IncompatibleRunError
+
+    cfg = _cfg()
+    runner = _runner(dataset, tmp_path)
+    run_dir = tmp_path / "runs" / runner.run_id(cfg)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(
+        {**runner._record(cfg), "format": 1, "written_by": "jaxsched 0.2.0"}))
+    with pytest.raises(IncompatibleRunError) as e:
+        runner.run([cfg])
+    msg = str(e.value)
+    assert "\n" not in msg and "jaxsched 0.2.0 in run format 1" in msg
+    assert f"writes format {RUN_FORMAT}" in msg and RUN_FORMAT == 2

@@ -58,9 +58,12 @@ from jaxsched.train.task import Task
 __all__ = ["RUN_FORMAT", "SUMMARY_KEYS", "TERMINAL", "IncompatibleRunError", "RunResult",
            "Runner", "TrainingRun"]
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 """The version of the run-directory layout (``config.json``'s ``"format"``). Directories of
-another format are refused, never resumed (:class:`IncompatibleRunError`)."""
+another format are refused, never resumed (:class:`IncompatibleRunError`). Format 2 stores the
+training state in ``ckpt/`` (and branch points) as its named tree, :class:`TrainState`'s
+``step``, ``params``, ``opt_state`` and ``key``, where format 1 stored its leaves as a flat
+``{"0000": ...}``."""
 
 
 class IncompatibleRunError(RuntimeError):
@@ -162,6 +165,11 @@ class _Run:
     compute_steps: int = 0
     _table: np.ndarray | None = None
     start: int = 0  # the step this call started training it from
+    ckpt: ckpt.Checkpointer | None = None  # the run's one checkpoint manager in this call
+
+    def close(self) -> None:
+        if self.ckpt is not None:
+            self.ckpt.close()
 
     def lr_table(self) -> np.ndarray:
         # Computed once: a cohort rebuilds its tables each time a run leaves it.
@@ -214,23 +222,6 @@ def _take_runs(tree, idx):
 
 def _tree_take(tree, idx: Sequence[int]):
     return _take_runs(tree, np.asarray(idx, np.int32))
-
-
-def _as_leaves(state) -> dict[str, Any]:
-    # Checkpoints hold a flat dict of leaves: optimizer states are nested NamedTuples that a
-    # checkpoint library need not understand, and the structure is rebuilt from a fresh init.
-    return {f"{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
-
-
-def _from_leaves(leaves: dict[str, Any], like):
-    flat, treedef = jax.tree.flatten(like)
-    if len(leaves) != len(flat):
-        raise ValueError(
-            f"checkpoint has {len(leaves)} arrays but the run's state has {len(flat)}: "
-            "the checkpoint belongs to a different optimizer or model"
-        )
-    # Host arrays: the runner stacks a cohort on the host and places it on the devices once.
-    return jax.tree.unflatten(treedef, [np.asarray(leaves[f"{i:04d}"]) for i in range(len(flat))])
 
 
 class _Placement(NamedTuple):
@@ -290,6 +281,7 @@ class Runner:
         self.smoothing = smoothing
         self.progress = progress
         self.log = log
+        self._info = self._warn = log
         self.shard = shard
         self._trainers: dict[tuple, GroupTrainer] = {}
         self._configs: dict[str, TrainingRun] = {}
@@ -459,6 +451,18 @@ class Runner:
         return self._trainers[key], _Placement(mesh, axis)
 
     def _train_group(self, runs: list[_Run], bar, done: dict[str, RunResult]) -> list[RunResult]:
+        # One checkpoint manager per run, held for as long as the run trains in this call
+        # (orbax expects one per directory for its lifetime) and closed whatever happens.
+        try:
+            for r in runs:
+                r.ckpt = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2, log=self._warn)
+            return self._train_opened(runs, bar, done)
+        finally:
+            for r in runs:
+                r.close()
+
+    def _train_opened(self, runs: list[_Run], bar, done: dict[str, RunResult]
+                      ) -> list[RunResult]:
         results: list[RunResult] = []
         orphans = [r for r in runs if self._orphaned(r, done)]
         for r in orphans:
@@ -492,7 +496,7 @@ class Runner:
             cohort = [runs[i] for i in idx]
             state = _tree_stack([states[i] for i in idx])
             if mesh is not None:
-                self.log(f"{len(cohort)} run(s) on {mesh.size} devices ({axis} axis)")
+                self._info(f"{len(cohort)} run(s) on {mesh.size} devices ({axis} axis)")
             results += self._train_cohort(trainer, placement, cohort, state, bar)
         return results
 
@@ -521,11 +525,7 @@ class Runner:
 
     @staticmethod
     def _has_checkpoint(r: _Run) -> bool:
-        c = ckpt.Checkpointer(r.rd.checkpoint_dir)
-        try:
-            return c.latest_step() is not None
-        finally:
-            c.close()
+        return r.ckpt is not None and r.ckpt.latest_step() is not None
 
     @staticmethod
     def _snapshot_dir(rd: RunDir, step: int):
@@ -533,7 +533,7 @@ class Runner:
 
     def _save_snapshots(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
         for r, i in zip(runs, idx, strict=True):
-            ckpt.save_pytree(self._snapshot_dir(r.rd, r.step), _as_leaves(_tree_slice(state, i)))
+            ckpt.save_pytree(self._snapshot_dir(r.rd, r.step), _tree_slice(state, i))
 
     def _branch(self, r: _Run, fresh_state: TrainState) -> TrainState:
         """Start ``r`` from its parent's snapshot, with the parent's losses and evals so far."""
@@ -549,8 +549,7 @@ class Runner:
                 f"{r.rd.run_id} cannot branch from {parent_id} at step {step}: their "
                 "learning-rate tables differ before that step"
             )
-        leaves = ckpt.load_pytree(self._snapshot_dir(parent, step), _as_leaves(fresh_state))
-        state = _from_leaves(leaves, fresh_state)
+        state = ckpt.load_pytree(self._snapshot_dir(parent, step), fresh_state)
         losses = parent.load_losses()
         wanted = [s for s in range(1, step + 1) if _evaluates_at(r.cfg, s)]
         evals = [e for e in parent.load_eval() if e["step"] in wanted]
@@ -566,15 +565,11 @@ class Runner:
     def _restore(self, r: _Run, fresh_state: TrainState) -> TrainState:
         """``r``'s state from its newest intact checkpoint (a damaged one is set aside with one
         line of log), its branch point, or fresh."""
-        c = ckpt.Checkpointer(r.rd.checkpoint_dir)
-        try:
-            found = c.restore_latest(_as_leaves(fresh_state), log=self.log)
-        finally:
-            c.close()
+        # Host (NumPy) leaves: the runner stacks a cohort on the host and places it once.
+        found = r.ckpt.restore_latest(fresh_state, log=self._warn)
         if found is None:
             return fresh_state if r.cfg.branch_from is None else self._branch(r, fresh_state)
-        step, leaves = found
-        state = _from_leaves(leaves, fresh_state)
+        step, state = found
         if int(state.step) != step:
             raise ValueError(f"checkpoint {step} of {r.rd.path} holds step {int(state.step)}")
         losses = r.rd.load_losses()
@@ -590,7 +585,7 @@ class Runner:
         r.wall = float(summary.get("wall_seconds", 0.0))
         r.compute_seconds = float(summary.get("compute_seconds", 0.0))
         r.compute_steps = int(summary.get("compute_steps", 0))
-        self.log(f"resuming {r.rd.run_id} from step {step}")
+        self._info(f"resuming {r.rd.run_id} from step {step}")
         return state
 
     def _train_cohort(
@@ -693,11 +688,7 @@ class Runner:
                 r.rd.save_losses(r.all_losses())
                 r.rd.save_eval(r.evals)
                 r.rd.write_summary(self._summary(r, "running"))
-            c = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2)
-            try:
-                c.save(r.step, _as_leaves(_tree_slice(state, i)))
-            finally:
-                c.close()
+            r.ckpt.save(r.step, _tree_slice(state, i))
 
     def _summary(self, r: _Run, status: str, **extra) -> dict[str, Any]:
         losses = r.all_losses()
@@ -736,7 +727,7 @@ class Runner:
             f"{r.rd.run_id}: loss became {value} at step {step}; training of this run stopped"
             " (its last good checkpoint, if any, is kept)"
         )
-        self.log(msg)
+        self._warn(msg)
         summary = self._summary(r, "diverged", message=msg, diverged_at_step=step)
         if dist.is_primary():
             r.rd.save_losses(r.all_losses())
