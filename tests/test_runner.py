@@ -13,9 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_metrics import check_against_run, read_events
 
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train.config import RunConfig
+from jaxsched.train.metrics import read_jsonl
 from jaxsched.train.runner import RUN_FORMAT, SUMMARY_KEYS, Runner
 from jaxsched.train.task import Task, cross_entropy
 from jaxsched.train.workloads import WORKLOADS
@@ -148,33 +150,45 @@ def _run_dir(out: Path) -> Path:
     return d
 
 
+def _last_metrics_step(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    records = read_jsonl(path) if path.exists() else []
+    return max((r["step"] for r in records), default=0)
+
+
 def test_resume_after_kill_is_exact(tmp_path):
+    """SIGKILL once a checkpoint is written and metrics.jsonl and the event files hold steps
+    past it; the resumed run's files equal an uninterrupted run's, every step once."""
     env = {**os.environ, "JAXSCHED_DATA": str(tmp_path / "cache")}
-    ref = subprocess.run([*TRAIN, "--out", str(tmp_path / "ref")], env=env, capture_output=True,
+    ref = subprocess.run([*TRAIN, "--out", str(tmp_path / "ref"), "--tensorboard",
+                          str(tmp_path / "ref-tb")], env=env, capture_output=True,
                          text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
 
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([*TRAIN, "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    out, tb = tmp_path / "killed", tmp_path / "tb"
+    proc = subprocess.Popen([*TRAIN, "--out", str(out), "--tensorboard", str(tb)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     killed_at = None
     while time.time() < deadline and proc.poll() is None:
         ck = out / "runs"
-        found = ck.glob("*/ckpt/*") if ck.exists() else []
+        found = list(ck.glob("*/ckpt/*")) if ck.exists() else []
         steps = [int(p.name) for p in found if p.name.isdigit()]
-        if steps and max(steps) >= 20:
+        if steps and max(steps) >= 20 and _last_metrics_step(found[0].parents[1]) > max(steps):
             proc.send_signal(signal.SIGKILL)
             killed_at = max(steps)
             break
         time.sleep(0.05)
     proc.wait(timeout=60)
     assert killed_at is not None, "the run finished before it could be killed"
+    # the killed process wrote steps past its checkpoint (the resume must take them back)
+    assert _last_metrics_step(_run_dir(out)) > killed_at
+    assert max(s for s, _ in read_events(tb / _run_dir(out).name)["loss"]) > killed_at
     assert not (_run_dir(out) / "summary.json").exists() or json.loads(
         (_run_dir(out) / "summary.json").read_text())["status"] != "finished"
 
-    resumed = subprocess.run([*TRAIN, "--out", str(out)], env=env, capture_output=True,
-                             text=True, timeout=600)
+    resumed = subprocess.run([*TRAIN, "--out", str(out), "--tensorboard", str(tb)], env=env,
+                             capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
 
@@ -187,6 +201,10 @@ def test_resume_after_kill_is_exact(tmp_path):
     for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert json.loads((a / "eval.json").read_text()) == json.loads((b / "eval.json").read_text())
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    check_against_run(a, tmp_path / "ref-tb" / a.name)
+    check_against_run(b, tb / b.name)
+    assert read_events(tmp_path / "ref-tb" / a.name) == read_events(tb / b.name)
 
 
 def test_steps_this_run_trains_fewer_steps_on_the_same_schedule(dataset, tmp_path):

@@ -34,6 +34,7 @@ def reproduce(
     readout: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    tensorboard: str | pathlib.Path | None = None,
 ) -> pathlib.Path:
     """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
 
@@ -43,6 +44,9 @@ def reproduce(
     The data is the preset's workload's (:meth:`~jaxsched.train.workloads.ImageWorkload.load_data`:
     CIFAR-10 when it can be had with ``data="auto"``, else the stand-in with a
     :class:`~jaxsched.train.data.SyntheticFallbackWarning`).
+
+    ``tensorboard``: also write TensorBoard event files, one subdirectory per run
+    (:class:`~jaxsched.train.runner.Runner`'s ``tensorboard``).
     """
     if preset_name not in alchemist.PRESETS:
         raise ValueError(
@@ -65,7 +69,7 @@ def reproduce(
         workload.task(dataset), out, identity=workload.describe(dataset.name), group=group,
         chunk_size=preset.chunk_size,
         checkpoint_every=max(preset.chunk_size, preset.eval_every),
-        smoothing=preset.window, progress=progress, log=log,
+        smoothing=preset.window, progress=progress, log=log, tensorboard=tensorboard,
     )
     results = runner.run([c for cs in by_label.values() for c in cs])
     by_id = {r.run_dir.run_id: r for r in results}
