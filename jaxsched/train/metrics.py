@@ -110,8 +110,11 @@ def _check_scalars(step: Any, scalars: Any) -> tuple[int, dict[str, float]]:
     return int(step), out
 
 
-class _Closing:
-    """``with writer:`` closes the writer at the end of the block."""
+class _Writer:
+    """What the built-in writers share: ``with writer:`` closes it at the end of the block, and
+    a closed writer refuses more scalars."""
+
+    _closed = False
 
     def __enter__(self):
         return self
@@ -119,12 +122,17 @@ class _Closing:
     def __exit__(self, *exc: Any) -> None:
         self.close()  # type: ignore[attr-defined]
 
+    def _checked(self, step: Any, scalars: Any) -> tuple[int, dict[str, float]]:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        return _check_scalars(step, scalars)
+
 
 # --------------------------------------------------------------------------------------------
 # metrics.jsonl
 
 
-class JsonlWriter(_Closing):
+class JsonlWriter(_Writer):
     """Appends one JSON object per line to ``path`` at every ``flush``.
 
     ``write_scalars(step, scalars)`` gives at most two lines: ``{"step": step, <the other
@@ -142,15 +150,12 @@ class JsonlWriter(_Closing):
         self.path = pathlib.Path(path)
         self._replace = bool(replace)
         self._lines: list[str] = []
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"JsonlWriter({str(self.path)!r})"
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
-        step, values = _check_scalars(step, scalars)
+        step, values = self._checked(step, scalars)
         plain = {k: x for k, x in values.items() if not k.startswith(EVAL_PREFIX)}
         evals = {k[len(EVAL_PREFIX):]: x for k, x in values.items() if k.startswith(EVAL_PREFIX)}
         if plain:
@@ -224,7 +229,7 @@ def require_tensorboard() -> Any:
     return tensorboardX
 
 
-class TensorBoardWriter(_Closing):
+class TensorBoardWriter(_Writer):
     """Writes scalars as TensorBoard events in ``logdir`` (one TensorBoard run), the names as tags.
 
     Needs ``tensorboardX`` (:func:`require_tensorboard`); no TensorFlow. Each writer writes a
@@ -249,15 +254,12 @@ class TensorBoardWriter(_Closing):
             str(self.logdir), filename_suffix=f".{os.getpid()}.{secrets.token_hex(4)}",
             max_queue=1000, flush_secs=3600,
         )
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"TensorBoardWriter({str(self.logdir)!r})"
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
-        step, values = _check_scalars(step, scalars)
+        step, values = self._checked(step, scalars)
         for tag, value in values.items():
             self._writer.add_scalar(tag, value, global_step=step)
 
