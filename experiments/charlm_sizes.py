@@ -1,6 +1,6 @@
 """Measure the byte language model's sizes on this machine: run-steps/s, cost, bits per byte.
 
-For each size of :data:`jaxsched.train.charlm.SIZES` asked for, in one process:
+For each size of :data:`jaxsched.workloads.charlm.SIZES` asked for, in one process:
 
 * the corpus (files, bytes, sha256) and the model (parameters, XLA's GFLOP per run-step);
 * run-steps/s of the group loop after compiling, for K runs in one program, of plain AdamW, of
@@ -40,10 +40,10 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from jaxsched import optim  # noqa: E402
-from jaxsched.train.bench import matmul_peak_gflops  # noqa: E402
-from jaxsched.train.charlm import SIZES, charlm_task  # noqa: E402
 from jaxsched.train.loop import GroupTrainer  # noqa: E402
-from jaxsched.train.text import stdlib_corpus  # noqa: E402
+from jaxsched.train.throughput import matmul_peak_gflops  # noqa: E402
+from jaxsched.workloads.charlm import SIZES, charlm_task  # noqa: E402
+from jaxsched.workloads.text import stdlib_corpus  # noqa: E402
 
 
 def _adamw(lr_fn, h):

@@ -46,10 +46,10 @@ from jaxsched import optim  # noqa: E402
 from jaxsched.chapter import notes_curves, regime  # noqa: E402
 from jaxsched.optim import eval_params  # noqa: E402
 from jaxsched.smoothing import smoothed_at, smoothing_window  # noqa: E402
-from jaxsched.train.data import Difficulty, synthetic  # noqa: E402
 from jaxsched.train.loop import GroupTrainer  # noqa: E402
-from jaxsched.train.model import TinyViT  # noqa: E402
-from jaxsched.train.task import image_classification_task  # noqa: E402
+from jaxsched.workloads.image import image_classification_task  # noqa: E402
+from jaxsched.workloads.standin import Difficulty, synthetic  # noqa: E402
+from jaxsched.workloads.tinyvit import TinyViT  # noqa: E402
 
 FRACTIONS = tuple(k / 10 for k in range(1, 11))
 END_KS = (8, 16, 32)

@@ -162,6 +162,13 @@ def _join_job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     _dist.initialize(args.coordinator, args.num_processes, args.process_id)
 
 
+def _data_kinds() -> tuple[str, ...]:
+    """Every ``--data`` value a workload of the catalogue reads."""
+    from jaxsched.workloads import catalogue
+
+    return tuple(dict.fromkeys(d for w in catalogue.WORKLOADS.values() for d in w.data))
+
+
 def _add_tensorboard_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorboard", metavar="DIR", default=None,
                    help="also write TensorBoard event files, one subdirectory per run "
@@ -170,8 +177,9 @@ def _add_tensorboard_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
-                   help="dataset: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic")
+    p.add_argument("--data", choices=_data_kinds(), default="auto",
+                   help="dataset: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic "
+                   "(tinyvit; other workloads read their own data: auto)")
     p.add_argument("--readout", choices=("first_patch", "class_token"), default=None,
                    help="TinyViT readout: the notes' x[:, 0] (first_patch) or the class token")
     p.add_argument("--no-group", action="store_true",
@@ -183,38 +191,70 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     from jaxsched.chapter import alchemist, figures
+    from jaxsched.workloads import catalogue
 
     p = subparsers.add_parser(
         "reproduce",
         help="rerun the notes' learning-rate experiments and write REPORT.md",
         description=(
-            "Train every run of the notes' chapter at a preset's scale (resuming finished and "
-            "interrupted runs), draw the figures and write OUT/REPORT.md. Presets: "
-            + "; ".join(f"{k}: {v.steps} steps, {v.description}"
-                        for k, v in alchemist.PRESETS.items())
+            "Train every run of the notes' chapter on a workload at one of its sizes (resuming "
+            "finished and interrupted runs), draw the figures and write OUT/REPORT.md. "
+            "Presets: " + "; ".join(
+                f"{t} {k}: {v.steps} steps, {v.description}"
+                for t in catalogue.WORKLOADS for k, v in alchemist.presets(t).items())
         ),
     )
-    p.add_argument("--preset", choices=tuple(alchemist.PRESETS), default="quick")
+    p.add_argument("--task", choices=tuple(catalogue.WORKLOADS), default=alchemist.NOTES_TASK,
+                   help="the workload (default: the notes' tinyvit)")
+    p.add_argument("--preset", default="quick", help="a size of the workload (default quick)")
     p.add_argument("--out", required=True, help="output directory (REPORT.md, figures/, runs/)")
     p.add_argument("--figures", nargs="+", metavar="NAME", default=None,
                    help="figures to draw: all (default), none, or any of "
                    f"{list(figures.FIGURES)}")
     p.add_argument("--seeds", type=_positive_int, default=1,
                    help="seeds per run (figures show mean and a ±1 std band)")
+    p.add_argument("--sweep-lr", action="store_true",
+                   help="instead of the chapter, run the notes' learning-rate protocol: Constant "
+                   "LR and Linear Decay 100%% over a learning-rate grid; writes OUT/REPORT.md, "
+                   "OUT/sweep.json (the chosen lr: the constant run's best), OUT/sweep.csv and "
+                   "OUT/figures/lr_sweep.png")
+    p.add_argument("--lrs", nargs="+", type=_positive_float, metavar="X", default=None,
+                   help="with --sweep-lr: the starting grid (default: the preset's lr x 2^k, "
+                   "k = -2..2); it grows past an end while the best lies there")
     _add_train_flags(p)
     p.set_defaults(func=functools.partial(_run_reproduce, parser=p))
 
 
 def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
-    from jaxsched.chapter import reproduce
+    from jaxsched.chapter import alchemist, reproduce
 
     _check_out_dir(parser, args.out)
+    names = tuple(alchemist.presets(args.task))
+    if args.preset not in names:
+        parser.error(f"argument --preset: must be one of {', '.join(names)} for --task "
+                     f"{args.task}, got {args.preset!r}")
+    if args.lrs is not None and not args.sweep_lr:
+        parser.error("argument --lrs: only with --sweep-lr")
+    if args.sweep_lr:
+        from jaxsched.chapter import sweep
+
+        if args.figures is not None:
+            parser.error("argument --figures: not with --sweep-lr (it draws figures/lr_sweep.png)")
+        result, path = sweep.sweep(
+            args.task, args.preset, args.out, lrs=args.lrs, seeds=args.seeds, data=args.data,
+            group=not args.no_group, readout=args.readout, progress=not args.no_progress,
+        )
+        print(f"chosen lr: {result.chosen_lr:g} (the constant run's best; linear decay's: "
+              f"{result.linear_lr:g})")
+        print(path)
+        return 0
     try:
         reproduce.resolve_figures(args.figures)
     except ValueError as err:
         parser.error(f"argument --figures: {err}")
     path = reproduce.reproduce(
-        args.preset, args.out, data=args.data, seeds=args.seeds, figures=args.figures,
+        args.preset, args.out, task=args.task, data=args.data, seeds=args.seeds,
+        figures=args.figures,
         group=not args.no_group, readout=args.readout, progress=not args.no_progress,
         tensorboard=args.tensorboard,
     )
@@ -262,7 +302,7 @@ def _config_flags() -> list[tuple[str, dict]]:
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    from jaxsched.train.workloads import WORKLOADS
+    from jaxsched.workloads.image import SIZES
 
     p = subparsers.add_parser(
         "train",
@@ -279,9 +319,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seeds", type=_positive_int, default=1,
                    help="train seeds SEED .. SEED+N-1 together in one program")
-    p.add_argument("--model", choices=tuple(WORKLOADS), default="full",
-                   help="the workload (TinyViT size, batch, synthetic set) of "
-                   "jaxsched.train.workloads: the notes' (full, default) or a smaller one")
+    p.add_argument("--model", choices=tuple(SIZES), default="full",
+                   help="the size of the image workload (TinyViT, batch, synthetic set; "
+                   "jaxsched.workloads.image): the notes' (full, default) or a smaller one")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="images per step (default: the workload's)")
     p.add_argument("--eval-examples", type=_positive_int, default=None,
@@ -309,7 +349,7 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     from jaxsched.schedules import registry
     from jaxsched.train.config import RunConfig
     from jaxsched.train.runner import Runner
-    from jaxsched.train.workloads import WORKLOADS
+    from jaxsched.workloads.image import SIZES
 
     _check_out_dir(parser, args.out)
     try:
@@ -329,7 +369,7 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     sizes = {k: getattr(args, k)
              for k in ("batch_size", "eval_examples", "synthetic_train", "synthetic_test")}
     workload = dataclasses.replace(
-        WORKLOADS[args.model], **{k: x for k, x in sizes.items() if x is not None}
+        SIZES[args.model], **{k: x for k, x in sizes.items() if x is not None}
     ).with_readout(args.readout)
     dataset = workload.load_data(args.data, progress=not args.no_progress)
     runner = Runner(
@@ -373,7 +413,7 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="also measure K runs in one program against K sequential runs "
                    "(default K = 1 2 4 8 when the flag is given without values)")
     p.add_argument("--steps", type=_positive_int, default=None, help="timed compiled steps")
-    p.add_argument("--project", default="full", choices=tuple(alchemist.PRESETS),
+    p.add_argument("--project", default="full", choices=tuple(alchemist.presets()),
                    help="with --sweep: the reproduction preset whose training time the "
                    "measured rates project, grouped and sequential (default: full)")
     p.add_argument("--project-seeds", type=_positive_int, default=1, metavar="N",
@@ -386,7 +426,7 @@ def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     import json
 
     from jaxsched.chapter import reproduce
-    from jaxsched.train import bench
+    from jaxsched.workloads import bench
 
     result = bench.run_bench(tiny=args.tiny, steps=args.steps)
     if args.sweep is not None:
@@ -444,13 +484,15 @@ def _number(text: str) -> float:
 
 
 def _add_compare(subparsers: argparse._SubParsersAction) -> None:
-    from jaxsched.compare import candidates, presets, tasks
+    from jaxsched.compare import candidates, presets
+    from jaxsched.workloads import catalogue
 
     grids = "; ".join(
-        f"{t} {name}: lrs {list(p.lrs)}, horizons {list(p.horizons)} ({p.description})"
-        for t, ps in presets.PRESETS.items() for name, p in ps.items()
+        f"{t} {name}: lrs {[float(f'{x:.3g}') for x in p.lrs]}, horizons {list(p.horizons)} "
+        f"({p.description})"
+        for t in catalogue.WORKLOADS for name in presets.names(t)
+        for p in [presets.get(t, name)]
     )
-    preset_names = tuple(dict.fromkeys(n for ps in presets.PRESETS.values() for n in ps))
     p = subparsers.add_parser(
         "compare",
         help="benchmark schedule-free and averaging against tuned cosine, linear and WSD",
@@ -462,9 +504,10 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
             "and OUT/runs/ (rerun the command to resume). Presets: " + grids
         ),
     )
-    p.add_argument("--task", choices=tuple(tasks.TASKS), required=True,
-                   help="; ".join(f"{t.name}: {t.description}" for t in tasks.TASKS.values()))
-    p.add_argument("--preset", choices=preset_names, default="smoke")
+    p.add_argument("--task", choices=tuple(catalogue.WORKLOADS), required=True,
+                   help="; ".join(f"{w.name}: {w.description}"
+                                  for w in catalogue.WORKLOADS.values()))
+    p.add_argument("--preset", default="smoke", help="a grid of the task (default smoke)")
     p.add_argument("--candidates", nargs="+", metavar="NAME", default=None,
                    help=f"candidates (default: all): {', '.join(candidates.BUILTIN)}")
     p.add_argument("--lrs", nargs="+", type=_positive_float, metavar="X", default=None,
@@ -481,8 +524,9 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=_number, default=None, metavar="LOSS",
                    help="validation loss for the time to target (default: the tuned cosine "
                    "envelope's final loss at the longest horizon)")
-    p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
-                   help="tinyvit: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic")
+    p.add_argument("--data", choices=_data_kinds(), default="auto",
+                   help="tinyvit: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic; "
+                   "other tasks read their own data (auto)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--no-bench", action="store_true",
                    help="skip the grouped-vs-one-at-a-time measurement on a small grid")
@@ -495,9 +539,13 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
-    from jaxsched.compare import report, workflow
+    from jaxsched.compare import presets, report, workflow
 
     _check_out_dir(parser, args.out)
+    names = presets.names(args.task)
+    if args.preset not in names:
+        parser.error(f"argument --preset: must be one of {', '.join(names)} for --task "
+                     f"{args.task}, got {args.preset!r}")
     res, path = workflow.run_preset(
         args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
         horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
@@ -563,7 +611,7 @@ def _one_line_fallback_warnings():
     """Show the data fallback warning as one ``warning:`` line on stderr (no source line)."""
     import warnings
 
-    from jaxsched.train.data import SyntheticFallbackWarning
+    from jaxsched.workloads.cifar10 import SyntheticFallbackWarning
 
     default = warnings.showwarning
 
@@ -605,9 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from jaxsched._io import OutDirLockedError
-    from jaxsched.train.data import DataUnavailableError
     from jaxsched.train.metrics import TensorBoardUnavailableError, require_tensorboard
     from jaxsched.train.runner import IncompatibleRunError
+    from jaxsched.workloads.cifar10 import DataUnavailableError
 
     sub = args.func.keywords.get("parser", parser)
     with _one_line_fallback_warnings(), _log_lines():

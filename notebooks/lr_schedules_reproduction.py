@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -59,11 +59,13 @@ from IPython.display import Image, Markdown, display
 from jaxsched.chapter import alchemist, figures, notes_curves
 from jaxsched.chapter.reproduce import reproduce
 from jaxsched.smoothing import moving_average
+from jaxsched.workloads.image import SIZES
 
-preset = alchemist.PRESETS[PRESET]
+preset = alchemist.preset("tinyvit", PRESET)
 out = pathlib.Path(OUT_DIR) if OUT_DIR else pathlib.Path(tempfile.mkdtemp(prefix=f"jaxsched-{PRESET}-"))
 print(f"preset {preset.name}: {preset.steps} steps, {preset.description}")
-print(f"workload {preset.workload.name}: {preset.workload.model}, batch {preset.workload.batch_size}")
+size = SIZES[PRESET]
+print(f"workload tinyvit {size.name}: {size.model}, batch {size.batch_size}")
 print(f"devices: {jax.devices()}")
 print(f"output: {out}")
 

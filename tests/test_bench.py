@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from jaxsched.train import bench
+from jaxsched.train import throughput
+from jaxsched.workloads import bench
 
 KEYS = (
     "steps_per_s", "naive_steps_per_s", "speedup", "gflop_per_step", "naive_gflop_per_step",
@@ -38,7 +39,7 @@ def test_sweep_bench_tiny():
         (lambda: bench.run_bench(tiny=True, rounds=0), "rounds"),
         (lambda: bench.sweep_bench((), tiny=True), "ks"),
         (lambda: bench.sweep_bench((0, 2), tiny=True), "ks"),
-        (lambda: bench.matmul_peak_gflops(0), "n"),
+        (lambda: throughput.matmul_peak_gflops(0), "n"),
     ],
 )
 def test_bad_arguments(call, name):
@@ -48,29 +49,29 @@ def test_bad_arguments(call, name):
 
 def test_rate_at_interpolates_between_measured_k_and_holds_beyond():
     rates = {"1": 10.0, "4": 40.0, "8": 48.0}
-    assert bench.rate_at(1, rates) == 10.0
-    assert bench.rate_at(2, rates) == pytest.approx(20.0)
-    assert bench.rate_at(6, rates) == pytest.approx(44.0)
-    assert bench.rate_at(16, rates) == 48.0
-    assert bench.rate_at(3, {2: 5.0}) == 5.0
+    assert throughput.rate_at(1, rates) == 10.0
+    assert throughput.rate_at(2, rates) == pytest.approx(20.0)
+    assert throughput.rate_at(6, rates) == pytest.approx(44.0)
+    assert throughput.rate_at(16, rates) == 48.0
+    assert throughput.rate_at(3, {2: 5.0}) == 5.0
 
 
 def test_projected_seconds_follows_the_runners_phases():
     rates = {1: 10.0, 2: 40.0}
     # two runs together for 50 steps (2 * 50 / 40 s), then the longer alone (50 / 10 s)
-    assert bench.projected_seconds([[100, 50]], rates) == pytest.approx(2.5 + 5.0)
-    assert bench.projected_seconds([[100, 50]], rates, grouped=False) == pytest.approx(15.0)
-    two_groups = bench.projected_seconds([[100], [100, 100]], rates)
+    assert throughput.projected_seconds([[100, 50]], rates) == pytest.approx(2.5 + 5.0)
+    assert throughput.projected_seconds([[100, 50]], rates, grouped=False) == pytest.approx(15.0)
+    two_groups = throughput.projected_seconds([[100], [100, 100]], rates)
     assert two_groups == pytest.approx(10.0 + 5.0)
 
 
 @pytest.mark.parametrize(
     "call, name",
     [
-        (lambda: bench.rate_at(0, {1: 1.0}), "k"),
-        (lambda: bench.rate_at(1, {}), "rates"),
-        (lambda: bench.rate_at(1, {1: 0.0}), "rates"),
-        (lambda: bench.projected_seconds([[0]], {1: 1.0}), "groups"),
+        (lambda: throughput.rate_at(0, {1: 1.0}), "k"),
+        (lambda: throughput.rate_at(1, {}), "rates"),
+        (lambda: throughput.rate_at(1, {1: 0.0}), "rates"),
+        (lambda: throughput.projected_seconds([[0]], {1: 1.0}), "groups"),
     ],
 )
 def test_projection_rejects_bad_input(call, name):

@@ -8,9 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsched.train import charlm
 from jaxsched.train.loop import GroupTrainer
-from jaxsched.train.text import stdlib_corpus
+from jaxsched.workloads import charlm
+from jaxsched.workloads.text import stdlib_corpus
 
 SMOKE = charlm.SIZES["smoke"]
 

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from jaxsched.compare import experiment, targets
-from jaxsched.train.charlm import SIZES, charlm_task
-from jaxsched.train.text import stdlib_corpus
+from jaxsched.workloads.charlm import SIZES, charlm_task
+from jaxsched.workloads.text import stdlib_corpus
 
 
 @pytest.mark.slow  # ~25 s on a quiet 2-core CPU: two compiled groups and their evaluations

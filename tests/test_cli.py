@@ -84,7 +84,7 @@ def test_cli_errors_name_the_problem(argv, message, capsys):
 
 
 def test_cifar10_without_the_archive_fails_clearly(tmp_path, monkeypatch, capsys):
-    from jaxsched.train import data
+    from jaxsched.workloads import cifar10 as data
 
     monkeypatch.setenv("JAXSCHED_DATA", str(tmp_path / "empty"))
     monkeypatch.setattr(data, "CIFAR10_URL", (tmp_path / "missing.tar.gz").as_uri())
@@ -111,7 +111,7 @@ def test_bench_json_has_the_fixed_keys(capsys):
 
 
 def test_bench_sweep_projects_a_preset(capsys):
-    from jaxsched.train import bench
+    from jaxsched.train import throughput as bench
 
     argv = ["bench", "--json", "--tiny", "--steps", "2", "--sweep", "2", "--project", "quick",
             "--project-seeds", "2"]

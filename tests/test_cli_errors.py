@@ -121,7 +121,7 @@ def test_plot_out_under_a_file_exits_1_in_one_line(tmp_path, capsys):
 
 def test_a_library_value_error_becomes_one_line(monkeypatch, capsys):
     # A subcommand body that lets a ValueError through still ends in one line, exit 2.
-    from jaxsched.train import bench
+    from jaxsched.workloads import bench
 
     def refuse(**kwargs):
         raise ValueError("steps must be >= 1, got steps=0")

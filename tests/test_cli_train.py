@@ -15,9 +15,9 @@ import pytest
 
 import jaxsched.schedules as S
 from jaxsched import cli
-from jaxsched.train import data as data_lib
 from jaxsched.train import runner as runner_lib
-from jaxsched.train import workloads
+from jaxsched.workloads import image
+from jaxsched.workloads import standin as data_lib
 
 STEPS = 200  # the horizon the registry's examples are written for
 KINDS = sorted(S.KINDS)
@@ -42,7 +42,7 @@ def captured(monkeypatch):
             return []
 
     tiny = data_lib.synthetic(n_train=32, n_test=8)
-    monkeypatch.setattr(workloads.ImageWorkload, "load_data", lambda self, *a, **k: tiny)
+    monkeypatch.setattr(image.ImageSize, "load_data", lambda self, *a, **k: tiny)
     monkeypatch.setattr(runner_lib, "Runner", FakeRunner)
     return configs
 

@@ -74,7 +74,7 @@ def test_a_reproduction_report_is_its_finals(where):
     assert report.startswith(f"# Reproduction of the notes' learning-rate scheduling chapter "
                              f"({preset} preset)")
     assert f"- Seeds: {seeds}" in report
-    assert f"- Horizon: {alchemist.PRESETS[preset].steps} steps" in report
+    assert f"- Horizon: {alchemist.preset('tinyvit', preset).steps} steps" in report
     with open(REPO / where / "finals.csv") as f:
         finals = list(csv.DictReader(f))
     assert [r["label"] for r in finals] == list(alchemist.RUNS)

@@ -7,6 +7,7 @@ import pytest
 
 from jaxsched.chapter import alchemist
 from jaxsched.train.config import RunConfig
+from jaxsched.workloads.image import SIZES
 
 
 def test_lr_tables_match_the_notes_lambdas():
@@ -76,7 +77,7 @@ def test_group_key_separates_structure_not_hyperparameters():
 
 
 def test_presets_scale_the_notes_runs():
-    p = alchemist.PRESETS["cpu"]
+    p = alchemist.preset("tinyvit", "cpu")
     runs = alchemist.all_runs(p, seeds=2)
     assert set(runs) == set(alchemist.RUNS)
     lin25 = runs["Linear Decay 25%"][1]
@@ -84,8 +85,8 @@ def test_presets_scale_the_notes_runs():
     ema = runs["Exp Avg (0.9999)"][0]
     # Same averaging window as a fraction of the horizon: (1 - decay) * steps is preserved.
     assert (1 - ema.ema_decay) * p.steps == pytest.approx((1 - 0.9999) * 100_000)
-    assert alchemist.PRESETS["full"].window == 1000
-    assert alchemist.PRESETS["full"].ema_decay(0.9999) == pytest.approx(0.9999)
+    assert alchemist.preset("tinyvit", "full").window == 1000
+    assert alchemist.preset("tinyvit", "full").ema_decay(0.9999) == pytest.approx(0.9999)
     names = [c.name() for cs in runs.values() for c in cs]
     assert len(names) == len(set(names)) == 2 * len(alchemist.RUNS)
     fast = runs["Exp Avg (0.999)"][1]
@@ -98,12 +99,13 @@ def test_the_reproduction_guide_table_matches_the_presets():
 
     guide = (Path(__file__).resolve().parents[1] / "docs/guide/reproduction.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| (.*?) \| ([\d,]+) steps \|", guide, re.M)
-    assert [r[0] for r in rows] == list(alchemist.PRESETS)
+    presets = alchemist.presets("tinyvit")
+    assert [r[0] for r in rows] == list(presets)
     for name, model, steps in rows:
-        p = alchemist.PRESETS[name]
+        p, size = presets[name], SIZES[name]
         assert int(steps.replace(",", "")) == p.steps, name
-        assert f"batch {p.workload.batch_size}" in model, name
-        tiny = p.workload.model
+        assert f"batch {size.batch_size}" in model, name
+        tiny = size.model
         if "the notes' TinyViT" in model:
             assert (tiny.features, tiny.num_blocks) == (128, 4), name
         else:

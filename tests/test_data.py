@@ -1,4 +1,5 @@
-"""CIFAR-10 loading, download, corruption handling and the synthetic set (jaxsched.train.data).
+"""CIFAR-10 loading, download, corruption handling (jaxsched.workloads.cifar10), the synthetic set
+(jaxsched.workloads.standin) and the choice between them (jaxsched.workloads.image.load).
 
 No test touches the network: downloads go to file:// URLs of small archives written here in
 the exact layout of cifar-10-python.tar.gz (Python 2 pickles of dicts with byte-string keys,
@@ -18,18 +19,18 @@ import warnings
 import numpy as np
 import pytest
 
-from jaxsched.train import data as data_mod
-from jaxsched.train.data import (
+from jaxsched.workloads import cifar10 as data_mod
+from jaxsched.workloads import standin
+from jaxsched.workloads.cifar10 import (
     CIFAR10_CLASSES,
     DataCorruptError,
     Dataset,
     DataUnavailableError,
     data_dir,
-    load,
     load_cifar10,
-    synthetic,
-    template_frequencies,
 )
+from jaxsched.workloads.image import load
+from jaxsched.workloads.standin import synthetic, template_frequencies
 
 # ---------------------------------------------------------------------------------------------
 # Writing archives in the CIFAR-10 python format
@@ -509,7 +510,7 @@ def test_zipf_zero_is_the_original_uniform_draw():
     p = template_frequencies(5, 0.0)
     assert np.array_equal(p, np.full(5, 0.2))
     # the same generator calls as the original set, so the same bytes
-    got = data_mod._draw_templates(np.random.default_rng(7), 1000, 8, 0.0)
+    got = standin._draw_templates(np.random.default_rng(7), 1000, 8, 0.0)
     assert np.array_equal(got, np.random.default_rng(7).integers(0, 8, 1000))
     assert all(np.array_equal(x, y) for x, y in zip(
         synthetic(100, 20, 0)[:4], synthetic(100, 20, 0, zipf=0.0)[:4], strict=True))
@@ -522,7 +523,7 @@ def test_template_draws_follow_the_zipf_law(templates, zipf):
     assert p.sum() == pytest.approx(1.0)
     assert np.allclose(p / p[0], k ** -float(zipf))  # p_k ~ k^-zipf
     n = 200_000
-    counts = np.bincount(data_mod._draw_templates(np.random.default_rng(0), n, templates, zipf),
+    counts = np.bincount(standin._draw_templates(np.random.default_rng(0), n, templates, zipf),
                          minlength=templates)
     assert counts.size == templates
     # Pearson's chi-square against the law; its mean is templates - 1, its sd sqrt(2 (t - 1))

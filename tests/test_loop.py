@@ -17,8 +17,9 @@ import pytest
 
 from jaxsched import optim
 from jaxsched.train.loop import GroupTrainer, TrainState
-from jaxsched.train.model import TinyViT
-from jaxsched.train.task import Task, cross_entropy, image_classification_task
+from jaxsched.train.task import Task
+from jaxsched.workloads.image import cross_entropy, image_classification_task
+from jaxsched.workloads.tinyvit import TinyViT
 
 MODEL = TinyViT(features=16, patch_size=4, num_blocks=1, num_heads=2)
 N, SIZE, BATCH = 96, 16, 8
@@ -285,8 +286,8 @@ SHARDED = textwrap.dedent(
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     from jaxsched import optim
     from jaxsched.train.loop import GroupTrainer
-    from jaxsched.train.model import TinyViT
-    from jaxsched.train.task import image_classification_task
+    from jaxsched.workloads.tinyvit import TinyViT
+    from jaxsched.workloads.image import image_classification_task
     assert len(jax.devices()) == 4
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)

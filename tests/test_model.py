@@ -10,10 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsched.train.model import TinyViT, get_2d_sincos_pos_embed, hash_keep_mask
-from jaxsched.train.notes_model import NotesTinyViT
+from jaxsched.workloads.notes_model import NotesTinyViT
+from jaxsched.workloads.tinyvit import TinyViT, get_2d_sincos_pos_embed, hash_keep_mask
 
-# The notes' module is jaxsched.train.notes_model.NotesTinyViT (their code, stock flax layers):
+# The notes' module is jaxsched.workloads.notes_model.NotesTinyViT (their code, stock flax layers):
 # the one reference shared by these parity tests, the bench's naive loop and the fidelity test.
 
 

@@ -229,6 +229,6 @@ def test_every_test_the_readme_cites_exists():
 
 
 def test_the_cifar_checksum_is_the_loaders():
-    from jaxsched.train.data import CIFAR10_MD5
+    from jaxsched.workloads.cifar10 import CIFAR10_MD5
 
     assert re.findall(r"md5\s+`([0-9a-f]{32})`", README) == [CIFAR10_MD5]

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from jaxsched.chapter import alchemist, figures, notes_curves, regime, report
-from jaxsched.train.data import Difficulty, synthetic
+from jaxsched.workloads import image
+from jaxsched.workloads.image import SIZES
+from jaxsched.workloads.standin import Difficulty, synthetic
 
 LN10 = math.log(10)
 
@@ -39,6 +41,13 @@ def _staircase(n: int, edges) -> np.ndarray:
 
 
 SHAPE = ("ratio_25", "ratio_50", "ratio_75", "late_fall", "step")
+
+
+def diagnose(losses, **kwargs):
+    """The constant run's diagnostics, with the notes' noise share unless told otherwise (the
+    shape tests below are about the constant run alone)."""
+    kwargs.setdefault("nu", regime.NOTES_NOISE_SHARE)
+    return regime.diagnose(losses, **kwargs)
 
 
 def _band(name):
@@ -83,23 +92,23 @@ def test_shape_bands_come_from_the_notes_curve():
 
 
 def test_a_smooth_power_law_is_in_every_band():
-    d = regime.diagnose(_power(1000), batch_size=64, n_train=250)
+    d = diagnose(_power(1000), batch_size=64, n_train=250)
     assert all(d.held().values()), d
     assert d.late_fall == pytest.approx(1 - 1 / d.ratio_75)
     # with per-step noise too: the step test discounts the run's own standard error
     rng = np.random.default_rng(0)
     noisy = _power(1000) * np.exp(rng.normal(0.0, 0.3, 1000))
-    assert regime.in_regime(regime.diagnose(noisy, batch_size=64, n_train=250))
+    assert regime.in_regime(diagnose(noisy, batch_size=64, n_train=250))
     # without that discount the noise alone would read as step-like falls
     raw = max(math.log(regime.smoothed_at(noisy, round(1000 * (t - 0.1)), 50)
                        / regime.smoothed_at(noisy, round(1000 * t), 50)) / g
               for t, g in zip(regime.STEP_GRID, regime.NOTES_ENVELOPE, strict=True))
-    assert raw > regime.diagnose(noisy, batch_size=64, n_train=250).step
+    assert raw > diagnose(noisy, batch_size=64, n_train=250).step
 
 
 @pytest.mark.parametrize("edges", [(0.2, 0.4, 0.6, 0.8), (0.3, 0.55, 0.8), (0.25, 0.5, 0.75)])
 def test_a_staircase_fails_the_step_test_alone(edges):
-    d = regime.diagnose(_staircase(1000, edges), batch_size=64, n_train=250)
+    d = diagnose(_staircase(1000, edges), batch_size=64, n_train=250)
     held = d.held()
     assert held.pop("step") is False and d.step > 2.0
     assert all(held.values()), d  # every other band is blind to it
@@ -110,11 +119,11 @@ def test_a_curve_still_falling_fast_at_the_end_fails_the_late_fall_band():
     n = 1000
     t = np.arange(1, n + 1) / n
     steep = 0.2 * np.exp(-math.log(1 / 0.45) * (t - 1.0) / 0.25)
-    d = regime.diagnose(steep, batch_size=64, n_train=250)
+    d = diagnose(steep, batch_size=64, n_train=250)
     assert d.late_fall == pytest.approx(0.55, abs=0.02)
     assert d.held()["late_fall"] is False and d.held()["ratio_75"] is False
     # and one that has stopped falling by the middle fails too
-    flat = regime.diagnose(np.r_[_power(500, final=0.18), np.full(500, 0.18)],
+    flat = diagnose(np.r_[_power(500, final=0.18), np.full(500, 0.18)],
                            batch_size=64, n_train=250)
     assert not flat.held()["ratio_50"] and not flat.held()["late_fall"]
 
@@ -123,9 +132,9 @@ def test_shape_diagnostics_use_a_5_percent_window():
     assert regime.shape_window(1000) == 50 and regime.shape_window(10) == 1
     # a spike shorter than 5% of the horizon moves the 5%-window ratio by its share only
     a = _power(1000).copy()
-    base = regime.diagnose(a, batch_size=64, n_train=250)
+    base = diagnose(a, batch_size=64, n_train=250)
     a[-5:] += 1.0
-    spiked = regime.diagnose(a, batch_size=64, n_train=250)
+    spiked = diagnose(a, batch_size=64, n_train=250)
     assert spiked.final > 2 * base.final  # the 1% window sees it fully
     end = regime.smoothed_at(_power(1000), 1000, 50)
     assert base.ratio_25 / spiked.ratio_25 == pytest.approx((end + 5 / 50) / end)
@@ -136,18 +145,18 @@ def test_shape_diagnostics_use_a_5_percent_window():
 def test_step_score_of_degenerate_curves():
     assert regime.step_score(np.full(100, 0.5), 5) == 0.0  # flat: no fall anywhere
     assert math.isnan(regime.step_score(np.zeros(100), 5))  # no log-fall of a zero loss
-    d = regime.diagnose(np.zeros(3), batch_size=1, n_train=1)
+    d = diagnose(np.zeros(3), batch_size=1, n_train=1)
     assert not any(d.held()[k] for k in SHAPE)
 
 
 def test_a_plateau_fails_the_rule_and_a_start_above_chance_does_not_count():
     n = 1000
-    stuck = regime.diagnose(_curve(n, 400, 0.3), batch_size=128, n_train=n * 128 // 256)
+    stuck = diagnose(_curve(n, 400, 0.3), batch_size=128, n_train=n * 128 // 256)
     assert stuck.plateau > 0.4 and stuck.held()["plateau"] is False
     assert not regime.in_regime(stuck)
     # above ln 10 for the first steps (random logits), then straight down: no plateau
     curve = np.r_[np.full(5, 3.0), _power(n)[5:]]
-    quick = regime.diagnose(curve, batch_size=128, n_train=500)
+    quick = diagnose(curve, batch_size=128, n_train=500)
     assert quick.plateau < 0.05 and quick.held()["plateau"]
     # the final value is the notes' smoothing: the mean of the last 1% of the steps
     assert quick.epochs == 256 and quick.final == pytest.approx(curve[-10:].mean() / LN10)
@@ -156,11 +165,11 @@ def test_a_plateau_fails_the_rule_and_a_start_above_chance_does_not_count():
 
 def test_final_and_epochs_leave_their_bands():
     n = 1000
-    easy = regime.diagnose(_power(n, final=0.01), batch_size=128, n_train=500)
+    easy = diagnose(_power(n, final=0.01), batch_size=128, n_train=500)
     assert {k: x for k, x in easy.held().items() if k not in SHAPE} == {
-        "final": False, "epochs": True, "plateau": True}
+        "final": False, "epochs": True, "plateau": True, "nu": True}
     assert all(easy.held()[k] for k in SHAPE)
-    few = regime.diagnose(_curve(n, 0, 0.2), batch_size=64, n_train=4096)
+    few = diagnose(_curve(n, 0, 0.2), batch_size=64, n_train=4096)
     assert few.epochs == pytest.approx(15.625) and few.held()["epochs"] is False
     assert regime.plateau_fraction(np.full(100, 2.5), 10) == 1.0
 
@@ -170,31 +179,32 @@ def test_late_fall_is_banded_on_the_shape_window():
     # still falling steeply at the end: from 0.5 at 3/4 of the horizon to 0.25 at the end
     t = np.arange(n, dtype=np.float64)
     steep = np.where(t < 750, 0.5, 0.25)
-    d = regime.diagnose(steep, batch_size=128, n_train=500)
+    d = diagnose(steep, batch_size=128, n_train=500)
     assert d.late_fall == pytest.approx(0.5) and d.held()["late_fall"] is False
     # flat over the last quarter: no fall, outside the band's low end
-    flat = regime.diagnose(np.r_[np.full(500, 1.0), np.full(500, 0.2)], batch_size=128,
+    flat = diagnose(np.r_[np.full(500, 1.0), np.full(500, 0.2)], batch_size=128,
                            n_train=500)
     assert flat.late_fall == pytest.approx(0.0) and flat.held()["late_fall"] is False
     assert not regime.in_regime(d) and not regime.in_regime(flat)
     # the 5% window: a drop 20 steps before the end counts only 60% of the way
-    drop = regime.diagnose(np.r_[np.full(980, 0.5), np.full(20, 0.25)], batch_size=128,
+    drop = diagnose(np.r_[np.full(980, 0.5), np.full(20, 0.25)], batch_size=128,
                            n_train=500)
     assert drop.late_fall == pytest.approx(1 - (30 * 0.5 + 20 * 0.25) / 50 / 0.5)
 
 
 def test_diagnose_rejects_bad_input():
     with pytest.raises(ValueError, match="losses"):
-        regime.diagnose(np.zeros((2, 3)), batch_size=1, n_train=1)
+        diagnose(np.zeros((2, 3)), batch_size=1, n_train=1)
     with pytest.raises(ValueError, match="batch_size"):
-        regime.diagnose(np.zeros(3), batch_size=0, n_train=1)
+        diagnose(np.zeros(3), batch_size=0, n_train=1)
     with pytest.raises(ValueError, match="n_train"):
-        regime.diagnose(np.zeros(3), batch_size=1, n_train=-1)
+        diagnose(np.zeros(3), batch_size=1, n_train=-1)
 
 
 def test_regime_section_and_figure(tmp_path):
     n = 1000
-    good = {"Constant LR": [_power(n, final=0.25), _power(n, final=0.22)]}
+    good = {"Constant LR": [_power(n, final=0.25), _power(n, final=0.22)],
+            "Stepwise at 75%": [_power(n, final=0.08), _power(n, final=0.06)]}
     diags = report.regime_diagnostics(good, batch_size=128, n_train=500, window=10)
     text = "\n".join(report.regime_section(diags))
     assert "## Regime" in text and "**In the notes' regime**" in text
@@ -264,8 +274,7 @@ def test_difficulty_validates(kwargs, name):
 
 @pytest.mark.parametrize("name", ["quick", "cpu", "full"])
 def test_presets_train_the_notes_number_of_epochs(name):
-    p = alchemist.PRESETS[name]
-    w = p.workload
+    p, w = alchemist.preset("tinyvit", name), SIZES[name]
     assert _band("epochs").holds(p.steps * w.batch_size / w.synthetic_train)
     assert synthetic(**{**w.synthetic_kwargs(), "n_train": 10, "n_test": 0}).name == "synthetic"
 
@@ -273,12 +282,13 @@ def test_presets_train_the_notes_number_of_epochs(name):
 def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
     n = 1000
     losses = {"Constant LR": [_curve(n, 0, 0.25)]}
-    p = alchemist.PRESETS["quick"]
+    p = alchemist.preset("tinyvit", "quick")
+    built = image.build("quick", data="synthetic")
     text = report.render(
-        preset=p, data_name="synthetic", seeds=1, rows=[], claims=[], figures=["regime.png"],
+        preset=p, built=built, seeds=1, rows=[], claims=[], figures=["regime.png"],
         window=10,
         regime_diagnostics=report.regime_diagnostics(
-            losses, batch_size=p.workload.batch_size, n_train=p.workload.synthetic_train,
+            losses, batch_size=built.examples_per_step, n_train=built.train_examples,
             window=10),
     )
     assert text.index("## Regime") < text.index("## Final train loss")
@@ -293,15 +303,15 @@ def test_quick_preset_constant_run_is_in_the_regime():
 
     from jaxsched.train.loop import GroupTrainer
 
-    p = alchemist.PRESETS["quick"]
-    data = p.workload.load_data("synthetic")
+    p, w = alchemist.preset("tinyvit", "quick"), SIZES["quick"]
+    data = w.load_data("synthetic")
     cfg = alchemist.run_config(alchemist.RUNS["Constant LR"], p)
-    trainer = GroupTrainer(p.workload.task(data), cfg.make_optimizer, chunk_size=p.steps)
+    trainer = GroupTrainer(w.task(data), cfg.make_optimizer, chunk_size=p.steps)
     hp = {k: jnp.full((1,), v, jnp.float32) for k, v in cfg.hparams().items()}
     state = trainer.init(np.array([0], np.int32), hp)
     _, losses = trainer.train(state, cfg.lr_table()[None], hp, p.steps)
-    d = regime.diagnose(np.asarray(losses)[0], batch_size=p.workload.batch_size,
-                        n_train=p.workload.synthetic_train, window=p.window)
+    d = diagnose(np.asarray(losses)[0], batch_size=w.batch_size,
+                        n_train=w.synthetic_train, window=p.window)
     assert regime.in_regime(d), d
 
 
@@ -330,3 +340,45 @@ def test_drop_gain_is_the_share_a_late_drop_removes_and_is_reported_unbanded():
     with_, without = (report.regime_section(diags, g) for g in (gains, ()))
     assert with_[-2] == without[-2]
     assert report.drop_gains({"Constant LR": [const]}) == []
+
+
+# ------------------------------------------------------------------------- the noise share
+
+
+def test_the_noise_share_band_is_half_to_twice_the_notes_log_fall():
+    b = regime.NOISE_SHARE_BAND
+    assert b.name == "nu" and b in regime.BANDS
+    notes = 1 - notes_curves.final("Stepwise at 75%") / notes_curves.final("Constant LR")
+    assert b.notes == pytest.approx(notes) == pytest.approx(0.71, abs=0.01)
+    log_fall = -math.log(1 - notes)
+    assert -math.log(1 - b.low) == pytest.approx(log_fall / 2, abs=0.01)
+    assert -math.log(1 - b.high) == pytest.approx(2 * log_fall, abs=0.06)
+    assert (b.low, b.high) == (0.46, 0.91)
+
+
+def test_the_noise_share_enters_the_verdict():
+    curve = _power(1000)
+    assert regime.in_regime(diagnose(curve, batch_size=64, n_train=250))
+    unmeasured = regime.diagnose(curve, batch_size=64, n_train=250)
+    assert math.isnan(unmeasured.nu) and not unmeasured.held()["nu"]
+    assert not regime.in_regime(unmeasured)
+    progress_limited = diagnose(curve, batch_size=64, n_train=250,
+                                nu=regime.noise_share(0.36, 0.31))
+    assert not progress_limited.held()["nu"] and not regime.in_regime(progress_limited)
+    assert all(v for k, v in progress_limited.held().items() if k != "nu")
+    with pytest.raises(ValueError, match="dropped_final"):
+        regime.noise_share(0.3, 0.0)
+
+
+def test_the_report_reads_nu_from_the_end_of_run_statistic_of_both_calibrating_runs():
+    n = 1000
+    const = _curve(n, 0, 0.25)
+    runs = {"Constant LR": [report.Record(const, [{"step": n, "train_loss": 0.30}])],
+            "Stepwise at 75%": [report.Record(const, [{"step": n, "train_loss": 0.09}])]}
+    (d,) = report.regime_diagnostics(runs, batch_size=64, n_train=1536, window=10)
+    assert d.nu == pytest.approx(0.7)
+    lines = "\n".join(report.regime_section([d]))
+    assert "end-of-run noise share" in lines and "0.700" in lines and "0.46 - 0.91" in lines
+    (alone,) = report.regime_diagnostics({"Constant LR": runs["Constant LR"]}, batch_size=64,
+                                         n_train=1536, window=10)
+    assert math.isnan(alone.nu)

@@ -5,6 +5,7 @@ import pytest
 
 from jaxsched.chapter import alchemist, notes_curves, report
 from jaxsched.smoothing import smoothed_at
+from jaxsched.workloads import image
 
 T = 400
 W = 20
@@ -97,7 +98,8 @@ def test_render_labels_synthetic_data():
     losses = _losses(NOTES)
     rows = report.final_table(losses, {}, W)
     text = report.render(
-        preset=alchemist.PRESETS["smoke"], data_name="synthetic", seeds=1, rows=rows,
+        preset=alchemist.preset("tinyvit", "smoke"), built=image.build("smoke", data="synthetic"),
+        seeds=1, rows=rows,
         claims=report.evaluate_claims(losses, W), figures=["pareto.png"], window=W,
     )
     assert "synthetic" in text and "NOT CIFAR-10" in text

@@ -19,10 +19,10 @@ from jaxsched.train import checkpoint as ckpt
 from jaxsched.train.config import RunConfig
 from jaxsched.train.metrics import read_jsonl
 from jaxsched.train.runner import RUN_FORMAT, SUMMARY_KEYS, Runner
-from jaxsched.train.task import Task, cross_entropy
-from jaxsched.train.workloads import WORKLOADS
+from jaxsched.train.task import Task
+from jaxsched.workloads.image import SIZES, cross_entropy
 
-WORKLOAD = dataclasses.replace(WORKLOADS["smoke"], batch_size=8, synthetic_train=256,
+WORKLOAD = dataclasses.replace(SIZES["smoke"], batch_size=8, synthetic_train=256,
                                synthetic_test=64, eval_examples=64)
 
 

@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from jaxsched.train import text
+from jaxsched.workloads import text
 
 KEPT = ["__future__.py", "abc.py", "asyncio/base.py", "asyncio/tasks.py", "pkg/turtle.py",
         "pkg/site.py",

@@ -1,7 +1,7 @@
 """The "Learning Rate Scheduling" chapter of An Alchemist's Notes on Deep Learning, as data.
 
 Every run of the chapter is a named :class:`RunSpec` written at the notes' scale (100k steps);
-a :class:`Preset` puts them on a sized workload (:mod:`jaxsched.train.workloads`: the model,
+a :class:`Preset` puts them on a sized workload (:mod:`jaxsched.workloads.image`: the model,
 batch and data) and rescales horizons, the EMA time constants and the smoothing window to its
 own horizon. The comparisons (figures) and the claims the chapter makes are data too
 (:data:`COMPARISONS`, :data:`CLAIMS`); :mod:`jaxsched.chapter.report` evaluates the claims on
@@ -17,7 +17,7 @@ from typing import Any
 from jaxsched import _validate as v
 from jaxsched.smoothing import smoothing_window
 from jaxsched.train.config import RunConfig
-from jaxsched.train.workloads import WORKLOADS, ImageWorkload
+from jaxsched.workloads import catalogue
 
 NOTES_STEPS = 100_000
 NOTES_WINDOW = 1000
@@ -149,6 +149,10 @@ class Claim:
 CONSTANT = "Constant LR"
 COSINE = "Cosine Decay"
 
+CALIBRATING: tuple[str, ...] = (CONSTANT, "Stepwise at 75%")
+"""The two runs a stand-in is calibrated on (the regime rule reads only them); the chapter's
+other runs are its predictions."""
+
 # How close "close together" is: within this fraction of the gain that decay brings over a
 # constant learning rate (the notes: shapes within 0.00 of each other, 0.13 below constant).
 CLOSE_FRACTION = 0.25
@@ -180,20 +184,23 @@ CLAIMS: tuple[Claim, ...] = (
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """How big a reproduction is: a workload, and ``steps`` in the role of the notes' 100k.
+    """How big a reproduction is: a workload at one size, and ``steps`` in the role of the
+    notes' 100k.
 
     The notes train for 256 epochs of CIFAR-10, their training loss leaves ln 10 at once, and
     their constant-LR run ends at 0.18 while still improving: the comparisons are about the end
-    of a long run. Each preset's workload and horizon are chosen so that its constant-LR run
-    lands in the bands of :mod:`jaxsched.chapter.regime`; every REPORT says whether it did, seed
-    by seed, and marks a run outside them as a different experiment.
+    of a long run. Each size of the notes' workload (``tinyvit``) is chosen so that its
+    constant-LR run lands in the bands of :mod:`jaxsched.chapter.regime`; every REPORT says
+    whether it did, seed by seed, and marks a run outside them as a different experiment.
+    :func:`preset` makes one from the catalogue.
     """
 
     name: str
-    workload: ImageWorkload
+    task: str
     steps: int
     lr: float = 1e-3
-    eval_points: int = 20
+    lr_source: str = ""
+    eval_points: int = 4
     chunk_size: int = 500
     description: str = ""
 
@@ -225,22 +232,31 @@ class Preset:
         return 1.0 - min((1.0 - decay) * self.scale, 0.5)
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset("smoke", WORKLOADS["smoke"], steps=40, eval_points=2, chunk_size=20,
-               description="seconds; a toy model for the tests (outside the regime)"),
-        # Adam's lr scales as 1 / width (jaxsched.chapter.regime's scale-down rules): the
-        # notes' 1e-3 at width 128 is 2e-3 at width 64. Four evaluations land on the ends of
-        # the linear decays (25, 50, 75, 100% of the horizon), where the claims compare.
-        Preset("quick", WORKLOADS["quick"], steps=1000, lr=2e-3, eval_points=4, chunk_size=250,
-               description="a few minutes on a 2-core CPU; half-width, half-depth TinyViT"),
-        Preset("cpu", WORKLOADS["cpu"], steps=2000, eval_points=4, chunk_size=500,
-               description="about 20 minutes on a 2-core CPU; the notes' TinyViT at batch 32"),
-        Preset("full", WORKLOADS["full"], steps=NOTES_STEPS, eval_points=20,
-               description="the notes' 100k steps; for a GPU or TPU"),
-    ]
-}
+NOTES_TASK = "tinyvit"
+"""The catalogue's workload that is the notes' own (TinyViT on CIFAR-10)."""
+
+
+def preset(task: str, name: str) -> Preset:
+    """The reproduction of ``task`` at its size ``name``: that size's horizon and learning rate.
+
+    Evaluations: 2 for a horizon under 100 steps, 4 up to 10k (they land on the ends of the
+    linear decays, 25, 50, 75 and 100% of the horizon, where the claims compare), 20 beyond;
+    steps per dispatch: a quarter of the evaluation period's worth, at most 500.
+
+    >>> p = preset("tinyvit", "quick")
+    >>> p.steps, p.eval_every, p.chunk_size
+    (1000, 250, 250)
+    """
+    size = catalogue.get(task).size(name)
+    points = 2 if size.steps < 100 else 4 if size.steps <= 10_000 else 20
+    return Preset(name, task, size.steps, size.lr, lr_source=size.lr_source,
+                  eval_points=points, chunk_size=min(500, max(1, size.steps // points)),
+                  description=size.description)
+
+
+def presets(task: str = NOTES_TASK) -> dict[str, Preset]:
+    """Every size of ``task`` as a :class:`Preset`, by name."""
+    return {s.name: preset(task, s.name) for s in catalogue.get(task).sizes}
 
 
 def run_config(spec: RunSpec, preset: Preset, *, seed: int = 0) -> RunConfig:

@@ -208,6 +208,52 @@ def plot_final_vs_notes(
     return fig
 
 
+def plot_lr_sweep(
+    finals: Mapping[str, Mapping[float, Sequence[float]]],
+    chosen: float,
+    other: float,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    title: str = "Learning-rate sweep",
+    data_label: str | None = None,
+) -> Figure:
+    """Final loss against learning rate for each swept schedule, mean over seeds with a ±1 std
+    whisker, each schedule's optimum ringed; a solid vertical line at ``chosen`` (the first
+    schedule's best, the one the preset uses) and a dashed one at ``other`` (the second's).
+
+    Example::
+
+        plot_lr_sweep({"Constant LR": {1e-3: [0.3], 2e-3: [0.25]},
+                       "Linear Decay 100%": {1e-3: [0.2], 2e-3: [0.1]}}, 2e-3, 2e-3, "sweep.png")
+    """
+    if not finals:
+        raise ValueError("finals must hold at least one schedule, got none")
+    fig, (ax,) = plot.new_figure(PANEL)
+    for i, (label, by_lr) in enumerate(finals.items()):
+        lrs = np.array(sorted(by_lr))
+        vals = [np.asarray(by_lr[x], np.float64) for x in lrs]
+        means = np.array([x.mean() for x in vals])
+        stds = np.array([x.std(ddof=1) if x.size > 1 else 0.0 for x in vals])
+        color = plot.default_color(i)
+        ax.errorbar(lrs, means, yerr=stds if np.any(stds > 0) else None, color=color,
+                    marker="o", ms=3.5, capsize=2, label=label)
+        best = int(np.argmin(means))
+        ax.plot(lrs[best], means[best], "o", ms=11, mfc="none", mec=color, mew=1.4)
+    ax.axvline(chosen, color=plot.default_color(0), lw=1.0,
+               label=f"chosen lr {chosen:g} ({list(finals)[0]}'s best)")
+    if len(finals) > 1:
+        ax.axvline(other, color=plot.default_color(1), lw=1.0, ls="--",
+                   label=f"{list(finals)[1]}'s best {other:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("final train loss")
+    ax.set_title(title if not data_label else f"{title}\n({data_label})", fontsize=9)
+    ax.legend(fontsize=7)
+    if out is not None:
+        plot.save_figure(fig, out)
+    return fig
+
+
 def plot_regime(
     losses: Any,
     out: str | os.PathLike[str] | None = None,
@@ -300,11 +346,13 @@ def _ylim(notes_ylim: float, curves, window: int) -> float:
     return notes_ylim if top <= notes_ylim else float(np.ceil(top * 1.05 * 10) / 10)
 
 
-def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str) -> list[str]:
+def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str, *,
+                 notes: bool = True) -> list[str]:
     """Draw the figures ``names`` (:data:`FIGURES`) of ``runs`` (label -> one
     :class:`~jaxsched.chapter.report.Record` per seed) into ``fig_dir``; returns the files.
 
-    Every figure shows the notes' CIFAR-10 curves (or finals) beside ours.
+    With ``notes`` (the runs trained the notes' workload) every figure shows the notes' CIFAR-10
+    curves (or finals) beside ours; without, they are left out and so is ``final_vs_notes``.
     """
     from jaxsched.chapter import report
 
@@ -319,7 +367,7 @@ def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str) -> 
             curves = _curves(c.runs, losses)
             plot_comparison(
                 curves, fig_dir / file, window=window, ylim=_ylim(c.ylim, curves, window),
-                title=c.title, data_label=data_name, notes=True,
+                title=c.title, data_label=data_name, notes=notes,
             )
         elif name == "pareto":
             baselines = _curves(
@@ -330,9 +378,11 @@ def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str) -> 
             ylim = _ylim(alchemist.PARETO_YLIM, baselines + compared, window)
             plot_pareto(
                 baselines, compared, fig_dir / file, window=window, ylim=ylim,
-                data_label=data_name, notes=True,
+                data_label=data_name, notes=notes,
             )
         elif name == "final_vs_notes":
+            if not notes:
+                continue
             finals = {
                 lab: ([report.final_value(r, window) for r in runs[lab]], notes_curves.final(lab))
                 for lab in alchemist.RUNS if lab in runs and lab in notes_curves.COLUMNS
@@ -348,7 +398,7 @@ def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str) -> 
                 stacked, fig_dir / file, window=window, final_band=(final.low, final.high),
                 notes_final=final.notes, plateau_band=plateau.high,
                 plateau_level=regime.PLATEAU_LEVEL, chance=regime.LN10, data_label=data_name,
-                notes=True,
+                notes=notes,
             )
         drawn.append(file)
     return drawn

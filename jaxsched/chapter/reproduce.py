@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 
 from jaxsched import _dist as dist
 from jaxsched._io import atomic_write_json, atomic_write_text
-from jaxsched.chapter import alchemist, report
+from jaxsched.chapter import alchemist, regime, report
 from jaxsched.chapter import figures as figures_lib
 from jaxsched.chapter.figures import FIGURES, resolve_figures
 from jaxsched.train.runner import Runner, RunResult
+from jaxsched.workloads import catalogue
 
 __all__ = ["FIGURES", "FINALS", "RUNS_INDEX", "projection", "reproduce", "resolve_figures"]
 
@@ -27,6 +28,7 @@ def reproduce(
     preset_name: str,
     out: str | pathlib.Path,
     *,
+    task: str = alchemist.NOTES_TASK,
     data: str = "auto",
     seeds: int = 1,
     figures: Sequence[str] | None = None,
@@ -36,37 +38,35 @@ def reproduce(
     log: Callable[[str], None] = print,
     tensorboard: str | pathlib.Path | None = None,
 ) -> pathlib.Path:
-    """Run (or resume) the whole chapter at a preset and write ``out/REPORT.md``.
+    """Run (or resume) the whole chapter on ``task`` at a preset and write ``out/REPORT.md``.
 
     Also writes ``out/figures/*.png``, ``out/runs/<run id>/`` per run, ``out/runs.json``
     (:data:`RUNS_INDEX`) and ``out/finals.csv`` (:data:`FINALS`).
 
-    The data is the preset's workload's (:meth:`~jaxsched.train.workloads.ImageWorkload.load_data`:
-    CIFAR-10 when it can be had with ``data="auto"``, else the stand-in with a
-    :class:`~jaxsched.train.data.SyntheticFallbackWarning`).
+    ``task`` is a workload of the catalogue (:mod:`jaxsched.workloads`) and ``preset_name`` one
+    of its sizes (:func:`~jaxsched.chapter.alchemist.preset`). ``data`` is passed to the
+    workload: for ``tinyvit``, CIFAR-10 when it can be had with ``data="auto"``, else the
+    stand-in with a :class:`~jaxsched.workloads.cifar10.SyntheticFallbackWarning`. ``readout``
+    is the ``tinyvit`` workload's option. The notes' own curves are drawn behind ours only
+    where the workload is the notes' (``tinyvit``).
 
     ``tensorboard``: also write TensorBoard event files, one subdirectory per run
     (:class:`~jaxsched.train.runner.Runner`'s ``tensorboard``).
     """
-    if preset_name not in alchemist.PRESETS:
-        raise ValueError(
-            f"preset must be one of {list(alchemist.PRESETS)}, got preset={preset_name!r}"
-        )
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got seeds={seeds!r}")
     figure_names = resolve_figures(figures)
-    preset = alchemist.PRESETS[preset_name]
-    workload = preset.workload.with_readout(readout)
+    preset = alchemist.preset(task, preset_name)
+    options = {} if readout is None else {"readout": readout}
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    dataset = workload.load_data(data, progress=progress)
-    log(f"data: {dataset.name} ({len(dataset.train_labels)} train / "
-        f"{len(dataset.test_labels)} test images)")
+    built = catalogue.build(task, preset.name, data=data, progress=progress, **options)
+    log(f"data: {built.data_name} ({built.train_examples} training examples)")
     by_label = alchemist.all_runs(preset, seeds=seeds)
     runner = Runner(
-        workload.task(dataset), out, identity=workload.describe(dataset.name), group=group,
+        built.task, out, identity=built.identity, group=group,
         chunk_size=preset.chunk_size,
         checkpoint_every=max(preset.chunk_size, preset.eval_every),
         smoothing=preset.window, progress=progress, log=log, tensorboard=tensorboard,
@@ -91,11 +91,12 @@ def reproduce(
     atomic_write_json(out / RUNS_INDEX, index)
 
     window = preset.window
-    drawn = figures_lib.draw_figures(figure_names, runs, window, out / "figures", dataset.name)
+    drawn = figures_lib.draw_figures(figure_names, runs, window, out / "figures",
+                                     built.data_name, notes=task == alchemist.NOTES_TASK)
     rows = report.final_table(runs, summaries, window)
     text = report.render(
         preset=preset,
-        data_name=dataset.name,
+        built=built,
         seeds=seeds,
         rows=rows,
         claims=report.evaluate_claims(runs, window),
@@ -103,8 +104,8 @@ def reproduce(
         window=window,
         wall_seconds=time.perf_counter() - t0,
         regime_diagnostics=report.regime_diagnostics(
-            runs, batch_size=workload.batch_size, n_train=len(dataset.train_labels),
-            window=window,
+            runs, batch_size=built.examples_per_step, n_train=built.train_examples,
+            window=window, chance=built.chance_loss or regime.LN10,
         ),
         drop=report.drop_gains(runs),
         from_evaluations=report.uses_evaluations(runs),
@@ -116,23 +117,19 @@ def reproduce(
     return path
 
 
-def projection(preset_name: str, seeds: int, rates) -> dict:
+def projection(preset_name: str, seeds: int, rates, *, task: str = alchemist.NOTES_TASK) -> dict:
     """The training time that measured run-steps/s project for a preset's runs, grouped as the
     runner groups them and one run after another (see
-    :func:`jaxsched.train.bench.projected_seconds`)."""
-    from jaxsched.train import bench
+    :func:`jaxsched.train.throughput.projected_seconds`)."""
+    from jaxsched.train import throughput
 
-    if preset_name not in alchemist.PRESETS:
-        raise ValueError(
-            f"preset must be one of {list(alchemist.PRESETS)}, got preset={preset_name!r}"
-        )
     groups: dict[str, list[int]] = {}
-    for cfgs in alchemist.all_runs(alchemist.PRESETS[preset_name], seeds=seeds).values():
+    for cfgs in alchemist.all_runs(alchemist.preset(task, preset_name), seeds=seeds).values():
         for cfg in cfgs:
             groups.setdefault(cfg.group_key(), []).append(cfg.train_steps)
     lengths = list(groups.values())
-    grouped = bench.projected_seconds(lengths, rates, grouped=True)
-    sequential = bench.projected_seconds(lengths, rates, grouped=False)
+    grouped = throughput.projected_seconds(lengths, rates, grouped=True)
+    sequential = throughput.projected_seconds(lengths, rates, grouped=False)
     return {
         "projected_preset": preset_name,
         "projected_seeds": seeds,

@@ -1,8 +1,9 @@
 """The grids ``jaxsched compare`` runs: per built-in task, presets from ``smoke`` to ``full``.
 
 A preset fixes the grid (candidates, learning rates, horizons, evaluation period) and the size
-of the task it trains (``size``, passed to the task's builder: for ``tinyvit`` a workload of
-:mod:`jaxsched.train.workloads`). The candidates default to every built-in one.
+of the workload it trains (``size``, one of the workload's sizes in :mod:`jaxsched.workloads`).
+The candidates default to every built-in one. A workload without grids of its own here (one
+added to the catalogue) gets one per size from that size's budget (:func:`derived`).
 
 >>> p = PRESETS["tinyvit"]["smoke"]
 >>> p.size, p.horizons, p.candidates == tuple(BUILTIN)
@@ -16,8 +17,9 @@ from typing import Any
 
 from jaxsched import _validate as v
 from jaxsched.compare.candidates import BUILTIN
+from jaxsched.workloads import catalogue
 
-__all__ = ["PRESETS", "Preset", "bench_grid", "get"]
+__all__ = ["PRESETS", "Preset", "bench_grid", "derived", "get", "names"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +83,35 @@ PRESETS: dict[str, dict[str, Preset]] = {
 """``PRESETS[task][preset]``."""
 
 
+def derived(size: catalogue.Size) -> Preset:
+    """A grid for one size of a workload that has no grids of its own: horizons a quarter, a
+    half and all of the size's ``steps``, learning rates a third of, at and three times its
+    ``lr``, eight evaluations over the longest horizon.
+
+    >>> p = derived(catalogue.Size("smoke", steps=40, lr=0.03))
+    >>> p.horizons, [round(x, 4) for x in p.lrs], p.eval_every
+    ((10, 20, 40), [0.01, 0.03, 0.09], 5)
+    """
+    steps = size.steps
+    horizons = tuple(sorted({max(1, steps // 4), max(1, steps // 2), steps}))
+    return Preset(size.name, lrs=(size.lr / 3, size.lr, size.lr * 3), horizons=horizons,
+                  eval_every=max(1, steps // 8), size=size.name,
+                  description=f"the {size.name} size's budget ({steps} steps, lr {size.lr:g})")
+
+
+def names(task: str) -> tuple[str, ...]:
+    """The preset names of ``task``."""
+    if task in PRESETS:
+        return tuple(PRESETS[task])
+    return tuple(s.name for s in catalogue.get(task).sizes)
+
+
 def get(task: str, preset: str) -> Preset:
-    """``PRESETS[task][preset]``; ``ValueError`` naming the argument otherwise."""
-    v.check_choice("task", task, tuple(PRESETS))
+    """The grid ``preset`` of ``task``: ``PRESETS[task][preset]`` for the built-in tasks, else
+    :func:`derived` from the workload's size of that name; ``ValueError`` naming the argument
+    otherwise."""
+    if task not in PRESETS:
+        return derived(catalogue.get(task).size(preset))
     v.check_choice("preset", preset, tuple(PRESETS[task]))
     return PRESETS[task][preset]
 

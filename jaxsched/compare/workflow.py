@@ -1,6 +1,6 @@
 """What ``jaxsched compare`` does: a built-in task at a preset's grid, measured and reported.
 
-:func:`run_preset` builds the task (:mod:`jaxsched.compare.tasks`), trains the preset's grid
+:func:`run_preset` builds the task (:mod:`jaxsched.workloads`), trains the preset's grid
 (:mod:`jaxsched.compare.presets`, with any overrides) through :func:`jaxsched.compare.run`,
 measures grouped against one-at-a-time training on a small grid in the same process, and
 writes ``out/results.csv``, ``out/time_to_target.csv``, ``out/cost.csv``, ``out/REPORT.md``,
@@ -17,7 +17,7 @@ from typing import Any
 from jaxsched import _dist as dist
 from jaxsched._io import atomic_write_json
 from jaxsched.compare import experiment, presets, report
-from jaxsched.compare.tasks import TASKS
+from jaxsched.workloads import catalogue
 
 __all__ = ["run_preset"]
 
@@ -42,7 +42,8 @@ def run_preset(
     log: Callable[[str], None] = print,
     tensorboard: str | pathlib.Path | None = None,
 ) -> tuple[experiment.Results, pathlib.Path]:
-    """Run (or resume) the preset's grid on a built-in task; returns the results and REPORT.md.
+    """Run (or resume) the preset's grid on a workload of the catalogue; returns the results
+    and REPORT.md.
 
     ``candidates``, ``lrs``, ``horizons`` and ``eval_every`` override the preset's; the rest
     are :func:`jaxsched.compare.run`'s arguments. Bad values raise ``ValueError`` naming the
@@ -50,7 +51,7 @@ def run_preset(
     """
     p = presets.get(task_name, preset_name)
     start = time.perf_counter()
-    built = TASKS[task_name].build(p.size, data, progress)
+    built = catalogue.build(task_name, p.size, data=data, progress=progress)
     grid: dict[str, Any] = {
         "candidates": list(candidates or p.candidates), "lrs": list(lrs or p.lrs),
         "horizons": list(horizons or p.horizons), "seeds": seeds,

@@ -20,10 +20,10 @@ import numpy as np  # noqa: E402
 
 from jaxsched.train.config import RunConfig  # noqa: E402
 from jaxsched.train.runner import Runner  # noqa: E402
-from jaxsched.train.workloads import WORKLOADS  # noqa: E402
+from jaxsched.workloads.image import SIZES  # noqa: E402
 
 assert len(jax.devices()) == 8, jax.devices()
-workload = dataclasses.replace(WORKLOADS["smoke"], synthetic_train=256, synthetic_test=64,
+workload = dataclasses.replace(SIZES["smoke"], synthetic_train=256, synthetic_test=64,
                                eval_examples=64)
 data = workload.load_data("synthetic")
 task = workload.task(data)

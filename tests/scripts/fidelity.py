@@ -22,16 +22,16 @@ import numpy as np  # noqa: E402
 
 from jaxsched.chapter import alchemist  # noqa: E402
 from jaxsched.train.config import RunConfig  # noqa: E402
-from jaxsched.train.data import synthetic  # noqa: E402
 from jaxsched.train.loop import GroupTrainer  # noqa: E402
-from jaxsched.train.model import TinyViT  # noqa: E402
-from jaxsched.train.notes_model import NotesTinyViT  # noqa: E402
-from jaxsched.train.task import image_classification_task  # noqa: E402
+from jaxsched.workloads.image import SIZES, image_classification_task  # noqa: E402
+from jaxsched.workloads.notes_model import NotesTinyViT  # noqa: E402
+from jaxsched.workloads.standin import synthetic  # noqa: E402
+from jaxsched.workloads.tinyvit import TinyViT  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 SEEDS, LAST, N_TRAIN = 4, 50, 2048
-PRESET = alchemist.PRESETS["quick"]
-WORKLOAD = PRESET.workload
+PRESET = alchemist.preset("tinyvit", "quick")
+WORKLOAD = SIZES["quick"]
 ARCH = dict(features=WORKLOAD.model.features, num_blocks=WORKLOAD.model.num_blocks,
             num_heads=WORKLOAD.model.num_heads)
 

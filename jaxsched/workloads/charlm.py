@@ -1,6 +1,6 @@
 """A byte-level language model on real text: the worked example of a sequence :class:`Task`.
 
-The text is the running Python's standard-library source (:mod:`jaxsched.train.text`): every
+The text is the running Python's standard-library source (:mod:`jaxsched.workloads.text`): every
 machine carries it, no download. The model is a small decoder-only transformer over bytes
 (:class:`CharTransformer`):
 
@@ -62,10 +62,12 @@ import optax
 from einops import rearrange
 
 from jaxsched import _validate as v
-from jaxsched.train.task import Task
-from jaxsched.train.text import Corpus, stdlib_corpus
+from jaxsched.train.task import Task, with_train_loss
+from jaxsched.workloads.catalogue import Built
+from jaxsched.workloads.text import Corpus, stdlib_corpus
 
-__all__ = ["SIZES", "VOCAB", "CharLMSize", "CharTransformer", "charlm_task", "validation_starts"]
+__all__ = ["SIZES", "VOCAB", "CharLMSize", "CharTransformer", "build", "charlm_task",
+           "validation_starts"]
 
 VOCAB = 256
 """Bytes."""
@@ -83,13 +85,15 @@ class CharLMSize(NamedTuple):
       num_heads: attention heads (``d_model`` divisible by it).
       context: bytes a window predicts (it reads ``context`` and predicts the next of each).
       batch_size: windows per training step.
-      max_bytes: the corpus budget (:func:`~jaxsched.train.text.stdlib_corpus`); ``None``: all
+      max_bytes: the corpus budget (:func:`~jaxsched.workloads.text.stdlib_corpus`); ``None``: all
         of the selected standard library.
       val_windows: validation windows in ``evaluate`` (``val_windows * context`` bytes scored).
       eval_batch: windows per evaluation batch (``val_windows`` must be a multiple of it).
       mlp_ratio: MLP hidden width as a multiple of ``d_model``.
       dropout: dropout rate (0 disables it).
       description: one line for reports.
+      train_eval_batches: fixed training batches behind a ``train_loss`` evaluation
+        (:func:`~jaxsched.train.task.with_train_loss`; 0: none).
     """
 
     name: str
@@ -104,6 +108,7 @@ class CharLMSize(NamedTuple):
     mlp_ratio: int = 4
     dropout: float = 0.0
     description: str = ""
+    train_eval_batches: int = 0
 
     def validate(self) -> None:
         """``ValueError`` naming the first bad field."""
@@ -119,6 +124,7 @@ class CharLMSize(NamedTuple):
             raise ValueError(f"val_windows must be a multiple of eval_batch={self.eval_batch}, "
                              f"got val_windows={self.val_windows}")
         v.check_in_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
+        v.check_int("train_eval_batches", self.train_eval_batches, minimum=0)
 
     def num_params(self) -> int:
         """Parameters of the model (tied readout: the embedding counts once)."""
@@ -235,7 +241,7 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
     Args:
       size: a name in :data:`SIZES` or a :class:`CharLMSize`.
       corpus: the text; ``None`` reads ``stdlib_corpus(size.max_bytes)``. Pass it to keep its
-        :class:`~jaxsched.train.text.CorpusManifest` for the outputs.
+        :class:`~jaxsched.workloads.text.CorpusManifest` for the outputs.
 
     Raises:
       ValueError: an unknown size, a bad field, or a split shorter than one window.
@@ -250,7 +256,7 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
     if corpus is None:
         corpus = stdlib_corpus(size.max_bytes)
     if not isinstance(corpus, Corpus):
-        raise ValueError(f"corpus must be a jaxsched.train.text.Corpus, got corpus={corpus!r}")
+        raise ValueError(f"corpus must be a jaxsched.workloads.text.Corpus, got corpus={corpus!r}")
     ctx, batch = size.context, size.batch_size
     for split in ("train", "val"):
         n = len(getattr(corpus, split))
@@ -291,4 +297,28 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
         bpb = nll / count / math.log(2.0)
         return {"loss": bpb, "bits_per_byte": bpb, "accuracy": hits / count}
 
-    return Task(init, loss, sample, evaluate)
+    return with_train_loss(Task(init, loss, sample, evaluate), size.train_eval_batches)
+
+
+def build(size: str = "quick") -> Built:
+    """The catalogue's ``charlm`` workload: the byte-level language model at ``size``, on the
+    running Python's standard-library source (:mod:`jaxsched.workloads.text`).
+
+    The corpus manifest (Python version, files, bytes, sha256 of each split) is in the
+    identity, so two machines with different standard libraries never share runs, in the
+    REPORT's notes, and whole in ``corpus.json``.
+    """
+    v.check_choice("size", size, tuple(SIZES))
+    s = SIZES[size]
+    corpus = stdlib_corpus(s.max_bytes)
+    m = corpus.manifest.to_dict(files=False)
+    notes = [f"Task: byte-level decoder-only transformer, width {s.d_model}, {s.num_layers} "
+             f"layers, {s.num_heads} heads, context {s.context}, batch {s.batch_size} windows; "
+             f"metric: validation loss in bits per byte on {s.val_windows} fixed windows.",
+             f"**Data: real text**, the standard-library source of Python {m['python']}: "
+             f"{m['train_bytes']:,} training and {m['val_bytes']:,} validation bytes, split by "
+             f"file; sha256 {m['sha256']} (file list in `corpus.json`)."]
+    identity = {"task": "charlm", "size": s._asdict(), "corpus": m}
+    return Built(charlm_task(s, corpus), identity, notes, data_name="stdlib",
+                 examples_per_step=s.batch_size * s.context, train_examples=len(corpus.train),
+                 chance_loss=math.log(VOCAB), files={"corpus.json": corpus.manifest.to_dict()})

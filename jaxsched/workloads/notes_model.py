@@ -1,7 +1,7 @@
 """The notes' TinyViT as printed in the chapter (seed 003), from stock flax layers: the reference.
 
 This is the module the notes train, kept literally so that jaxsched's fast
-:class:`~jaxsched.train.model.TinyViT` can be checked against it: the same parameter tree and
+:class:`~jaxsched.workloads.tinyvit.TinyViT` can be checked against it: the same parameter tree and
 logits (``tests/test_model.py``), the same training behaviour (its fidelity test), and the
 naive loop of ``jaxsched bench``. Dropout at rate 0.3 acts in three places per block, as in the
 notes: on the attention weights (``MultiHeadDotProductAttention(dropout_rate=...)``, flax's
@@ -9,7 +9,7 @@ notes: on the attention weights (``MultiHeadDotProductAttention(dropout_rate=...
 
 ``num_blocks``, ``num_heads`` (4 and 4 in the notes) and ``read`` (the notes' ``x[:, 0]``) are
 exposed only for small variants and the class-token readout; the defaults are the notes' model.
-The sin-cos table is :func:`jaxsched.train.model.get_2d_sincos_pos_embed`, itself the notes'
+The sin-cos table is :func:`jaxsched.workloads.tinyvit.get_2d_sincos_pos_embed`, itself the notes'
 code.
 
 >>> import jax, jax.numpy as jnp
@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from einops import rearrange
 
-from jaxsched.train.model import get_2d_sincos_pos_embed
+from jaxsched.workloads.tinyvit import get_2d_sincos_pos_embed
 
 __all__ = ["NotesTinyViT"]
 

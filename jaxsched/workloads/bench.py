@@ -1,10 +1,10 @@
-"""Throughput of the trainer against the notes' naive loop and a matmul peak, in one process.
+"""Throughput of the trainer on the notes' TinyViT against the notes' own loop, in one process.
 
 :func:`run_bench` measures, interleaved in the same process (the best of ``rounds`` rounds, so a
 burst of load from elsewhere on a shared machine hits both sides alike):
 
 * ``steps_per_s``: the compiled loop (:class:`~jaxsched.train.loop.GroupTrainer`), one run of
-  :class:`~jaxsched.train.model.TinyViT` at batch 128, the notes' Adam at a constant learning
+  :class:`~jaxsched.workloads.tinyvit.TinyViT` at batch 128, the notes' Adam at a constant learning
   rate, ``steps`` steps per dispatch;
 * ``naive_steps_per_s``: the notes' own loop, transcribed: the notes' stock-flax TinyViT, their
   hand-written Adam, one jitted update per Python iteration, keys split and the batch indices
@@ -18,13 +18,13 @@ burst of load from elsewhere on a shared machine hits both sides alike):
   rate counted with the notes' FLOPs per step.
 
 :func:`sweep_bench` measures run-steps/s of K runs trained in one program against K runs
-trained one after another (K times the time of one), also in one process.
-:func:`projected_seconds` turns those rates into the training time of a list of runs (a preset),
-grouped as the runner groups them or one run after another.
+trained one after another (K times the time of one), also in one process;
+:func:`jaxsched.train.throughput.projected_seconds` turns those rates into the training time of
+a list of runs (a preset).
 
 Example::
 
-    from jaxsched.train import bench
+    from jaxsched.workloads import bench
     print(bench.run_bench())            # the figures of `jaxsched bench --json`
 """
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -43,20 +43,12 @@ import numpy as np
 from jaxsched import _validate as v
 from jaxsched import optim
 from jaxsched.train.loop import GroupTrainer
-from jaxsched.train.model import TinyViT
-from jaxsched.train.notes_model import NotesTinyViT
-from jaxsched.train.task import image_classification_task
+from jaxsched.train.throughput import compiled_flops, device_name, matmul_peak_gflops
+from jaxsched.workloads.image import image_classification_task
+from jaxsched.workloads.notes_model import NotesTinyViT
+from jaxsched.workloads.tinyvit import TinyViT
 
-__all__ = [
-    "NotesTinyViT",
-    "matmul_peak_gflops",
-    "naive_steps_per_s",
-    "compiled_steps_per_s",
-    "run_bench",
-    "sweep_bench",
-    "rate_at",
-    "projected_seconds",
-]
+__all__ = ["compiled_steps_per_s", "naive_steps_per_s", "run_bench", "sweep_bench"]
 
 
 # The toy configuration only checks that everything runs (tests): its programs skip LLVM's
@@ -71,40 +63,12 @@ def _config(tiny: bool) -> dict[str, Any]:
     return dict(arch={}, batch=128, n_images=50_000, peak_n=2048, options={})
 
 
-def _device() -> str:
-    d = jax.devices()[0]
-    return f"{d.platform}:{d.device_kind}"
-
-
-def _flops(compiled) -> float:
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    return float((cost or {}).get("flops", 0.0))
-
-
 def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return (
         rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
         rng.integers(0, 10, (n,), dtype=np.int32),
     )
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best f32 GFLOP/s of an ``n x n @ n x n`` product (``jnp.dot``) on the default device."""
-    v.check_int("n", n, minimum=1)
-    v.check_int("repeats", repeats, minimum=1)
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
-    f = jax.jit(jnp.dot)
-    f(a, b).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f(a, b).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
 
 
 # ------------------------------------------------------------------------- naive loop
@@ -172,7 +136,7 @@ class _NaiveLoop:
         lowered = self.update_fn.lower(
             self.key, self.params, self.opt_state, x, self.labels[: self.batch], self.step
         )
-        return _flops(lowered.compile()) / 1e9
+        return compiled_flops(lowered.compile()) / 1e9
 
 
 def naive_steps_per_s(
@@ -278,7 +242,7 @@ def run_bench(
     gflop = compiled.gflop_per_step()
     naive_gflop = naive.gflop_per_step()
     return {
-        "device": _device(),
+        "device": device_name(),
         "model": "tiny" if tiny else "TinyViT (notes)",
         "batch_size": batch,
         "steps": steps,
@@ -329,59 +293,3 @@ def sweep_bench(
         "sweep_k": kmax,
         "sweep_speedup": rates[kmax] / rates[1],
     }
-
-
-# --------------------------------------------------------------------- projection
-
-
-def rate_at(k: int, rates: Mapping[Any, float]) -> float:
-    """Run-steps/s of ``k`` runs in one program, from rates measured at some K.
-
-    Linear between measured K; beyond the largest measured K the run-steps/s stays at its value
-    there (no further gain is assumed); below the smallest it is that K's rate.
-    """
-    v.check_int("k", k, minimum=1)
-    pts = sorted((int(kk), float(r)) for kk, r in rates.items())
-    if not pts:
-        raise ValueError(f"rates must hold at least one measured K, got rates={dict(rates)!r}")
-    for kk, r in pts:
-        if kk < 1 or not r > 0:
-            raise ValueError(f"rates must map K >= 1 to a positive rate, got {kk}: {r}")
-    if k <= pts[0][0]:
-        return pts[0][1]
-    for (k0, r0), (k1, r1) in zip(pts, pts[1:], strict=False):
-        if k <= k1:
-            return r0 + (r1 - r0) * (k - k0) / (k1 - k0)
-    return pts[-1][1]
-
-
-def projected_seconds(
-    groups: Sequence[Sequence[int]], rates: Mapping[Any, float], *, grouped: bool = True
-) -> float:
-    """Training seconds of runs of the given lengths at the measured run-steps/s.
-
-    Args:
-      groups: the lengths (steps) of the runs of each group (runs that share a program).
-      rates: K -> run-steps/s, as ``sweep_bench``'s ``sweep_run_steps_per_s``.
-      grouped: ``True`` trains each group as the runner does: all its runs together until the
-        shortest ends, then the rest (a phase of ``n`` steps with ``K`` runs takes
-        ``n * K / rate(K)``); ``False`` trains every run alone (``steps / rate(1)``).
-
-    Compiles, evaluations and checkpoints are not counted, and every step is costed like the
-    benchmark's (plain Adam); runs that log the loss at their averaged parameters do one more
-    forward pass per step, so the figure is a lower bound for them.
-    """
-    total = 0.0
-    for lengths in groups:
-        lengths = sorted(int(n) for n in lengths)
-        for n in lengths:
-            v.check_int("groups", n, minimum=1)
-        if not grouped:
-            total += sum(lengths) / rate_at(1, rates)
-            continue
-        done = 0
-        for i, n in enumerate(lengths):
-            k = len(lengths) - i
-            total += (n - done) * k / rate_at(k, rates)
-            done = n
-    return total
