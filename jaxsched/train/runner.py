@@ -172,7 +172,7 @@ class _Run:
     compute_steps: int = 0
     _table: np.ndarray | None = None
     start: int = 0  # the step this call started training it from
-    ckpt: ckpt.Checkpointer | None = None  # the run's one checkpoint manager in this call
+    checkpoints: ckpt.Checkpointer | None = None  # its one checkpoint manager in this call
     writers: list[metrics.MetricWriter] = field(default_factory=list)
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
@@ -183,10 +183,15 @@ class _Run:
         for w in self.writers:
             w.close()
 
+    def checkpointer(self) -> ckpt.Checkpointer:
+        if self.checkpoints is None:
+            raise RuntimeError(f"{self.rd.run_id}: no checkpoint manager is open for it")
+        return self.checkpoints
+
     def close(self) -> None:
         self.close_writers()
-        if self.ckpt is not None:
-            self.ckpt.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
 
     def lr_table(self) -> np.ndarray:
         # Computed once: a cohort rebuilds its tables each time a run leaves it.
@@ -492,7 +497,8 @@ class Runner:
         # (orbax expects one per directory for its lifetime) and closed whatever happens.
         try:
             for r in runs:
-                r.ckpt = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2, log=self._warn)
+                r.checkpoints = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2,
+                                                  log=self._warn)
             return self._train_opened(runs, bar, done)
         finally:
             for r in runs:
@@ -564,7 +570,7 @@ class Runner:
 
     @staticmethod
     def _has_checkpoint(r: _Run) -> bool:
-        return r.ckpt is not None and r.ckpt.latest_step() is not None
+        return r.checkpoints is not None and r.checkpoints.latest_step() is not None
 
     def _open_metrics(self, r: _Run) -> None:
         """Start ``r``'s ``metrics.jsonl`` (and event files) afresh from what it holds now.
@@ -632,7 +638,7 @@ class Runner:
         """``r``'s state from its newest intact checkpoint (a damaged one is set aside with one
         line of log), its branch point, or fresh."""
         # Host (NumPy) leaves: the runner stacks a cohort on the host and places it once.
-        found = r.ckpt.restore_latest(fresh_state, log=self._warn)
+        found = r.checkpointer().restore_latest(fresh_state, log=self._warn)
         if found is None:
             return fresh_state if r.cfg.branch_from is None else self._branch(r, fresh_state)
         step, state = found
@@ -764,7 +770,7 @@ class Runner:
                 r.rd.save_losses(r.all_losses())
                 r.rd.save_eval(r.evals)
                 r.rd.write_summary(self._summary(r, "running"))
-            r.ckpt.save(r.step, _tree_slice(state, i))
+            r.checkpointer().save(r.step, _tree_slice(state, i))
 
     def _summary(self, r: _Run, status: str, **extra) -> dict[str, Any]:
         losses = r.all_losses()
