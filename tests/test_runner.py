@@ -156,6 +156,10 @@ def _last_metrics_step(run_dir: Path) -> int:
     return max((r["step"] for r in records), default=0)
 
 
+def _last_event_step(logdir: Path) -> int:
+    return max((s for s, _ in read_events(logdir).get("loss", [])), default=0)
+
+
 def test_resume_after_kill_is_exact(tmp_path):
     """SIGKILL once a checkpoint is written and metrics.jsonl and the event files hold steps
     past it; the resumed run's files equal an uninterrupted run's, every step once."""
@@ -174,7 +178,10 @@ def test_resume_after_kill_is_exact(tmp_path):
         ck = out / "runs"
         found = list(ck.glob("*/ckpt/*")) if ck.exists() else []
         steps = [int(p.name) for p in found if p.name.isdigit()]
-        if steps and max(steps) >= 20 and _last_metrics_step(found[0].parents[1]) > max(steps):
+        run_dir = found[0].parents[1] if found else None
+        # both files written past the checkpoint (the event files are flushed after the JSON)
+        if (steps and max(steps) >= 20 and _last_metrics_step(run_dir) > max(steps)
+                and _last_event_step(tb / run_dir.name) > max(steps)):
             proc.send_signal(signal.SIGKILL)
             killed_at = max(steps)
             break
@@ -183,7 +190,7 @@ def test_resume_after_kill_is_exact(tmp_path):
     assert killed_at is not None, "the run finished before it could be killed"
     # the killed process wrote steps past its checkpoint (the resume must take them back)
     assert _last_metrics_step(_run_dir(out)) > killed_at
-    assert max(s for s, _ in read_events(tb / _run_dir(out).name)["loss"]) > killed_at
+    assert _last_event_step(tb / _run_dir(out).name) > killed_at
     assert not (_run_dir(out) / "summary.json").exists() or json.loads(
         (_run_dir(out) / "summary.json").read_text())["status"] != "finished"
 
