@@ -185,7 +185,8 @@ def exclusive_dir(path: str | os.PathLike, *, enabled: bool = True) -> Iterator[
     second holder, in another process or in this one, fails at once with
     :class:`OutDirLockedError` naming the directory and the holder's pid and host, which the
     holder writes into the lock file. The file stays behind after the block (removing it would
-    let two processes lock two different files of the same name).
+    let two processes lock two different files of the same name). A lock file that is a
+    symbolic link is refused with ``OSError`` (``ELOOP``) rather than followed.
 
     ``enabled=False`` takes no lock and touches nothing: in a distributed job the processes
     share one directory and only process 0 holds it (``enabled=jax.process_index() == 0``).
@@ -212,7 +213,16 @@ def exclusive_dir(path: str | os.PathLike, *, enabled: bool = True) -> Iterator[
     import fcntl  # POSIX only; imported here so that the atomic writers work everywhere
 
     path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = path / LOCK_FILE
+    # O_NOFOLLOW: a symlink planted at the lock's name would otherwise make the holder create,
+    # truncate and write whatever file it points to (filelock's CVE-2025-68146).
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(e.errno, "the lock file is a symbolic link; refusing to follow it "
+                          "(remove it if it is not yours)", str(lock)) from None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -169,6 +169,13 @@ def _data_kinds() -> tuple[str, ...]:
     return tuple(dict.fromkeys(d for w in catalogue.WORKLOADS.values() for d in w.data))
 
 
+def _add_tensorboard_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="also write TensorBoard event files, one subdirectory per run "
+                   "(tensorboard --logdir DIR shows them side by side); needs "
+                   "pip install 'jaxsched[tensorboard]'")
+
+
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", choices=_data_kinds(), default="auto",
                    help="dataset: CIFAR-10 when available (auto), CIFAR-10 only, or synthetic "
@@ -178,6 +185,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-group", action="store_true",
                    help="train every run in its own program instead of vmapped groups")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_tensorboard_flag(p)
     _add_distributed_flags(p)
 
 
@@ -248,6 +256,7 @@ def _run_reproduce(args: argparse.Namespace, *, parser: argparse.ArgumentParser)
         args.preset, args.out, task=args.task, data=args.data, seeds=args.seeds,
         figures=args.figures,
         group=not args.no_group, readout=args.readout, progress=not args.no_progress,
+        tensorboard=args.tensorboard,
     )
     print(path)
     return 0
@@ -367,7 +376,7 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
         workload.task(dataset), args.out, identity=workload.describe(dataset.name),
         group=not args.no_group, chunk_size=args.chunk_size,
         checkpoint_every=args.checkpoint_every or configs[0].eval_every,
-        progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr),
+        progress=not args.no_progress, tensorboard=args.tensorboard,
     )
     status = 0
     for res in runner.run(configs):
@@ -524,6 +533,7 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-group", action="store_true",
                    help="train every run in its own program instead of vmapped groups")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_tensorboard_flag(p)
     _add_distributed_flags(p)
     p.set_defaults(func=functools.partial(_run_compare, parser=p))
 
@@ -542,7 +552,7 @@ def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -
         weight_decay=args.weight_decay, eval_every=args.eval_every, target=args.target,
         data=args.data,
         bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
-        log=functools.partial(print, file=sys.stderr),
+        log=functools.partial(print, file=sys.stderr), tensorboard=args.tensorboard,
     )
     for v in report.verdicts(res):
         mark = {True: "held", False: "not held", None: "not evaluated"}[v["held"]]
@@ -574,6 +584,26 @@ def build_parser() -> argparse.ArgumentParser:
     for add in SUBCOMMANDS:
         add(subparsers)
     return parser
+
+
+@contextlib.contextmanager
+def _log_lines():
+    """The ``jaxsched`` logger's messages as plain lines on stderr, for this command."""
+    import logging
+
+    logger = logging.getLogger("jaxsched")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    before = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
 
 
 @contextlib.contextmanager
@@ -623,17 +653,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from jaxsched._io import OutDirLockedError
+    from jaxsched.train.metrics import TensorBoardUnavailableError, require_tensorboard
     from jaxsched.train.runner import IncompatibleRunError
     from jaxsched.workloads.cifar10 import DataUnavailableError
 
     sub = args.func.keywords.get("parser", parser)
-    with _one_line_fallback_warnings():
+    with _one_line_fallback_warnings(), _log_lines():
         try:
+            if getattr(args, "tensorboard", None) is not None:
+                require_tensorboard()  # before any data is fetched or run trained
             _join_job(args, sub)
             return int(args.func(args))
         except ValueError as err:
             sub.error(_flag_of(" ".join(str(err).split()), sub))
-        except (DataUnavailableError, IncompatibleRunError, OutDirLockedError) as err:
+        except (DataUnavailableError, IncompatibleRunError, OutDirLockedError,
+                TensorBoardUnavailableError) as err:
             print(f"{sub.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
             return 1
 

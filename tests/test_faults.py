@@ -166,20 +166,14 @@ DAMAGE = {
     "garbage_metadata": _garbage_metadata,
     "delete_item": _delete_item,
 }
-# Without a digest (checkpoints written before it existed, or a save killed between orbax's
-# rename and the seal) a step is judged by whether orbax can read it; a flipped byte in a raw
-# zstd block then goes unnoticed, so it is not among these.
-LEGACY_DAMAGE = ["truncate_half", "truncate_zero", "zero", "delete_data", "delete_root_node",
-                 "truncate_manifest", "delete_metadata", "garbage_metadata", "delete_item"]
 
-
-def _check_fallback(ck_dir, culprit, lines, got):
+def _check_fallback(ck_dir, culprit, lines, got, what="damaged"):
     assert got is not None
     step, tree = got
     assert step == 800
     assert_bit_equal(tree, _big_state(800))
     assert len(lines) == 1 and "\n" not in lines[0]
-    assert f"checkpoint step 1000 in {ck_dir} is damaged" in lines[0]
+    assert f"checkpoint step 1000 in {ck_dir} is {what}" in lines[0]
     assert culprit in lines[0]
     assert f"moved to {ck_dir / 'quarantine' / '1000'}" in lines[0]
     assert lines[0].endswith("trying step 800")
@@ -207,17 +201,37 @@ def test_damaged_newest_falls_back_to_previous(ck_dir, damage):
     _check_fallback(ck_dir, culprit, lines, got)
 
 
-@pytest.mark.parametrize("damage", LEGACY_DAMAGE)
-def test_damaged_newest_without_digest_falls_back(ck_dir, damage):
-    for step in ("800", "1000"):
-        (ck_dir / step / DIGEST_FILE).unlink()
-    DAMAGE[damage](ck_dir / "1000")
+def _unseal(step_dir):
+    """A save killed after orbax's rename and before the seal: the step has no digest."""
+    (step_dir / DIGEST_FILE).unlink()
+
+
+@pytest.mark.parametrize("damage", [None, "truncate_half", "delete_metadata"])
+def test_a_step_without_its_digest_is_incomplete(ck_dir, damage):
+    # Incomplete whatever its files hold: no read of them decides it.
+    _unseal(ck_dir / "1000")
+    if damage:
+        DAMAGE[damage](ck_dir / "1000")
     lines = []
     with Checkpointer(ck_dir) as ck:
+        assert ck.all_steps() == [800] and ck.latest_step() == 800  # never listed
+        with pytest.raises(FileNotFoundError, match="no complete checkpoint for step 1000"):
+            ck.restore(TARGET, step=1000)
+        assert_bit_equal(ck.restore(TARGET), _big_state(800))
         got = ck.restore_latest(TARGET, log=lines.append)
-    # orbax's errors name a file, a directory or a key of the OCDBT database in the step
-    assert f"{ck_dir}/1000" in lines[0].split(" is damaged (", 1)[1]
-    _check_fallback(ck_dir, str(ck_dir / "1000"), lines, got)
+    assert lines[0].startswith(f"checkpoint step 1000 in {ck_dir} is incomplete (no {DIGEST_FILE}")
+    _check_fallback(ck_dir, "its save did not finish", lines, got, what="incomplete")
+
+
+def test_save_sets_an_incomplete_step_aside(ck_dir):
+    _unseal(ck_dir / "1000")
+    lines = []
+    with Checkpointer(ck_dir, log=lines.append) as ck:
+        ck.save(1000, _big_state(1001))  # the step the killed save left, saved again
+        assert ck.all_steps() == [800, 1000]
+        assert_bit_equal(ck.restore(TARGET), _big_state(1001))
+    assert len(lines) == 1 and "step 1000" in lines[0] and "is incomplete" in lines[0]
+    assert os.listdir(ck_dir / "quarantine") == ["1000"]
 
 
 def test_all_damaged_gives_none(ck_dir):
@@ -285,12 +299,10 @@ def test_damaged_pytree_is_an_error(tmp_path):
     save_pytree(path, _big_state(2))  # a damaged tree is replaced like any other
     (step,) = os.listdir(path)
     assert_bit_equal(load_pytree(path, target=TARGET), _big_state(2))
-    (path / step / DIGEST_FILE).unlink()  # without a digest, orbax's failing read tells
-    _truncate_zero(path / step)
-    with pytest.raises(CorruptCheckpointError, match="OUT_OF_RANGE"):
-        load_pytree(path, target=TARGET)
-    with pytest.raises(CorruptCheckpointError, match="OUT_OF_RANGE"):
-        load_pytree(path)
+    (path / step / DIGEST_FILE).unlink()  # without a digest the tree is incomplete
+    for target in (TARGET, None):
+        with pytest.raises(FileNotFoundError, match=f"step {step} has no {DIGEST_FILE}"):
+            load_pytree(path, target=target)
 
 
 _USER_SCENARIO = textwrap.dedent(
@@ -320,12 +332,12 @@ _USER_SCENARIO = textwrap.dedent(
 
 
 def test_user_scenario_kill_truncate_rerun(tmp_path):
-    """SIGKILL after the checkpoints at 800 and 1000, truncate 1000's data files, run again.
+    """SIGKILL after the checkpoints at 800 and 1000, damage 1000, run again.
 
-    Once with the checkpoints as written (digests) and once without digests, where orbax's
-    failing read is what finds the damage.
+    Once with 1000's data files truncated, and once with 1000 as a save killed between orbax's
+    rename and the seal leaves it (no digest): damaged and incomplete, both set aside.
     """
-    d, legacy = tmp_path / "ck", tmp_path / "legacy"
+    d, unsealed = tmp_path / "ck", tmp_path / "unsealed"
     child = subprocess.Popen([sys.executable, "-c", _USER_SCENARIO, "train", str(d)],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV)
     try:
@@ -336,21 +348,21 @@ def test_user_scenario_kill_truncate_rerun(tmp_path):
         reap(child)
     assert int(line) == 1000
     assert sorted(os.listdir(d)) == ["1000", "800"]
-    shutil.copytree(d, legacy)
-    for f in legacy.glob(f"*/{DIGEST_FILE}"):
-        f.unlink()
-    for directory in (d, legacy):
-        _truncate_half(directory / "1000")
-    rerun = subprocess.run([sys.executable, "-c", _USER_SCENARIO, "resume", str(d), str(legacy)],
-                           capture_output=True, text=True, env=ENV, timeout=120)
+    shutil.copytree(d, unsealed)
+    _unseal(unsealed / "1000")
+    _truncate_half(d / "1000")
+    rerun = subprocess.run(
+        [sys.executable, "-c", _USER_SCENARIO, "resume", str(d), str(unsealed)],
+        capture_output=True, text=True, env=ENV, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.split() == ["800", "True", "800", "True"]
     # one line on stderr per directory: no asyncio "Event loop is closed" tracebacks, no orbax
     # logs
     lines = rerun.stderr.splitlines()
     assert len(lines) == 2, rerun.stderr
-    for directory, text in zip((d, legacy), lines, strict=True):
-        assert text.startswith(f"checkpoint step 1000 in {directory} is damaged")
+    for directory, what, text in zip((d, unsealed), ("damaged", "incomplete"), lines,
+                                     strict=True):
+        assert text.startswith(f"checkpoint step 1000 in {directory} is {what}")
         assert text.endswith("trying step 800")
 
 
@@ -508,6 +520,23 @@ def test_lock_disabled_takes_nothing(tmp_path):
         assert not out.exists()
     with exclusive_dir(out), exclusive_dir(out, enabled=False):
         pass
+
+
+def test_lock_refuses_a_symlinked_lock_file(tmp_path):
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("not the lock's")
+    (out / _io.LOCK_FILE).symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link") as e, exclusive_dir(out):
+        pass
+    assert e.value.errno == errno.ELOOP and e.value.filename == str(out / _io.LOCK_FILE)
+    assert victim.read_text() == "not the lock's"  # neither truncated nor written
+    (out / _io.LOCK_FILE).unlink()
+    dangling = tmp_path / "created-through-the-link"
+    (out / _io.LOCK_FILE).symlink_to(dangling)
+    with pytest.raises(OSError, match="symbolic link"), exclusive_dir(out):
+        pass
+    assert not dangling.exists()
 
 
 _HOLDER = textwrap.dedent(

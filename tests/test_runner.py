@@ -13,9 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_metrics import check_against_run, read_events
 
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train.config import RunConfig
+from jaxsched.train.metrics import read_jsonl
 from jaxsched.train.runner import RUN_FORMAT, SUMMARY_KEYS, Runner
 from jaxsched.train.task import Task
 from jaxsched.workloads.image import SIZES, cross_entropy
@@ -148,33 +150,52 @@ def _run_dir(out: Path) -> Path:
     return d
 
 
+def _last_metrics_step(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    records = read_jsonl(path) if path.exists() else []
+    return max((r["step"] for r in records), default=0)
+
+
+def _last_event_step(logdir: Path) -> int:
+    return max((s for s, _ in read_events(logdir).get("loss", [])), default=0)
+
+
 def test_resume_after_kill_is_exact(tmp_path):
+    """SIGKILL once a checkpoint is written and metrics.jsonl and the event files hold steps
+    past it; the resumed run's files equal an uninterrupted run's, every step once."""
     env = {**os.environ, "JAXSCHED_DATA": str(tmp_path / "cache")}
-    ref = subprocess.run([*TRAIN, "--out", str(tmp_path / "ref")], env=env, capture_output=True,
+    ref = subprocess.run([*TRAIN, "--out", str(tmp_path / "ref"), "--tensorboard",
+                          str(tmp_path / "ref-tb")], env=env, capture_output=True,
                          text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
 
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([*TRAIN, "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    out, tb = tmp_path / "killed", tmp_path / "tb"
+    proc = subprocess.Popen([*TRAIN, "--out", str(out), "--tensorboard", str(tb)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     killed_at = None
     while time.time() < deadline and proc.poll() is None:
         ck = out / "runs"
-        found = ck.glob("*/ckpt/*") if ck.exists() else []
+        found = list(ck.glob("*/ckpt/*")) if ck.exists() else []
         steps = [int(p.name) for p in found if p.name.isdigit()]
-        if steps and max(steps) >= 20:
+        run_dir = found[0].parents[1] if found else None
+        # both files written past the checkpoint (the event files are flushed after the JSON)
+        if (steps and max(steps) >= 20 and _last_metrics_step(run_dir) > max(steps)
+                and _last_event_step(tb / run_dir.name) > max(steps)):
             proc.send_signal(signal.SIGKILL)
             killed_at = max(steps)
             break
         time.sleep(0.05)
     proc.wait(timeout=60)
     assert killed_at is not None, "the run finished before it could be killed"
+    # the killed process wrote steps past its checkpoint (the resume must take them back)
+    assert _last_metrics_step(_run_dir(out)) > killed_at
+    assert _last_event_step(tb / _run_dir(out).name) > killed_at
     assert not (_run_dir(out) / "summary.json").exists() or json.loads(
         (_run_dir(out) / "summary.json").read_text())["status"] != "finished"
 
-    resumed = subprocess.run([*TRAIN, "--out", str(out)], env=env, capture_output=True,
-                             text=True, timeout=600)
+    resumed = subprocess.run([*TRAIN, "--out", str(out), "--tensorboard", str(tb)], env=env,
+                             capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
 
@@ -187,6 +208,10 @@ def test_resume_after_kill_is_exact(tmp_path):
     for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert json.loads((a / "eval.json").read_text()) == json.loads((b / "eval.json").read_text())
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    check_against_run(a, tmp_path / "ref-tb" / a.name)
+    check_against_run(b, tb / b.name)
+    assert read_events(tmp_path / "ref-tb" / a.name) == read_events(tb / b.name)
 
 
 def test_steps_this_run_trains_fewer_steps_on_the_same_schedule(dataset, tmp_path):
@@ -236,3 +261,44 @@ def test_a_group_interrupted_mid_run_resumes_exactly(dataset, tmp_path, monkeypa
         pa, pb = ckpt.load_pytree(a.run_dir.params_dir), ckpt.load_pytree(b.run_dir.params_dir)
         for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_one_checkpoint_manager_per_run_holding_the_named_state(dataset, tmp_path,
+                                                                 monkeypatch):
+    import orbax.checkpoint as ocp
+
+    opened = []
+    real_init = ocp.CheckpointManager.__init__
+
+    def counting(self, directory, *args, **kw):
+        opened.append(Path(directory).name)
+        real_init(self, directory, *args, **kw)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "__init__", counting)
+    cfgs = [_cfg(optimizer="adam_ema", ema_decay=0.9), _cfg(optimizer="adam_ema", seed=1)]
+    results = _runner(dataset, tmp_path, chunk_size=5, checkpoint_every=5).run(cfgs)
+    monkeypatch.undo()
+    # 5 checkpoints of each of 2 runs through 2 managers; params/ once per run at the end
+    assert opened.count("ckpt") == 2 and opened.count("params") == 2
+    with ocp.CheckpointManager(results[0].run_dir.checkpoint_dir,
+                               item_handlers=ocp.StandardCheckpointHandler()) as m:
+        names = {x.name for x in jax.tree.leaves(m.item_metadata(m.latest_step()).tree)}
+    assert {"step", "key"} <= names
+    assert any(n.startswith("params.") for n in names)
+    assert any(n.startswith("opt_state.") and ".mu." in n for n in names)
+
+
+def test_a_run_directory_of_format_1_is_refused_in_one_line(dataset, tmp_path):
+    from jaxsched.train.runner import IncompatibleRunError
+
+    cfg = _cfg()
+    runner = _runner(dataset, tmp_path)
+    run_dir = tmp_path / "runs" / runner.run_id(cfg)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(
+        {**runner._record(cfg), "format": 1, "written_by": "jaxsched 0.2.0"}))
+    with pytest.raises(IncompatibleRunError) as e:
+        runner.run([cfg])
+    msg = str(e.value)
+    assert "\n" not in msg and "jaxsched 0.2.0 in run format 1" in msg
+    assert f"writes format {RUN_FORMAT}" in msg and RUN_FORMAT == 2

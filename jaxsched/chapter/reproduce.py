@@ -36,6 +36,7 @@ def reproduce(
     readout: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    tensorboard: str | pathlib.Path | None = None,
 ) -> pathlib.Path:
     """Run (or resume) the whole chapter on ``task`` at a preset and write ``out/REPORT.md``.
 
@@ -48,6 +49,9 @@ def reproduce(
     stand-in with a :class:`~jaxsched.workloads.cifar10.SyntheticFallbackWarning`. ``readout``
     is the ``tinyvit`` workload's option. The notes' own curves are drawn behind ours only
     where the workload is the notes' (``tinyvit``).
+
+    ``tensorboard``: also write TensorBoard event files, one subdirectory per run
+    (:class:`~jaxsched.train.runner.Runner`'s ``tensorboard``).
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got seeds={seeds!r}")
@@ -65,7 +69,7 @@ def reproduce(
         built.task, out, identity=built.identity, group=group,
         chunk_size=preset.chunk_size,
         checkpoint_every=max(preset.chunk_size, preset.eval_every),
-        smoothing=preset.window, progress=progress, log=log,
+        smoothing=preset.window, progress=progress, log=log, tensorboard=tensorboard,
     )
     results = runner.run([c for cs in by_label.values() for c in cs])
     by_id = {r.run_dir.run_id: r for r in results}

@@ -328,10 +328,12 @@ def train(
     checkpoint_every: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    tensorboard: str | pathlib.Path | None = None,
 ):
     """Train ``runs`` with the runner in ``out/runs``; returns its results and the seconds."""
     runner = Runner(task, out, identity=identity, group=group, chunk_size=chunk_size,
-                    checkpoint_every=checkpoint_every, progress=progress, log=log)
+                    checkpoint_every=checkpoint_every, progress=progress, log=log,
+                    tensorboard=tensorboard)
     t0 = time.perf_counter()
     results = runner.run(list(runs))
     return results, time.perf_counter() - t0
@@ -356,6 +358,7 @@ def run(
     progress: bool = False,
     log: Callable[[str], None] = print,
     report: bool = True,
+    tensorboard: str | pathlib.Path | None = None,
 ) -> Results:
     """Benchmark ``candidates`` on ``task``: every scheduled one tuned per horizon over ``lrs``.
 
@@ -386,6 +389,8 @@ def run(
       progress: show a progress bar.
       log: where messages go.
       report: with ``out``, write ``REPORT.md`` and the figures.
+      tensorboard: also write TensorBoard event files, one subdirectory per run
+        (:class:`~jaxsched.train.runner.Runner`'s ``tensorboard``).
 
     Returns:
       :class:`Results`; with ``out``, also ``out/results.csv``.
@@ -422,7 +427,7 @@ def run(
     try:
         results, seconds = train(task, runs, root, identity=identity, group=group,
                                  chunk_size=chunk, checkpoint_every=max(chunk, longest // 10),
-                                 progress=progress, log=log)
+                                 progress=progress, log=log, tensorboard=tensorboard)
         trained = sum(r.trained_steps for r in results)
         res = Results(
             rows=_rows(runs, results, horizons),

@@ -40,6 +40,7 @@ def run_preset(
     group: bool = True,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    tensorboard: str | pathlib.Path | None = None,
 ) -> tuple[experiment.Results, pathlib.Path]:
     """Run (or resume) the preset's grid on a workload of the catalogue; returns the results
     and REPORT.md.
@@ -59,6 +60,7 @@ def run_preset(
         built.task, **grid, warmup=warmup, weight_decay=weight_decay,
         eval_every=eval_every or p.eval_every, out=out, identity=built.identity,
         target=target, group=group, progress=progress, log=log, report=False,
+        tensorboard=tensorboard,
     )
     t = res.timing
     if t["run_steps"]:

@@ -6,27 +6,39 @@ temporary directory and renames it into place when complete, lists the finalized
 (``all_steps``, ``latest_step``) and removes the temporary directories a killed save leaves
 behind. Saves are synchronous: when ``save`` returns, the step is on disk and sealed.
 
-Sealing (what orbax does not do): every file of the step is fsynced, so that a checkpoint
-``save`` reported survives a power cut as well as a killed process, and the size and SHA-256 of
-every file of the stored tree go into ``<step>/jaxsched_digest.json``. Only then are older steps
-beyond ``max_to_keep`` deleted, so a save that fails never costs a good checkpoint.
+Sealing (what orbax does not do): tensorstore fsyncs the array data it writes, but orbax's JSON
+metadata files and the rename of the step into place are not synced. Every file and directory
+of the step is therefore fsynced, so that a checkpoint ``save`` reported survives a power cut as
+well as a killed process, and the size and SHA-256 of every file of the stored tree go into
+``<step>/jaxsched_digest.json``. Only then are older steps beyond ``max_to_keep`` deleted, so a
+save that fails never costs a good checkpoint. The digest is what makes a step complete: a step
+directory without one (a save killed between orbax's rename and the seal) is incomplete, is
+never listed, restored or counted, and is set aside like a damaged step.
+
+The tree is stored as it is named, through orbax's standard handler: dicts and NamedTuples
+keep their keys and field names (orbax's ``item_metadata`` lists ``params.w``,
+``opt_state.mu.w``, ...), so plain orbax reads a checkpoint without jaxsched
+(``orbax.checkpoint.CheckpointManager(directory,
+item_handlers=orbax.checkpoint.StandardCheckpointHandler()).restore(step)`` gives nested dicts
+of arrays).
 
 Faults:
 
 * A failed save (a full disk, an I/O error) removes what it wrote, leaves the earlier
   checkpoints as they were and raises ``OSError`` with the errno of the failure and the
   checkpoint directory as ``filename``; the failed step is never listed.
-* A checkpoint whose files differ from the digest (truncated, zeroed, altered, deleted) or that
-  cannot be read raises :class:`CorruptCheckpointError` naming the file.
-  :meth:`Checkpointer.restore_latest` instead moves such a step into ``quarantine/`` next to the
-  steps (orbax ignores it; nothing is deleted), reports it in one line and tries the step
-  before. Checkpoints without a digest (written before it existed, or a save killed between
-  orbax's rename and the seal) are judged by whether orbax can read them.
+* A checkpoint whose files differ from the digest (truncated, zeroed, altered, deleted), or
+  whose digest cannot be read, raises :class:`CorruptCheckpointError` naming the file.
+  :meth:`Checkpointer.restore_latest` instead moves such a step, and any incomplete one, into
+  ``quarantine/`` next to the steps (orbax ignores it; nothing is deleted), reports it in one
+  line and tries the step before. A step that matches its digest and still fails to restore
+  raises orbax's own error: its files are the ones written, so the cause is elsewhere.
 * A target of another structure than the checkpoint raises ``ValueError``, never counts as
   corruption.
 * A failure inside orbax surfaces once, as the exception: orbax's log copies of it are dropped
-  and the reads it leaves in flight are wound down before its event loop closes (no "Event loop
-  is closed" tracebacks on stderr).
+  and, where orbax's private event-loop hook is available, the reads and writes it leaves in
+  flight are wound down before its event loop closes (no "Event loop is closed" tracebacks on
+  stderr). A release of orbax without that hook costs at most such noise, never an error.
 
 In a distributed job every process calls ``save`` / ``restore_latest`` together (as orbax
 requires): each writes and fsyncs its own shards, process 0 writes the digest and moves damaged
@@ -54,6 +66,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import itertools
 import json
 import logging
@@ -69,10 +82,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
-from orbax.checkpoint._src import asyncio_utils as orbax_asyncio
 
 from jaxsched._io import atomic_write_json, fsync_dir
 from jaxsched._validate import check_int
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "DIGEST_FILE",
@@ -186,10 +200,12 @@ def _any_process(flag: bool) -> bool:
 def _seal(step_dir: pathlib.Path) -> None:
     """fsync every file and directory of a finished step and write its digest.
 
-    orbax renames complete directories into place but fsyncs nothing. fsync errors propagate:
-    ENOSPC or EIO from fsync means the data may never reach the disk. In a distributed job each
-    process fsyncs (a host can only flush what it wrote itself) and process 0 writes the
-    digest once all have.
+    tensorstore fsyncs the array data it writes (its ``file_io_sync`` default), but orbax
+    writes its JSON metadata files (``_METADATA``, ``_CHECKPOINT_METADATA``, ...) without an
+    fsync and syncs neither the step directory nor its rename into place; all of that is synced
+    here. fsync errors propagate: ENOSPC or EIO from fsync means the data may never reach the
+    disk. In a distributed job each process fsyncs (a host can only flush what it wrote
+    itself) and process 0 writes the digest once all have.
     """
     primary = jax.process_index() == 0
     files: dict[str, list[Any]] = {}
@@ -216,16 +232,24 @@ def _seal(step_dir: pathlib.Path) -> None:
     _barrier("sealed")
 
 
-def _verify(step_dir: pathlib.Path) -> bool:
-    """Check a step against its digest: ``True`` when it matches, ``False`` when it has none.
+def _is_sealed(step_dir: pathlib.Path) -> bool:
+    """Whether a step directory has its digest: the mark of a save that completed.
 
-    Raises ``CorruptCheckpointError`` naming the first file that is missing or differs.
+    A digest that exists but cannot be read still counts: `_verify` reports it as damage.
     """
+    return os.path.lexists(step_dir / DIGEST_FILE)
+
+
+def _verify(step_dir: pathlib.Path) -> None:
+    """Check a step against its digest; raises ``CorruptCheckpointError`` naming the first file
+    that is missing or differs, or the digest when it is missing or unreadable."""
     digest_path = step_dir / DIGEST_FILE
     try:
         text = digest_path.read_text("utf-8")
     except FileNotFoundError:
-        return False
+        raise CorruptCheckpointError(
+            step_dir, digest_path, "missing: the step's save did not finish (incomplete)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise CorruptCheckpointError(step_dir, digest_path, str(e)) from e
     try:
@@ -251,7 +275,6 @@ def _verify(step_dir: pathlib.Path) -> bool:
                 )
         finally:
             os.close(fd)
-    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,11 +285,11 @@ class _OrbaxLoop(asyncio.SelectorEventLoop):
     """The event loop for one orbax call; tensorstore's late completions find it closed.
 
     orbax runs each save and restore on a fresh event loop and closes it when the coroutine
-    ends. When one of its gathered tensorstore reads fails, the others are still in flight;
-    when they finish, tensorstore hands their results to the loop with
+    ends. When one of its gathered tensorstore operations fails, the others are still in
+    flight; when they finish, tensorstore hands their results to the loop with
     ``call_soon_threadsafe``, which raises "RuntimeError: Event loop is closed" on a closed
-    loop, and that goes to stderr as a traceback per read. Nobody waits for those results, so
-    here they are dropped.
+    loop, and that goes to stderr as a traceback per operation. Nobody waits for those
+    results, so here they are dropped.
     """
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
@@ -281,10 +304,10 @@ class _OrbaxLoop(asyncio.SelectorEventLoop):
 def _run_draining(coro: Any) -> Any:
     """orbax's ``run_sync`` without a running loop, on an `_OrbaxLoop`, cleaned up on failure.
 
-    Besides the late completions, a failed read leaves orbax's other coroutines and futures
-    abandoned, and they report themselves when collected ("exception was never retrieved",
-    "coroutine ... was never awaited"). Cancelling and awaiting what is left before the loop
-    closes, as ``asyncio.run`` does, ends them quietly.
+    Besides the late completions, a failed operation leaves orbax's other coroutines and
+    futures abandoned, and they report themselves when collected ("exception was never
+    retrieved", "coroutine ... was never awaited"). Cancelling and awaiting what is left before
+    the loop closes, as ``asyncio.run`` does, ends them quietly.
     """
     loop = _OrbaxLoop()
     try:
@@ -294,13 +317,39 @@ def _run_draining(coro: Any) -> Any:
         pending = asyncio.all_tasks(loop)
         for task in pending:
             task.cancel()
-        # The cancelled reads may fail in their own ways; the error that counts is the one
-        # propagating from here.
+        # The cancelled operations may fail in their own ways; the error that counts is the
+        # one propagating from here.
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         raise
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+_LOOP_MODULE = "orbax.checkpoint._src.asyncio_utils"
+_LOOP_FACTORY = "_run_sync_via_new_loop"
+_loop_hook_missing_reported = False
+
+
+def _loop_hook() -> Any:
+    """orbax's private module whose ``_run_sync_via_new_loop`` makes each call's event loop,
+    or ``None`` when this orbax has no such module or function.
+
+    Private to orbax, so looked up at each call and never required: without it a failure
+    costs at most the tracebacks `_OrbaxLoop` would have dropped (said once, at debug level).
+    """
+    global _loop_hook_missing_reported
+    try:
+        module = importlib.import_module(_LOOP_MODULE)
+    except ImportError:
+        module = None
+    if module is not None and callable(getattr(module, _LOOP_FACTORY, None)):
+        return module
+    if not _loop_hook_missing_reported:
+        _loop_hook_missing_reported = True
+        _log.debug("orbax has no %s.%s; a failed checkpoint read or write may print "
+                   "'Event loop is closed' tracebacks", _LOOP_MODULE, _LOOP_FACTORY)
+    return None
 
 
 class _Held(logging.Filter):
@@ -318,28 +367,29 @@ def _orbax_call() -> Iterator[None]:
     """Run orbax so that a failure surfaces once, as the exception, with no echoes.
 
     orbax's threads log a failure (with tracebacks) before it is raised; the exception carries
-    it, so orbax's log records are held and passed on only when the call succeeds. Failed reads
-    are drained (see `_run_draining`). ``_run_sync_via_new_loop`` is where orbax's ``run_sync``
-    makes its loop; it is swapped only for the duration of the call.
+    it, so orbax's log records are held and passed on only when the call succeeds. Failed
+    operations are drained (see `_run_draining`) where orbax's loop factory can be swapped
+    (`_loop_hook`); it is swapped only for the duration of the call.
     """
     logger = logging.getLogger("absl")
     held = _Held()
-    original = getattr(orbax_asyncio, "_run_sync_via_new_loop", None)
+    hook = _loop_hook()
+    original = getattr(hook, _LOOP_FACTORY) if hook is not None else None
     logger.addFilter(held)
-    if original is not None:
-        orbax_asyncio._run_sync_via_new_loop = _run_draining
+    if hook is not None:
+        setattr(hook, _LOOP_FACTORY, _run_draining)
     try:
         yield
     finally:
-        if original is not None:
-            orbax_asyncio._run_sync_via_new_loop = original
+        if hook is not None:
+            setattr(hook, _LOOP_FACTORY, original)
         logger.removeFilter(held)
     for record in held.records:
         logger.handle(record)
 
 
 # --------------------------------------------------------------------------------------------
-# Classifying errors
+# Errors of failed saves
 
 
 def _chain(e: BaseException) -> Iterator[BaseException]:
@@ -350,48 +400,15 @@ def _chain(e: BaseException) -> Iterator[BaseException]:
         e = e.__cause__ or e.__context__
 
 
-_STATUS = re.compile(r"^([A-Z_]+): ")
+# tensorstore reports an OS error as a status whose payload carries the errno; it raises no
+# OSError, so this payload is the only place a full disk shows up as ENOSPC.
 _OS_ERROR_CODE = re.compile(r"\[os_error_code='(\d+)'\]")
-_LOCAL_FILE = re.compile(r'local file "([^"]+)"')
-_KEY = re.compile(r'Error reading "([^"]+)" in OCDBT database')
-# tensorstore statuses that say something about the environment, not about the files
-_NOT_CORRUPTION = {"PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "CANCELLED",
-                   "DEADLINE_EXCEEDED", "UNAUTHENTICATED", "ABORTED", "UNIMPLEMENTED"}
 
 
 def _short(e: BaseException) -> str:
     # tensorstore appends the full JSON spec of the store; the first line says what failed.
     text = str(e).split(" [tensorstore_spec=", 1)[0].strip()
     return (text.splitlines() or [type(e).__name__])[0][:400]
-
-
-def _is_read_failure(e: BaseException) -> bool:
-    """Whether a failed orbax read means the files are bad (as opposed to the environment)."""
-    for x in _chain(e):
-        if isinstance(x, (PermissionError, MemoryError)):
-            return False
-        if isinstance(x, (OSError, json.JSONDecodeError)):
-            return True
-        status = _STATUS.match(str(x))
-        if status:
-            return status.group(1) not in _NOT_CORRUPTION
-    return False
-
-
-def _culprit(e: BaseException, step_dir: pathlib.Path) -> tuple[str, str]:
-    """(the file a read failure names, the failure in one line)."""
-    for x in _chain(e):
-        if isinstance(x, OSError) and x.filename:
-            return str(x.filename), _short(x)
-        text = str(x)
-        files = _LOCAL_FILE.findall(text)
-        if files:
-            key = _KEY.search(text)
-            where = files[-1]
-            if key and where.endswith("/"):
-                where = f"{where}{key.group(1)} (a key of the OCDBT database)"
-            return where, _short(x)
-    return str(step_dir), _short(e)
 
 
 def _errno_of(e: BaseException) -> int | None:
@@ -435,6 +452,18 @@ def _manager(directory: pathlib.Path) -> ocp.CheckpointManager:
     )
 
 
+def _sealed_steps(manager: ocp.CheckpointManager, directory: pathlib.Path) -> list[int]:
+    """The steps orbax lists that carry their digest, ascending."""
+    return sorted(int(s) for s in manager.all_steps() if _is_sealed(directory / str(s)))
+
+
+def _unsealed_steps(manager: ocp.CheckpointManager, directory: pathlib.Path) -> list[int]:
+    """Steps orbax lists as finalized that have no digest (their save was killed before the
+    seal), agreed on by every process of a distributed job, ascending."""
+    return [int(s) for s in sorted(manager.all_steps())
+            if _any_process(not _is_sealed(directory / str(s)))]
+
+
 def _save(manager: ocp.CheckpointManager, directory: pathlib.Path, step: int, tree: Any) -> None:
     """Save and seal ``step``; on failure remove what it wrote and raise (see `_write_error`)."""
     try:
@@ -458,7 +487,7 @@ def _discard(manager: ocp.CheckpointManager, directory: pathlib.Path, step: int)
     """Remove a failed save of ``step`` (its temporary directory, or the unsealed step)."""
     doomed = [p for p in directory.glob(f"{step}{_TMP_MARK}*") if p.is_dir()]
     step_dir = directory / str(step)
-    if step_dir.is_dir() and not (step_dir / DIGEST_FILE).exists():
+    if step_dir.is_dir() and not _is_sealed(step_dir):
         doomed.append(step_dir)
     failed = []
     for path in doomed:
@@ -489,46 +518,21 @@ def _leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
 
 
 def _restore(manager: ocp.CheckpointManager, step: int, target: Any, where: pathlib.Path) -> Any:
-    """Read ``step`` into ``target``'s structure (``None``: as stored, with NumPy leaves).
+    """Read sealed ``step`` into ``target``'s structure (``None``: as stored, NumPy leaves).
 
-    ``CorruptCheckpointError`` when the files fail their digest or, for a step without one,
-    cannot be read; ``ValueError`` when the checkpoint holds another structure. A step that
-    matches its digest and still fails to restore raises orbax's error: its files are the ones
-    written, so the cause is elsewhere.
+    ``CorruptCheckpointError`` when the files fail their digest (read in full before orbax
+    reads anything); ``ValueError`` when the checkpoint holds another structure. Past the
+    digest the files are the ones written, so any other failure is orbax's error, raised as is.
     """
-    step_dir = where / str(step)
-    verified = _verify(step_dir)
-    if not (step_dir / _ITEM).is_dir():
-        raise CorruptCheckpointError(step_dir, step_dir / _ITEM, "missing")
-
-    def unreadable(e: Exception) -> CorruptCheckpointError:
-        path, reason = _culprit(e, step_dir)
-        return CorruptCheckpointError(step_dir, path, reason)
-
-    try:
-        with _orbax_call():
-            metadata = manager.item_metadata(step)
-            if metadata is None or not hasattr(metadata, "tree"):
-                raise CorruptCheckpointError(
-                    step_dir, step_dir / _ITEM / "_METADATA", "missing or unreadable tree metadata"
-                )
-    except CorruptCheckpointError:
-        raise
-    except Exception as e:
-        if isinstance(e, (PermissionError, MemoryError)):
-            raise
-        raise unreadable(e) from e
+    _verify(where / str(step))
+    with _orbax_call():
+        metadata = manager.item_metadata(step)
     if target is not None:
         _check_structure(metadata, target, step, where)
-    try:
-        with _orbax_call():
-            if target is None:
-                return jax.tree.map(np.asarray, manager.restore(step))
-            restored = manager.restore(step, args=ocp.args.StandardRestore(_storable(target)))
-    except Exception as e:
-        if verified or not _is_read_failure(e):
-            raise
-        raise unreadable(e) from e
+    with _orbax_call():
+        if target is None:
+            return jax.tree.map(np.asarray, manager.restore(step))
+        restored = manager.restore(step, args=ocp.args.StandardRestore(_storable(target)))
     return _restored(restored, target)
 
 
@@ -565,18 +569,27 @@ class Checkpointer:
       directory: where the checkpoints live; created if missing.
       max_to_keep: how many of the newest checkpoints to keep (older ones are deleted after
         each successful save).
+      log: receives the one-line reports of steps set aside (default: standard error).
 
-    ``save(step, state)`` blocks until the checkpoint is complete, renamed into place and
-    sealed. ``restore(target, step=None)`` reads the newest checkpoint (or ``step``) into the
-    structure, dtypes, shapes and shardings of ``target``: NumPy leaves come back as NumPy,
-    JAX leaves as JAX arrays placed like the target's. ``restore_latest(target)`` reads the
-    newest checkpoint that is intact, setting bad ones aside.
+    One ``Checkpointer`` holds one orbax ``CheckpointManager`` for its whole life; close it
+    (or use it as a context manager) when done. ``save(step, state)`` blocks until the
+    checkpoint is complete, renamed into place and sealed. ``restore(target, step=None)``
+    reads the newest checkpoint (or ``step``) into the structure, dtypes, shapes and shardings
+    of ``target``: NumPy leaves come back as NumPy, JAX leaves as JAX arrays placed like the
+    target's. ``restore_latest(target)`` reads the newest checkpoint that is intact, setting
+    bad and incomplete ones aside.
     """
 
-    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 2):
+    def __init__(
+        self, directory: str | os.PathLike, *, max_to_keep: int = 2,
+        log: Callable[[str], None] = _stderr_line,
+    ):
         check_int("max_to_keep", max_to_keep, minimum=1)
+        if not callable(log):
+            raise ValueError(f"log must be callable, got log={log!r}")
         self.directory = pathlib.Path(directory).absolute()
         self.max_to_keep = int(max_to_keep)
+        self.log = log
         self._manager = _manager(self.directory)
         self._closed = False
 
@@ -594,14 +607,14 @@ class Checkpointer:
             raise RuntimeError(f"{self!r} is closed")
 
     def all_steps(self) -> list[int]:
-        """The steps of every complete checkpoint, ascending."""
+        """The steps of every complete (sealed) checkpoint, ascending."""
         self._check_open()
-        return sorted(int(s) for s in self._manager.all_steps())
+        return _sealed_steps(self._manager, self.directory)
 
     def latest_step(self) -> int | None:
         """The newest complete checkpoint's step, or ``None`` when there is none."""
-        self._check_open()
-        return self._manager.latest_step()
+        steps = self.all_steps()
+        return steps[-1] if steps else None
 
     def save(self, step: int, state: Any) -> None:
         """Write ``state`` as the checkpoint of ``step`` and wait until it is on disk.
@@ -609,9 +622,10 @@ class Checkpointer:
         Steps must not go backwards: saving a step below the newest checkpoint raises
         ``ValueError`` (restore from it first and delete the newer ones if that is intended).
         Saving the newest step again replaces it (the old copy is deleted first, so if that
-        save fails the step is gone). A failed write raises ``OSError`` (errno of the failure,
-        ``filename`` the directory) after removing what it wrote; the earlier checkpoints stay
-        as they were.
+        save fails the step is gone). Incomplete steps a killed save left behind are set aside
+        first (one line to ``log`` each). A failed write raises ``OSError`` (errno of the
+        failure, ``filename`` the directory) after removing what it wrote; the earlier
+        checkpoints stay as they were.
         """
         self._check_open()
         check_int("step", step, minimum=0)
@@ -622,6 +636,7 @@ class Checkpointer:
                 f"step must be >= the newest checkpoint's step {latest} in {self.directory}, "
                 f"got step={step}"
             )
+        self._set_aside_incomplete(self.log)
         if latest == step:
             self._manager.delete(step)
         _save(self._manager, self.directory, step, state)
@@ -651,20 +666,21 @@ class Checkpointer:
         return _restore(self._manager, int(step), target, self.directory)
 
     def restore_latest(
-        self, target: Any, *, log: Callable[[str], None] = _stderr_line
+        self, target: Any, *, log: Callable[[str], None] | None = None
     ) -> tuple[int, Any] | None:
         """``(step, tree)`` of the newest intact checkpoint, or ``None`` when there is none.
 
-        Tries the checkpoints newest first. One that is damaged (see
+        First sets aside every incomplete step (no digest: its save was killed before the
+        seal). Then tries the checkpoints newest first. One that is damaged (see
         :class:`CorruptCheckpointError`) is moved to ``quarantine/<step>`` in the checkpoint
         directory, where orbax does not look, and reported through ``log`` as one line naming
         the file at fault and where the step went; then the step before is tried. ``None``
         means the caller starts afresh. A ``target`` of another structure raises ``ValueError``
         at once and moves nothing (the checkpoints are fine; the target is not).
 
-        ``log`` receives the one-line reports (default: standard error). In a distributed job
-        all processes call this together; a step damaged for one is set aside for all (by
-        process 0) and every process reports the same lines.
+        ``log`` receives the one-line reports (default: the checkpointer's ``log``). In a
+        distributed job all processes call this together; a step damaged for one is set aside
+        for all (by process 0) and every process reports the same lines.
 
         >>> import tempfile, pathlib
         >>> import numpy as np
@@ -682,23 +698,33 @@ class Checkpointer:
         (1, array([1., 1., 1.]), [1])
         """
         self._check_open()
+        log = self.log if log is None else log
+        self._set_aside_incomplete(log)
         for step in reversed(self.all_steps()):
             try:
                 tree, damage = _restore(self._manager, step, target, self.directory), None
             except CorruptCheckpointError as e:
                 tree, damage = None, e
-            # In a distributed job a step damaged for one process is damaged for all (without
-            # a digest each process reads only its own shards and may not notice).
+            # In a distributed job a step damaged for one process is damaged for all.
             if not _any_process(damage is not None):
                 return step, tree
             where = (f"{damage.path}: {damage.reason}" if damage is not None
                      else "found by another process")
             moved = self._quarantine(step)
-            earlier = [s for s in self.all_steps() if s < step]
-            then = f"trying step {earlier[-1]}" if earlier else "no checkpoint left"
             log(f"checkpoint step {step} in {self.directory} is damaged ({where}); "
-                f"moved to {moved}; {then}")
+                f"moved to {moved}; {self._next(step)}")
         return None
+
+    def _next(self, step: int) -> str:
+        earlier = [s for s in self.all_steps() if s < step]
+        return f"trying step {earlier[-1]}" if earlier else "no checkpoint left"
+
+    def _set_aside_incomplete(self, log: Callable[[str], None]) -> None:
+        """Move every step without a digest into the quarantine, one line to ``log`` each."""
+        for step in reversed(_unsealed_steps(self._manager, self.directory)):
+            moved = self._quarantine(step)
+            log(f"checkpoint step {step} in {self.directory} is incomplete (no {DIGEST_FILE}: "
+                f"its save did not finish); moved to {moved}; {self._next(step)}")
 
     def _quarantine(self, step: int) -> pathlib.Path:
         qdir = self.directory / QUARANTINE_DIR
@@ -732,9 +758,10 @@ def save_pytree(path: str | os.PathLike, tree: Any) -> None:
     """Save ``tree`` at ``path`` (a directory), atomically replacing anything saved there.
 
     The tree becomes the next step of an orbax manager in ``path``: orbax renames it into
-    place only when complete, it is sealed, and only then is the previous one deleted, so
-    readers see the old tree or the new one, never a partial one. A failed write raises
-    ``OSError`` naming ``path`` and leaves the previous tree as it was.
+    place only when complete, it is sealed, and only then is the previous one deleted (with
+    any incomplete one a killed save left), so readers see the old tree or the new one, never
+    a partial one. A failed write raises ``OSError`` naming ``path`` and leaves the previous
+    tree as it was.
 
     >>> import tempfile
     >>> import numpy as np
@@ -756,22 +783,25 @@ def save_pytree(path: str | os.PathLike, tree: Any) -> None:
 
 
 def load_pytree(path: str | os.PathLike, target: Any = None) -> Any:
-    """Load the tree saved at ``path`` by ``save_pytree``.
+    """Load the tree saved at ``path`` by ``save_pytree`` (its newest sealed save).
 
     With ``target``, the result has its structure, dtypes and leaf kinds (NumPy or JAX arrays,
     scalars, typed keys). Without it, the saved structure comes back with dicts for
-    mappings and NumPy arrays as leaves (typed keys as their uint32 key data). Raises
-    ``FileNotFoundError`` when nothing is saved there, ``CorruptCheckpointError`` when the
-    saved files are damaged.
+    mappings and NamedTuples and NumPy arrays as leaves (typed keys as their uint32 key data).
+    Raises ``FileNotFoundError`` when no complete tree is saved there,
+    ``CorruptCheckpointError`` when the saved files are damaged.
     """
     path = pathlib.Path(path).absolute()
     if not path.is_dir():
         raise FileNotFoundError(f"no pytree saved at {path}")
     manager = _manager(path)
     try:
-        step = manager.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"no pytree saved at {path}")
-        return _restore(manager, step, target, path)
+        steps = _sealed_steps(manager, path)
+        if not steps:
+            unsealed = sorted(manager.all_steps())
+            why = (f" (step {unsealed[-1]} has no {DIGEST_FILE}: its save did not finish)"
+                   if unsealed else "")
+            raise FileNotFoundError(f"no pytree saved at {path}{why}")
+        return _restore(manager, steps[-1], target, path)
     finally:
         manager.close()

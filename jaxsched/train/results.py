@@ -12,6 +12,8 @@ Layout of one run::
         config.json     the run's configuration (``write_config``)
         losses.npy      float32 [steps so far], one training loss per step (``save_losses``)
         eval.json       [{"step": ..., "test_loss": ..., "test_accuracy": ...}, ...] (``save_eval``)
+        metrics.jsonl   one JSON object per line, appended while the run trains
+                        (``jaxsched.train.metrics``)
         summary.json    {"status": "finished" | ..., ...} (``write_summary``)
         ckpt/           periodic training-state checkpoints (``jaxsched.train.checkpoint``)
         params/         the final eval params (``checkpoint.save_pytree``)
@@ -55,6 +57,7 @@ FINISHED = "finished"
 CONFIG_FILE = "config.json"
 LOSSES_FILE = "losses.npy"
 EVAL_FILE = "eval.json"
+METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 _KEY_LENGTH = 12
 
@@ -185,6 +188,11 @@ class RunDir:
     @property
     def eval_path(self) -> pathlib.Path:
         return self.path / EVAL_FILE
+
+    @property
+    def metrics_path(self) -> pathlib.Path:
+        """``metrics.jsonl``: the run's metrics as it trains (:mod:`jaxsched.train.metrics`)."""
+        return self.path / METRICS_FILE
 
     @property
     def summary_path(self) -> pathlib.Path:

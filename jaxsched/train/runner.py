@@ -26,12 +26,17 @@ trained alone.
 
 Each run directory holds the same files whoever trains it (:mod:`jaxsched.train.results`):
 ``config.json`` (``{"run": ..., "task": ...}``), ``losses.npy``, ``eval.json`` (a list of
-``{"step", <every key of the task's evaluate>}``), ``summary.json`` (:data:`SUMMARY_KEYS`),
-``ckpt/`` and ``params/``.
+``{"step", <every key of the task's evaluate>}``), ``metrics.jsonl`` (the same losses and
+evaluations as they are trained, appended at every chunk: :mod:`jaxsched.train.metrics`),
+``summary.json`` (:data:`SUMMARY_KEYS`), ``ckpt/`` and ``params/``. With ``tensorboard=DIR``
+each run also writes TensorBoard event files into ``DIR/<run id>/``. The progress bar shows the
+live training loss and the last evaluation.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import pathlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,18 +54,23 @@ from jaxsched import optim
 from jaxsched._io import exclusive_dir
 from jaxsched.smoothing import smoothed_at, smoothing_window
 from jaxsched.train import checkpoint as ckpt
-from jaxsched.train import sharding
+from jaxsched.train import metrics, sharding
 from jaxsched.train.fingerprint import optimizer_fingerprint, task_fingerprint
 from jaxsched.train.loop import GroupTrainer, TrainState
 from jaxsched.train.results import RunDir, config_key, list_runs
 from jaxsched.train.task import Task
 
+_log = logging.getLogger(__name__)
+
 __all__ = ["RUN_FORMAT", "SUMMARY_KEYS", "TERMINAL", "IncompatibleRunError", "RunResult",
            "Runner", "TrainingRun"]
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 """The version of the run-directory layout (``config.json``'s ``"format"``). Directories of
-another format are refused, never resumed (:class:`IncompatibleRunError`)."""
+another format are refused, never resumed (:class:`IncompatibleRunError`). Format 2 stores the
+training state in ``ckpt/`` (and branch points) as its named tree, :class:`TrainState`'s
+``step``, ``params``, ``opt_state`` and ``key``, where format 1 stored its leaves as a flat
+``{"0000": ...}``; it also adds ``metrics.jsonl``."""
 
 
 class IncompatibleRunError(RuntimeError):
@@ -162,6 +172,26 @@ class _Run:
     compute_steps: int = 0
     _table: np.ndarray | None = None
     start: int = 0  # the step this call started training it from
+    checkpoints: ckpt.Checkpointer | None = None  # its one checkpoint manager in this call
+    writers: list[metrics.MetricWriter] = field(default_factory=list)
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        for w in self.writers:
+            w.write_scalars(step, scalars)
+
+    def close_writers(self) -> None:
+        for w in self.writers:
+            w.close()
+
+    def checkpointer(self) -> ckpt.Checkpointer:
+        if self.checkpoints is None:
+            raise RuntimeError(f"{self.rd.run_id}: no checkpoint manager is open for it")
+        return self.checkpoints
+
+    def close(self) -> None:
+        self.close_writers()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
 
     def lr_table(self) -> np.ndarray:
         # Computed once: a cohort rebuilds its tables each time a run leaves it.
@@ -216,23 +246,6 @@ def _tree_take(tree, idx: Sequence[int]):
     return _take_runs(tree, np.asarray(idx, np.int32))
 
 
-def _as_leaves(state) -> dict[str, Any]:
-    # Checkpoints hold a flat dict of leaves: optimizer states are nested NamedTuples that a
-    # checkpoint library need not understand, and the structure is rebuilt from a fresh init.
-    return {f"{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
-
-
-def _from_leaves(leaves: dict[str, Any], like):
-    flat, treedef = jax.tree.flatten(like)
-    if len(leaves) != len(flat):
-        raise ValueError(
-            f"checkpoint has {len(leaves)} arrays but the run's state has {len(flat)}: "
-            "the checkpoint belongs to a different optimizer or model"
-        )
-    # Host arrays: the runner stacks a cohort on the host and places it on the devices once.
-    return jax.tree.unflatten(treedef, [np.asarray(leaves[f"{i:04d}"]) for i in range(len(flat))])
-
-
 class _Placement(NamedTuple):
     """Where a group's arrays live: no mesh (default device), or a mesh split by runs / data."""
 
@@ -254,9 +267,16 @@ class Runner:
       checkpoint_every: checkpoint period in steps (``None``: no periodic checkpoints).
       smoothing: window of ``final_loss_smoothed`` (default: 1% of each run's horizon).
       progress: show a progress bar.
-      log: where messages go.
+      log: where messages go (default: the ``jaxsched.train.runner`` logger, a child of
+        ``logging.getLogger("jaxsched")``: progress at INFO, damaged checkpoints and
+        diverged runs at WARNING).
       shard: split the run axis over the local devices (several runs), or each batch over them
         (one run whose batch leaves all split evenly).
+      tensorboard: also write each run's metrics as TensorBoard event files into
+        ``tensorboard/<run id>/`` (needs ``tensorboardX``: ``pip install
+        'jaxsched[tensorboard]'``; :class:`~jaxsched.train.metrics.TensorBoardUnavailableError`
+        here without it). A finished run that has no event files there gets them from its
+        run directory.
     """
 
     def __init__(
@@ -270,8 +290,9 @@ class Runner:
         checkpoint_every: int | None = None,
         smoothing: int | None = None,
         progress: bool = True,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
         shard: bool = True,
+        tensorboard: str | os.PathLike | None = None,
     ):
         if not isinstance(task, Task):
             raise ValueError(f"task must be a jaxsched Task, got task={task!r}")
@@ -281,6 +302,14 @@ class Runner:
             v.check_int("checkpoint_every", checkpoint_every, minimum=1)
         if smoothing is not None:
             v.check_int("smoothing", smoothing, minimum=1)
+        if tensorboard is not None:
+            if not isinstance(tensorboard, (str, os.PathLike)) or str(tensorboard) == "":
+                raise ValueError(f"tensorboard must be a directory path, got "
+                                 f"tensorboard={tensorboard!r}")
+            if pathlib.Path(tensorboard).exists() and not pathlib.Path(tensorboard).is_dir():
+                raise ValueError(f"tensorboard must be a directory, got "
+                                 f"tensorboard={str(tensorboard)!r} (a file)")
+            metrics.require_tensorboard()
         self.task = task
         self.identity = dict(identity or {})
         self.root = pathlib.Path(out_dir) / "runs"
@@ -290,11 +319,15 @@ class Runner:
         self.smoothing = smoothing
         self.progress = progress
         self.log = log
+        self._info = log or _log.info
+        self._warn = log or _log.warning
         self.shard = shard
+        self.tensorboard = None if tensorboard is None else pathlib.Path(tensorboard)
         self._trainers: dict[tuple, GroupTrainer] = {}
         self._configs: dict[str, TrainingRun] = {}
         self._fingerprints: dict[str, str] = {}
         self._compiled: set[tuple] = set()
+        self._last_eval: dict[str, float] | None = None  # for the progress bar
 
     # -- public -------------------------------------------------------------------------------
     def run_id(self, cfg: TrainingRun) -> str:
@@ -332,6 +365,7 @@ class Runner:
             if summary and summary.get("status") in TERMINAL:
                 # A diverged run would diverge again at the same step: report, don't retrain.
                 results[rid] = RunResult(cfg, rd, "skipped", summary)
+                self._backfill_tensorboard(rd)
                 continue
             self._check_config(rd, cfg)
             pending.append(_Run(cfg, rd, [], [], 0, 0.0))
@@ -459,10 +493,24 @@ class Runner:
         return self._trainers[key], _Placement(mesh, axis)
 
     def _train_group(self, runs: list[_Run], bar, done: dict[str, RunResult]) -> list[RunResult]:
+        # One checkpoint manager per run, held for as long as the run trains in this call
+        # (orbax expects one per directory for its lifetime) and closed whatever happens.
+        try:
+            for r in runs:
+                r.checkpoints = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2,
+                                                  log=self._warn)
+            return self._train_opened(runs, bar, done)
+        finally:
+            for r in runs:
+                r.close()
+
+    def _train_opened(self, runs: list[_Run], bar, done: dict[str, RunResult]
+                      ) -> list[RunResult]:
         results: list[RunResult] = []
         orphans = [r for r in runs if self._orphaned(r, done)]
         for r in orphans:
             parent, step = self._parent_id(r), _branch_start(r.cfg)
+            self._open_metrics(r)
             results.append(self._diverged(
                 r, step, float("nan"),
                 message=f"{r.rd.run_id}: not trained: the run it branches from ({parent}) did "
@@ -481,6 +529,7 @@ class Runner:
         for i, r in enumerate(runs):
             states.append(self._restore(r, _tree_slice(fresh, i)))
             r.start = r.step
+            self._open_metrics(r)
             if bar is not None:
                 bar.update(r.step - _branch_start(r.cfg))
         # Runs resumed at different steps cannot share a program's step counter boundaries
@@ -492,7 +541,7 @@ class Runner:
             cohort = [runs[i] for i in idx]
             state = _tree_stack([states[i] for i in idx])
             if mesh is not None:
-                self.log(f"{len(cohort)} run(s) on {mesh.size} devices ({axis} axis)")
+                self._info(f"{len(cohort)} run(s) on {mesh.size} devices ({axis} axis)")
             results += self._train_cohort(trainer, placement, cohort, state, bar)
         return results
 
@@ -521,11 +570,34 @@ class Runner:
 
     @staticmethod
     def _has_checkpoint(r: _Run) -> bool:
-        c = ckpt.Checkpointer(r.rd.checkpoint_dir)
-        try:
-            return c.latest_step() is not None
-        finally:
-            c.close()
+        return r.checkpoints is not None and r.checkpoints.latest_step() is not None
+
+    def _open_metrics(self, r: _Run) -> None:
+        """Start ``r``'s ``metrics.jsonl`` (and event files) afresh from what it holds now.
+
+        The run's history up to its start (a checkpoint's, a branch point's, or none) is
+        written and replaces the files at the first flush, so steps a killed process wrote past
+        its checkpoint are neither repeated nor lost. Process 0 writes them.
+        """
+        if not dist.is_primary():
+            return
+        r.writers = [metrics.JsonlWriter(r.rd.metrics_path, replace=True)]
+        if self.tensorboard is not None:
+            r.writers.append(
+                metrics.TensorBoardWriter(self.tensorboard / r.rd.run_id, replace=True))
+        metrics.write_history(r.writers, r.all_losses(), r.evals)
+        for w in r.writers:
+            w.flush()
+
+    def _backfill_tensorboard(self, rd: RunDir) -> None:
+        """Event files for a run finished before, when ``tensorboard`` has none of it."""
+        if self.tensorboard is None or not dist.is_primary():
+            return
+        logdir = self.tensorboard / rd.run_id
+        if metrics.has_event_files(logdir):
+            return
+        with metrics.TensorBoardWriter(logdir, replace=True) as w:
+            metrics.write_history([w], rd.load_losses(), rd.load_eval())
 
     @staticmethod
     def _snapshot_dir(rd: RunDir, step: int):
@@ -533,7 +605,7 @@ class Runner:
 
     def _save_snapshots(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
         for r, i in zip(runs, idx, strict=True):
-            ckpt.save_pytree(self._snapshot_dir(r.rd, r.step), _as_leaves(_tree_slice(state, i)))
+            ckpt.save_pytree(self._snapshot_dir(r.rd, r.step), _tree_slice(state, i))
 
     def _branch(self, r: _Run, fresh_state: TrainState) -> TrainState:
         """Start ``r`` from its parent's snapshot, with the parent's losses and evals so far."""
@@ -549,8 +621,7 @@ class Runner:
                 f"{r.rd.run_id} cannot branch from {parent_id} at step {step}: their "
                 "learning-rate tables differ before that step"
             )
-        leaves = ckpt.load_pytree(self._snapshot_dir(parent, step), _as_leaves(fresh_state))
-        state = _from_leaves(leaves, fresh_state)
+        state = ckpt.load_pytree(self._snapshot_dir(parent, step), fresh_state)
         losses = parent.load_losses()
         wanted = [s for s in range(1, step + 1) if _evaluates_at(r.cfg, s)]
         evals = [e for e in parent.load_eval() if e["step"] in wanted]
@@ -566,15 +637,11 @@ class Runner:
     def _restore(self, r: _Run, fresh_state: TrainState) -> TrainState:
         """``r``'s state from its newest intact checkpoint (a damaged one is set aside with one
         line of log), its branch point, or fresh."""
-        c = ckpt.Checkpointer(r.rd.checkpoint_dir)
-        try:
-            found = c.restore_latest(_as_leaves(fresh_state), log=self.log)
-        finally:
-            c.close()
+        # Host (NumPy) leaves: the runner stacks a cohort on the host and places it once.
+        found = r.checkpointer().restore_latest(fresh_state, log=self._warn)
         if found is None:
             return fresh_state if r.cfg.branch_from is None else self._branch(r, fresh_state)
-        step, leaves = found
-        state = _from_leaves(leaves, fresh_state)
+        step, state = found
         if int(state.step) != step:
             raise ValueError(f"checkpoint {step} of {r.rd.path} holds step {int(state.step)}")
         losses = r.rd.load_losses()
@@ -590,7 +657,7 @@ class Runner:
         r.wall = float(summary.get("wall_seconds", 0.0))
         r.compute_seconds = float(summary.get("compute_seconds", 0.0))
         r.compute_steps = int(summary.get("compute_steps", 0))
-        self.log(f"resuming {r.rd.run_id} from step {step}")
+        self._info(f"resuming {r.rd.run_id} from step {step}")
         return state
 
     def _train_cohort(
@@ -630,11 +697,16 @@ class Runner:
                 self._compiled.add(program)
                 step += n
                 bad = self._record_chunk(runs, losses, dt, step, warm)
-                if bar is not None:
-                    bar.update(n * len(runs))
                 due = [i for i, r in enumerate(runs) if _evaluates_at(r.cfg, step)]
                 if due:
                     self._evaluate(trainer, runs, state, step, due)
+                for r in runs:
+                    for w in r.writers:
+                        w.flush()
+                if bar is not None:
+                    bar.set_postfix(metrics.progress_postfix(losses, self._last_eval),
+                                    refresh=False)
+                    bar.update(n * len(runs))
                 if bad:
                     results += [self._diverged(runs[i], *bad[i]) for i in sorted(bad)]
                 keep = [i for i in range(len(runs)) if i not in bad]
@@ -671,6 +743,8 @@ class Runner:
                 r.losses.append(losses[i, :j])
             else:
                 r.losses.append(losses[i])
+            for j, x in enumerate(r.losses[-1]):
+                r.write(step - n + j + 1, {"loss": float(x)})
             r.step = step
             r.wall += dt
             if warm:
@@ -680,9 +754,12 @@ class Runner:
 
     def _evaluate(self, trainer, runs, state, step: int, due: Sequence[int]) -> None:
         """Evaluate the cohort in one program and record it for the runs in ``due``."""
-        metrics = {k: x[: len(runs)] for k, x in dist.to_host(trainer.evaluate(state)).items()}
+        values = {k: x[: len(runs)] for k, x in dist.to_host(trainer.evaluate(state)).items()}
         for i in due:
-            runs[i].evals.append({"step": step, **{k: float(x[i]) for k, x in metrics.items()}})
+            record = {"step": step, **{k: float(x[i]) for k, x in values.items()}}
+            runs[i].evals.append(record)
+            runs[i].write(step, metrics.eval_scalars(record))
+        self._last_eval = {k: float(np.mean(x[list(due)])) for k, x in values.items()}
 
     def _checkpoint(self, runs: Sequence[_Run], state, idx: Sequence[int]) -> None:
         """Checkpoint ``runs``, which sit at ``idx`` of the host copy ``state``."""
@@ -693,11 +770,7 @@ class Runner:
                 r.rd.save_losses(r.all_losses())
                 r.rd.save_eval(r.evals)
                 r.rd.write_summary(self._summary(r, "running"))
-            c = ckpt.Checkpointer(r.rd.checkpoint_dir, max_to_keep=2)
-            try:
-                c.save(r.step, _as_leaves(_tree_slice(state, i)))
-            finally:
-                c.close()
+            r.checkpointer().save(r.step, _tree_slice(state, i))
 
     def _summary(self, r: _Run, status: str, **extra) -> dict[str, Any]:
         losses = r.all_losses()
@@ -724,6 +797,7 @@ class Runner:
         params = optim.eval_params(state.opt_state, state.params)
         ckpt.save_pytree(r.rd.params_dir, jax.tree.map(np.asarray, params))  # every process
         summary = self._summary(r, "finished")
+        r.close_writers()
         if dist.is_primary():
             r.rd.save_losses(r.all_losses())
             r.rd.save_eval(r.evals)
@@ -736,8 +810,9 @@ class Runner:
             f"{r.rd.run_id}: loss became {value} at step {step}; training of this run stopped"
             " (its last good checkpoint, if any, is kept)"
         )
-        self.log(msg)
+        self._warn(msg)
         summary = self._summary(r, "diverged", message=msg, diverged_at_step=step)
+        r.close_writers()
         if dist.is_primary():
             r.rd.save_losses(r.all_losses())
             r.rd.save_eval(r.evals)
