@@ -53,6 +53,10 @@ def initialize(
     ) or not coordinator.split(":")[1].isdigit():
         raise ValueError(f"coordinator must be HOST:PORT or 'auto', got "
                          f"coordinator={coordinator!r}")
+    if num_processes is None or process_id is None:
+        missing = "num_processes" if num_processes is None else "process_id"
+        raise ValueError(f"{missing} must be given with coordinator=HOST:PORT, got "
+                         f"{missing}=None")
     v.check_int("num_processes", num_processes, minimum=1)
     v.check_int("process_id", process_id, minimum=0)
     if process_id >= num_processes:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import pytest
 
@@ -85,3 +87,15 @@ def test_library_auto(calls):
     with pytest.raises(_Joined):
         _dist.initialize("auto")
     assert calls == [((), {})]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("node0:1234", None, 0), "num_processes must be given with coordinator=HOST:PORT"),
+    (("node0:1234", 2, None), "process_id must be given with coordinator=HOST:PORT"),
+    (("node0:1234", 2, 2), "process_id must be below num_processes=2"),
+    (("auto", 2, None), "num_processes must not be given with coordinator='auto'"),
+])
+def test_library_refuses_incomplete_or_mixed_arguments(args, needle, calls):
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        _dist.initialize(*args)
+    assert calls == []
