@@ -23,23 +23,45 @@ from jaxsched import _validate as v
 __all__ = ["barrier", "initialize", "is_primary", "process_count", "to_host"]
 
 
-def initialize(coordinator: str, num_processes: int, process_id: int) -> None:
+def initialize(
+    coordinator: str, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """Join a job of ``num_processes`` processes coordinated at ``coordinator`` (HOST:PORT).
 
-    Must run before JAX starts its backend (before any array is made). On the CPU backend the
-    processes exchange data with gloo collectives.
+    ``coordinator="auto"`` calls ``jax.distributed.initialize()`` with no arguments, so that JAX
+    reads the job from its environment as it does for SLURM, Open MPI, TPU pods and the
+    ``JAX_COORDINATOR_ADDRESS`` variables; ``num_processes`` and ``process_id`` are then not
+    given. Must run before JAX starts its backend (before any array is made). On the CPU
+    backend the processes exchange data with gloo collectives.
     """
+    import jax
+
+    if coordinator == "auto":
+        for name, value in (("num_processes", num_processes), ("process_id", process_id)):
+            if value is not None:
+                raise ValueError(f"{name} must not be given with coordinator='auto' (the job's "
+                                 f"environment gives it), got {name}={value!r}")
+        try:
+            jax.distributed.initialize()
+        except ValueError as err:
+            raise ValueError(f"coordinator='auto': JAX found no job to join in this "
+                             f"environment (SLURM, Open MPI, a TPU pod, JAX_COORDINATOR_ADDRESS):"
+                             f" {err}") from err
+        return
     if not isinstance(coordinator, str) or coordinator.count(":") != 1 or not all(
         coordinator.split(":")
     ) or not coordinator.split(":")[1].isdigit():
-        raise ValueError(f"coordinator must be HOST:PORT, got coordinator={coordinator!r}")
+        raise ValueError(f"coordinator must be HOST:PORT or 'auto', got "
+                         f"coordinator={coordinator!r}")
+    if num_processes is None or process_id is None:
+        missing = "num_processes" if num_processes is None else "process_id"
+        raise ValueError(f"{missing} must be given with coordinator=HOST:PORT, got "
+                         f"{missing}=None")
     v.check_int("num_processes", num_processes, minimum=1)
     v.check_int("process_id", process_id, minimum=0)
     if process_id >= num_processes:
         raise ValueError(f"process_id must be below num_processes={num_processes}, got "
                          f"process_id={process_id}")
-    import jax
-
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id)
 

@@ -138,13 +138,14 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
         "several processes",
         "start the same command once per process, each with its --process-id; --out must be "
         "one directory all of them reach. Process 0 writes the reports and run files.")
-    g.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+    g.add_argument("--coordinator", metavar="HOST:PORT|auto", default=None,
                    help="join a job of several JAX processes coordinated at HOST:PORT "
-                   "(process 0's address)")
+                   "(process 0's address); auto: let JAX read the job from its environment "
+                   "(SLURM, Open MPI, TPU pods), without --num-processes and --process-id")
     g.add_argument("--num-processes", type=_positive_int, default=None, metavar="N",
-                   help="with --coordinator: how many processes the job has")
+                   help="with --coordinator HOST:PORT: how many processes the job has")
     g.add_argument("--process-id", type=int, default=None, metavar="I",
-                   help="with --coordinator: this process's index, 0 .. N-1")
+                   help="with --coordinator HOST:PORT: this process's index, 0 .. N-1")
 
 
 def _join_job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -153,7 +154,7 @@ def _join_job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
              for k in ("coordinator", "num_processes", "process_id")]
     if not any(given):
         return
-    if not all(given):
+    if args.coordinator != "auto" and not all(given):
         parser.error("--coordinator, --num-processes and --process-id go together, got "
                      + ", ".join(f"--{k.replace('_', '-')}={getattr(args, k)}"
                                  for k in ("coordinator", "num_processes", "process_id")))

@@ -6,8 +6,8 @@
 is trained) sits on ``train`` and ``train`` never imports it; ``chapter`` and ``compare`` each
 sit on ``workloads`` and ``plot``, side by side (``compare`` never imports ``chapter``);
 ``cli`` is on top.
-The neutral modules (``_validate``, ``_io``, ``_dist``, ``smoothing``, ``stats``; the package's
-``__version__``) import none of the groups.
+The neutral modules (``_validate``, ``_io``, ``_dist``, ``_markdown``, ``smoothing``, ``stats``;
+the package's ``__version__``) import none of the groups.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "jaxsched"
 
 LEVEL = {"_neutral": 0, "schedules": 1, "compat": 2, "optim": 2, "train": 3, "plot": 3,
          "workloads": 4, "chapter": 5, "compare": 5, "cli": 6}
-NEUTRAL = {"_validate", "_io", "_dist", "smoothing", "stats", "__version__"}
+NEUTRAL = {"_validate", "_io", "_dist", "_markdown", "smoothing", "stats", "__version__"}
 
 
 def group(module: str) -> str | None:

@@ -11,22 +11,15 @@ executed notebooks (with their outputs) for a look.
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import pytest
 
 jupytext = pytest.importorskip("jupytext")
 nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("lr_schedules_reproduction", "schedule_gallery", "schedule_free_vs_cosine")
-# The figures each notebook must show at its smallest setting (a cell that silently drew
-# nothing, e.g. a Figure displayed as text, fails here).
-MIN_IMAGES = {"lr_schedules_reproduction": 7, "schedule_gallery": 15, "schedule_free_vs_cosine": 3}
-CELL_TIMEOUT_S = 300
 
 
 def _code_and_markdown(nb) -> list[tuple[str, str]]:
@@ -59,34 +52,3 @@ def test_pair_in_sync(name):
                 f"{name}.ipynb is committed with outputs: clear them "
                 f"(`jupytext --to ipynb --update notebooks/{name}.py` keeps none)"
             )
-
-
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_executes(name, tmp_path, monkeypatch):
-    data_dir = tmp_path / "no-cifar"
-    data_dir.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
-    # The kernel is a child process: it inherits this environment.
-    monkeypatch.setenv("JAXSCHED_DATA", str(data_dir))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks' tempfile.mkdtemp() lands here
-    # XLA_FLAGS (the cheap compile pipeline, set by the root conftest) reaches the kernel too.
-    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        kernel_name="python3",
-        timeout=CELL_TIMEOUT_S,
-        resources={"metadata": {"path": str(work)}},
-        allow_errors=False,
-    )
-    try:
-        client.execute()
-    finally:
-        keep = os.environ.get("JAXSCHED_EXECUTED_NOTEBOOKS")
-        if keep:
-            pathlib.Path(keep).mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, pathlib.Path(keep) / f"{name}.ipynb")
-    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
-    assert not [out for out in outputs if out.output_type == "error"]
-    images = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert len(images) >= MIN_IMAGES[name], f"{name} showed {len(images)} figures"

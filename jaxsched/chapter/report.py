@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxsched._markdown import table
 from jaxsched.chapter import alchemist, notes_curves, regime
 from jaxsched.smoothing import smoothed_at
 from jaxsched.stats import Stat
@@ -274,10 +275,7 @@ def regime_section(
                   "noise-limited as the notes' is.", ""]
     if not diagnostics:
         return [*lines, "Not evaluated: the constant-LR run is missing.", ""]
-    lines += [
-        "| diagnostic | this run | per seed | the notes | band | in band |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     verdict = True
     for band in regime.BANDS:
         values = [getattr(d, band.name) for d in diagnostics]
@@ -285,17 +283,16 @@ def regime_section(
         decides = notes_workload or band is regime.NOISE_SHARE_BAND
         verdict &= ok or not decides
         mark = ("yes" if ok else "**no**") if decides else ("(yes)" if ok else "(no)")
-        lines.append(
-            f"| {band.what} | {Stat.of(values)} | {', '.join(f'{x:.3f}' for x in values)} | "
-            f"{band.notes_text} | {band.low:g} - {band.high:g} | {mark} |"
-        )
+        rows.append([band.what, Stat.of(values), ", ".join(f"{x:.3f}" for x in values),
+                     band.notes_text, f"{band.low:g} - {band.high:g}", mark])
     if drop:
-        lines.append(
-            f"| share of the loss the same drop removes within 5% of the horizon ({regime.DROPPED} "
-            f"against constant, 5% windows); reads low on short runs, not banded | "
-            f"{Stat.of(list(drop))} | {', '.join(f'{x:.3f}' for x in drop)} | "
-            f"{regime.NOTES_DROP_GAIN:.2f} (their curves) | reported | — |"
-        )
+        rows.append([
+            f"share of the loss the same drop removes within 5% of the horizon ({regime.DROPPED} "
+            "against constant, 5% windows); reads low on short runs, not banded",
+            Stat.of(list(drop)), ", ".join(f"{x:.3f}" for x in drop),
+            f"{regime.NOTES_DROP_GAIN:.2f} (their curves)", "reported", "—",
+        ])
+    lines += table(["diagnostic", "this run", "per seed", "the notes", "band", "in band"], rows)
     if notes_workload:
         text = ("**In the notes' regime** (every diagnostic of every seed inside its band)."
                 if verdict else
@@ -328,15 +325,14 @@ def fidelity_section(rows: Sequence[dict]) -> list[str]:
              "predictions, held out. For each run: its final value over the constant run's, for "
              "this run and for the notes' CIFAR-10 curves (their last 1,000-step window), and "
              "`ln(ours / notes)`: 0 when the run gains (or loses) relative to constant as much "
-             "as in the notes.", "",
-             "| run | role | ours / constant | notes / constant | ln(ours / notes) |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        if r["ratio"] is None or r["notes_ratio"] is None or r["label"] == alchemist.CONSTANT:
-            continue
-        role = "calibrating" if r["label"] in alchemist.CALIBRATING else "held out"
-        lines.append(f"| {r['label']} | {role} | {r['ratio']:.2f} | {r['notes_ratio']:.2f} | "
-                     f"{r['log_ratio']:+.2f} |")
+             "as in the notes.", ""]
+    lines += table(
+        ["run", "role", "ours / constant", "notes / constant", "ln(ours / notes)"],
+        ([r["label"], "calibrating" if r["label"] in alchemist.CALIBRATING else "held out",
+          f"{r['ratio']:.2f}", f"{r['notes_ratio']:.2f}", f"{r['log_ratio']:+.2f}"]
+         for r in rows if r["ratio"] is not None and r["notes_ratio"] is not None
+         and r["label"] != alchemist.CONSTANT),
+    )
     median = held_out_median(rows)
     if median is not None:
         n = sum(1 for r in rows if r["label"] not in alchemist.CALIBRATING
@@ -399,17 +395,14 @@ def render(
         f"the mean per-step training loss over the last {window} steps. The notes' column is "
         "the last 1,000-step window of their 100k-step CIFAR-10 curves (about ±0.01).",
         "",
-        "| run | optimizer | steps | final | smoothed | notes (100k, CIFAR-10) "
-        "| test accuracy | status |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        notes = "" if r["notes"] is None else f"{r['notes']:.3f}"
-        acc = "" if r["test_accuracy"] is None else str(r["test_accuracy"])
-        lines.append(
-            f"| {r['label']} | {r['optimizer']} | {r['steps']} | {r['final']} | "
-            f"{r['smoothed']} | {notes} | {acc} | {r['status']} |"
-        )
+    lines += table(
+        ["run", "optimizer", "steps", "final", "smoothed", "notes (100k, CIFAR-10)",
+         "test accuracy", "status"],
+        ([r["label"], r["optimizer"], r["steps"], r["final"], r["smoothed"],
+          "" if r["notes"] is None else f"{r['notes']:.3f}",
+          "" if r["test_accuracy"] is None else r["test_accuracy"], r["status"]] for r in rows),
+    )
     lines += ["", *fidelity_section(rows)]
     lines += ["## The notes' claims in this run", "",
               "Checked on the final values above (and, for the Pareto claim, the schedule-free "

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxsched._markdown import table
 from jaxsched.compare import targets
 from jaxsched.stats import Stat, below
 
@@ -121,18 +122,17 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
         lines.append(f"- {len(res.diverged)} run(s) diverged (their learning rate is left out "
                      "of the envelope where any seed diverged):")
         lines += [f"  - {m}" for m in res.diverged]
-    lines += ["", f"## Tuned {metric} per horizon", "",
-              "| candidate | " + " | ".join(f"T={h}" for h in res.horizons) + " |",
-              "|---|" + "---|" * len(res.horizons)]
     edges = _edges(envelope, res.lrs)
+    rows = []
     for c in res.candidates:
-        cells = []
+        cells = [f"{c.name} ({'anytime' if c.anytime else 'scheduled'})"]
         for h in res.horizons:
             e = env.get((c.name, h))
             mark = " †" if (c.name, h) in edges else ""
             cells.append("n/a" if e is None else f"{_stat(e)} (lr {e['lr']:g}{mark})")
-        kind = "anytime" if c.anytime else "scheduled"
-        lines.append(f"| {c.name} ({kind}) | " + " | ".join(cells) + " |")
+        rows.append(cells)
+    lines += ["", f"## Tuned {metric} per horizon", "",
+              *table(["candidate", *(f"T={h}" for h in res.horizons)], rows)]
     if edges:
         lines += ["", f"† The best learning rate is at the grid's edge ({len(edges)} of "
                   f"{len(env)} tuned results): the optimum may lie outside the grid, so that "
@@ -182,21 +182,21 @@ def _time_to_target_section(res, metric: str) -> list[str]:
              "horizon, fixed in advance; an anytime candidate counts along its one run. Each "
              "candidate is tuned: the configuration where most seeds reach the target, then "
              "the fewest steps (`jaxsched.compare.targets`). Seconds are steps times the "
-             "candidate's measured seconds per run-step (Cost below).", "",
-             "| candidate | reached (seeds) | steps to target (mean; per seed) | seconds "
-             "(mean) | lr | horizon |", "|---|---|---|---|---|---|"]
+             "candidate's measured seconds per run-step (Cost below).", ""]
+    rows = []
     for c in res.candidates:
         ch = choices[c.name]
         hit = [x for x in ch.steps if x is not None]
         steps = "never" if not hit else (
             f"{np.mean(hit):.0f}; " + ", ".join("—" if x is None else str(x) for x in ch.steps))
         secs = seconds.get(c.name)
-        lines.append(
-            f"| {c.name} | {ch.reached} of {ch.seeds} | {steps} | "
-            f"{f'{np.mean(secs):.1f}' if secs else '—'} | "
-            f"{'—' if ch.lr is None else f'{ch.lr:g}'} | "
-            f"{'anytime' if c.anytime else ('—' if ch.horizon is None else ch.horizon)} |")
-    return lines
+        rows.append([
+            c.name, f"{ch.reached} of {ch.seeds}", steps,
+            f"{np.mean(secs):.1f}" if secs else "—", "—" if ch.lr is None else f"{ch.lr:g}",
+            "anytime" if c.anytime else ("—" if ch.horizon is None else ch.horizon),
+        ])
+    return lines + table(["candidate", "reached (seeds)", "steps to target (mean; per seed)",
+                          "seconds (mean)", "lr", "horizon"], rows)
 
 
 def _cost_section(res) -> list[str]:
@@ -208,14 +208,12 @@ def _cost_section(res) -> list[str]:
     lines += [f"Run-steps/s of each candidate in this grid: the steps of its runs over their "
               "share of their programs' time (compiles excluded), and the ratio to plain "
               f"AdamW's (`{base}`). Averaging and schedule-free candidates log the loss at the "
-              "averaged parameters, one more forward pass per step; that is in their rate.", "",
-              "| candidate | run-steps | seconds | run-steps/s | × AdamW |",
-              "|---|---|---|---|---|"]
-    for r in res.cost:
-        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        lines.append(f"| {r['candidate']} | {r['run_steps']} | {r['seconds']:.1f} | "
-                     f"{r['run_steps_per_s']:.1f} | {ratio} |")
-    return lines
+              "averaged parameters, one more forward pass per step; that is in their rate.", ""]
+    return lines + table(
+        ["candidate", "run-steps", "seconds", "run-steps/s", "× AdamW"],
+        ([r["candidate"], r["run_steps"], f"{r['seconds']:.1f}", f"{r['run_steps_per_s']:.1f}",
+          "—" if r["ratio"] is None else f"{r['ratio']:.2f}"] for r in res.cost),
+    )
 
 
 def plot_time_to_target(res, out, metric: str = "loss"):

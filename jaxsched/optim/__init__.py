@@ -2,6 +2,7 @@
 
 Every function returns an ``optax.GradientTransformation`` usable in ``optax.chain``, under
 ``optax.inject_hyperparams`` and under ``jax.vmap`` over its numeric hyperparameters.
+``reduce_on_plateau`` scales the updates by a value passed to ``update`` (``value=loss``).
 ``eval_params(opt_state, params)`` gives the parameters to evaluate and checkpoint (the average
 for averaging and schedule-free optimizers, ``params`` otherwise).
 """
@@ -16,6 +17,7 @@ from jaxsched.optim.averaging import (
     sqrt_cooldown_ema_decay,
 )
 from jaxsched.optim.eval import eval_params, register_average
+from jaxsched.optim.plateau import ReduceOnPlateauState, reduce_on_plateau
 from jaxsched.optim.schedule_free import (
     ScheduleFreeAdamState,
     ScheduleFreeSGDState,
@@ -31,6 +33,7 @@ __all__ = [
     "AdamState",
     "EmaAverageState",
     "PolyakAverageState",
+    "ReduceOnPlateauState",
     "ScheduleFreeAdamState",
     "ScheduleFreeSGDState",
     "ScheduleFreeState",
@@ -39,6 +42,7 @@ __all__ = [
     "eval_params",
     "polyak_average",
     "power_ema_decay",
+    "reduce_on_plateau",
     "register_average",
     "schedule_free",
     "schedule_free_adam",
