@@ -114,3 +114,15 @@ def test_compare_on_the_nnx_task_and_its_resume(guide):
                         out=guide["_work"] / "runs" / "nnx-compare", report=False,
                         log=lambda _: None)
     assert again.rows == res.rows
+
+
+def test_eval_params_reads_nnx_variables_as_their_values(guide):
+    model, optimizer = guide["trained"]["Adam + EMA"]
+    params = nnx.state(model, nnx.Param)
+    direct = optim.eval_params(optimizer.opt_state, params)
+    pure = optim.eval_params(nnx.as_pure(optimizer.opt_state), nnx.as_pure(params))
+    for a, b in zip(jax.tree.leaves(direct), jax.tree.leaves(pure), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # a plain pytree goes through untouched
+    plain = {"w": jnp.ones(2)}
+    assert optim.eval_params(optax.adam(1e-3).init(plain), plain) is plain

@@ -92,6 +92,18 @@ def _found_values(state: Any, params: Any) -> Any:
     return jax.tree.map(take, avg, params, is_leaf=is_masked_node)
 
 
+def _pure(tree: Any) -> Any:
+    """``tree`` with Flax NNX variables replaced by their values (unchanged without any)."""
+    import flax.nnx as nnx
+
+    def is_variable(x: Any) -> bool:
+        return isinstance(x, nnx.Variable)
+
+    if not any(is_variable(x) for x in jax.tree.leaves(tree, is_leaf=is_variable)):
+        return tree
+    return nnx.as_pure(tree)
+
+
 def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params:
     """The parameters to evaluate and checkpoint for an optimizer state.
 
@@ -113,7 +125,9 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
     in one chain) are ambiguous and raise ``ValueError``.
 
     The result has the structure and dtypes of ``params``. For a state batched by ``vmap``,
-    call ``eval_params`` under the same ``vmap``.
+    call ``eval_params`` under the same ``vmap``. Flax NNX states are taken as they are: an
+    ``nnx.Optimizer``'s ``opt_state`` and ``nnx.state(model, nnx.Param)`` (their variables are
+    read as the plain pytrees optax sees, and the result is a plain ``nnx.State``).
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -124,6 +138,7 @@ def eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params
       >>> eval_params(state, params)["w"].shape
       (3,)
     """
+    opt_state, params = _pure(opt_state), _pure(params)
     found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_state) if _is_state(s)]
     if not found:
         return params

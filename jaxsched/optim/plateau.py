@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Reduce-on-plateau as an optax transformation that scales the updates by the value it is given.
 
 :func:`reduce_on_plateau` wraps the functional state machine of
@@ -31,7 +32,8 @@ class ReduceOnPlateauState(NamedTuple):
 
     plateau: _plateau.PlateauState
     avg_value: jax.Array
-    count: jax.Array
+    # the name shadows tuple.count, as in optax's states
+    count: jax.Array  # type: ignore[assignment]
 
     @property
     def scale(self) -> jax.Array:
