@@ -372,11 +372,11 @@ def test_the_noise_share_enters_the_verdict():
 
 def test_the_report_reads_nu_from_the_end_of_run_statistic_of_both_calibrating_runs():
     n = 1000
-    const = _curve(n, 0, 0.25)
-    runs = {"Constant LR": [report.Record(const, [{"step": n, "train_loss": 0.30}])],
-            "Stepwise at 75%": [report.Record(const, [{"step": n, "train_loss": 0.09}])]}
+    const = np.r_[np.full(950, 1.0), np.full(50, 0.30)]   # the last 5%: 50 steps
+    dropped = np.r_[np.full(900, 1.0), np.full(50, 5.0), np.full(50, 0.09)]
+    runs = {"Constant LR": [report.Record(const)], "Stepwise at 75%": [report.Record(dropped)]}
     (d,) = report.regime_diagnostics(runs, batch_size=64, n_train=1536, window=10)
-    assert d.nu == pytest.approx(0.7)
+    assert d.nu == pytest.approx(0.7)   # 1 - 0.09 / 0.30: the windows, nothing before them
     lines = "\n".join(report.regime_section([d]))
     assert "end-of-run noise share" in lines and "0.700" in lines and "0.46 - 0.91" in lines
     (alone,) = report.regime_diagnostics({"Constant LR": runs["Constant LR"]}, batch_size=64,

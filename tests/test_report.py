@@ -36,7 +36,7 @@ def _by_name(claims):
 
 
 def test_notes_values_hold_every_claim():
-    claims = _by_name(report.evaluate_claims(_losses(NOTES), W))
+    claims = _by_name(report.evaluate_claims(_losses(NOTES)))
     assert set(claims) == {
         "decay_beats_constant", "decay_shapes_close", "ema_matches_cosine", "polyak_lags",
         "schedule_free_pareto",
@@ -55,7 +55,7 @@ def test_notes_values_hold_every_claim():
     ],
 )
 def test_each_claim_fails_when_its_runs_disagree(change, claim):
-    claims = _by_name(report.evaluate_claims(_losses({**NOTES, **change}), W))
+    claims = _by_name(report.evaluate_claims(_losses({**NOTES, **change})))
     assert claims[claim].held is False
     others = [c for name, c in claims.items() if name != claim]
     assert all(c.held for c in others) or claim == "decay_beats_constant"
@@ -66,15 +66,15 @@ def test_pareto_uses_the_curve_at_each_linear_end_not_only_the_final():
     # Schedule-free ends lowest but sits high at 25% of the horizon: not Pareto-dominant.
     sf = losses["ScheduleFree (Exponential)"][0]
     sf[: T // 4] = 1.0
-    claims = _by_name(report.evaluate_claims(losses, W))
+    claims = _by_name(report.evaluate_claims(losses))
     assert claims["schedule_free_pareto"].held is False
     assert "Linear Decay 25%" in claims["schedule_free_pareto"].evidence
 
 
 def test_seeds_require_gap_beyond_spread():
     values = {**NOTES, "Polyak Avg": 0.20}  # 0.02 above constant
-    tight = _by_name(report.evaluate_claims(_losses(values, seeds=3, noise=0.001), W))
-    loose = _by_name(report.evaluate_claims(_losses(values, seeds=3, offset=0.1), W))
+    tight = _by_name(report.evaluate_claims(_losses(values, seeds=3, noise=0.001)))
+    loose = _by_name(report.evaluate_claims(_losses(values, seeds=3, offset=0.1)))
     assert tight["polyak_lags"].held is True
     assert loose["polyak_lags"].held is False
 
@@ -82,7 +82,7 @@ def test_seeds_require_gap_beyond_spread():
 def test_missing_runs_are_reported_not_guessed():
     losses = _losses(NOTES)
     del losses["Polyak Avg"]
-    claims = _by_name(report.evaluate_claims(losses, W))
+    claims = _by_name(report.evaluate_claims(losses))
     assert claims["polyak_lags"].held is None
     assert "Polyak Avg" in claims["polyak_lags"].evidence
 
@@ -100,7 +100,7 @@ def test_render_labels_synthetic_data():
     text = report.render(
         preset=alchemist.preset("tinyvit", "smoke"), built=image.build("smoke", data="synthetic"),
         seeds=1, rows=rows,
-        claims=report.evaluate_claims(losses, W), figures=["pareto.png"], window=W,
+        claims=report.evaluate_claims(losses), figures=["pareto.png"], window=W,
     )
     assert "synthetic" in text and "NOT CIFAR-10" in text
     assert "| Constant LR |" in text and f"{notes_curves.final('Constant LR'):.3f}" in text
@@ -111,18 +111,28 @@ def test_render_labels_synthetic_data():
 def test_ema_below_cosine_holds_even_when_cosine_has_no_gain():
     # cosine no better than constant, EMA far below both: "as low as cosine, or below it"
     values = {**NOTES, "Cosine Decay": 0.20, "Exp Avg (0.9999)": 0.05}
-    claims = _by_name(report.evaluate_claims(_losses(values), W))
+    claims = _by_name(report.evaluate_claims(_losses(values)))
     assert claims["ema_matches_cosine"].held is True
     worse = {**NOTES, "Cosine Decay": 0.20, "Exp Avg (0.9999)": 0.25}
-    assert _by_name(report.evaluate_claims(_losses(worse), W))["ema_matches_cosine"].held is False
+    assert _by_name(report.evaluate_claims(_losses(worse)))["ema_matches_cosine"].held is False
 
 
 def test_claims_are_data_a_new_claim_is_checked_by_its_rule(monkeypatch):
     extra = alchemist.Claim("cosine_beats_polyak", "Cosine ends below Polyak.", "below",
                             ("Cosine Decay",), reference="Polyak Avg")
     monkeypatch.setattr(alchemist, "CLAIMS", (*alchemist.CLAIMS, extra))
-    claims = _by_name(report.evaluate_claims(_losses(NOTES), W))
+    claims = _by_name(report.evaluate_claims(_losses(NOTES)))
     assert claims["cosine_beats_polyak"].held is True
-    flipped = _by_name(report.evaluate_claims(_losses({**NOTES, "Cosine Decay": 0.6}), W))
+    flipped = _by_name(report.evaluate_claims(_losses({**NOTES, "Cosine Decay": 0.6})))
     assert flipped["cosine_beats_polyak"].held is False
     assert set(report.RULES) >= {c.rule for c in alchemist.CLAIMS}
+
+
+def test_the_end_of_run_statistic_is_the_last_5_percent_of_the_runs_own_horizon():
+    losses = np.arange(1000, dtype=np.float64)
+    assert report.final_value(losses) == pytest.approx(np.mean(losses[950:]))
+    # read at the end of a run of 400 steps: that run's window, 20 steps
+    assert report.value_at(losses, 400) == pytest.approx(np.mean(losses[380:400]))
+    # evaluations do not enter it
+    rec = report.Record(losses, [{"step": 1000, "train_loss": -1.0}])
+    assert report.final_value(rec) == report.final_value(losses)

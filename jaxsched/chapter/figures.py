@@ -384,7 +384,7 @@ def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str, *,
             if not notes:
                 continue
             finals = {
-                lab: ([report.final_value(r, window) for r in runs[lab]], notes_curves.final(lab))
+                lab: ([report.final_value(r) for r in runs[lab]], notes_curves.final(lab))
                 for lab in alchemist.RUNS if lab in runs and lab in notes_curves.COLUMNS
             }
             plot_final_vs_notes(finals, fig_dir / file, data_label=data_name)

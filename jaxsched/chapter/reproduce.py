@@ -99,7 +99,7 @@ def reproduce(
         built=built,
         seeds=seeds,
         rows=rows,
-        claims=report.evaluate_claims(runs, window),
+        claims=report.evaluate_claims(runs),
         figures=drawn,
         window=window,
         wall_seconds=time.perf_counter() - t0,
@@ -108,7 +108,6 @@ def reproduce(
             window=window, chance=built.chance_loss or regime.LN10,
         ),
         drop=report.drop_gains(runs),
-        from_evaluations=report.uses_evaluations(runs),
     )
     atomic_write_text(out / FINALS, report.finals_csv(rows))
     path = out / "REPORT.md"

@@ -150,7 +150,6 @@ def sweep(
                     chunk_size=preset.chunk_size,
                     checkpoint_every=max(preset.chunk_size, preset.eval_every),
                     smoothing=preset.window, progress=progress, log=log)
-    window = preset.window
     finals: dict[str, dict[float, list[float]]] = {label: {} for label in SCHEDULES}
     todo = list(grid)
     for _ in range(MAX_EXTENSIONS + 1):
@@ -161,7 +160,7 @@ def sweep(
         for (label, lr, _), cfg in configs.items():
             res = results[runner.run_id(cfg)]
             rec = report.Record(res.run_dir.load_losses(), res.run_dir.load_eval())
-            finals[label].setdefault(lr, []).append(report.final_value(rec, window))
+            finals[label].setdefault(lr, []).append(report.final_value(rec))
         best = best_lr(finals[SCHEDULES[0]])
         todo = extension(sorted(finals[SCHEDULES[0]]), best)
         if not todo:
