@@ -371,7 +371,6 @@ def test_the_noise_share_enters_the_verdict():
 
 
 def test_the_report_reads_nu_from_the_end_of_run_statistic_of_both_calibrating_runs():
-    n = 1000
     const = np.r_[np.full(950, 1.0), np.full(50, 0.30)]   # the last 5%: 50 steps
     dropped = np.r_[np.full(900, 1.0), np.full(50, 5.0), np.full(50, 0.09)]
     runs = {"Constant LR": [report.Record(const)], "Stepwise at 75%": [report.Record(dropped)]}
