@@ -10,13 +10,15 @@ verbatim (docs/results/), so nothing in the documentation states a result by han
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 
-from jaxsched.chapter import alchemist
+from jaxsched import workloads
+from jaxsched.chapter import alchemist, sweep
 from jaxsched.compare import candidates as candidates_lib
 from jaxsched.compare import presets as compare_presets
 from jaxsched.compare.experiment import Results
@@ -62,8 +64,14 @@ def test_every_figure_a_report_shows_is_beside_it(where):
         assert (REPO / where / f).read_bytes()[:8] == PNG, f
 
 
-REPRODUCTIONS = sorted(w for w, a in COMMANDS.items() if a[1] == "reproduce")
+REPRODUCTIONS = sorted(w for w, a in COMMANDS.items()
+                       if a[1] == "reproduce" and "--sweep-lr" not in a)
+SWEEPS = sorted(w for w, a in COMMANDS.items() if a[1] == "reproduce" and "--sweep-lr" in a)
 COMPARISONS = sorted(w for w, a in COMMANDS.items() if a[1] == "compare")
+
+
+def _task(argv: list[str]) -> str:
+    return _flag(argv, "--task", alchemist.NOTES_TASK)
 
 
 @pytest.mark.parametrize("where", REPRODUCTIONS)
@@ -74,7 +82,10 @@ def test_a_reproduction_report_is_its_finals(where):
     assert report.startswith(f"# Reproduction of the notes' learning-rate scheduling chapter "
                              f"({preset} preset)")
     assert f"- Seeds: {seeds}" in report
-    assert f"- Horizon: {alchemist.preset('tinyvit', preset).steps} steps" in report
+    p = alchemist.preset(_task(argv), preset)
+    assert f"- Horizon: {p.steps} steps" in report
+    line = next(x for x in report.splitlines() if x.startswith("- Adam lr "))
+    assert line.startswith(f"- Adam lr {p.lr:g} ") and p.lr_source in line, line
     with open(REPO / where / "finals.csv") as f:
         finals = list(csv.DictReader(f))
     assert [r["label"] for r in finals] == list(alchemist.RUNS)
@@ -88,6 +99,42 @@ def test_a_reproduction_report_is_its_finals(where):
     claims = report[report.index("## The notes' claims in this run"):].split("\n## ")[0]
     verdicts = re.findall(r"^- \*\*(held|not held|not evaluated)\*\* — ", claims, re.M)
     assert len(verdicts) == len(alchemist.CLAIMS) and "not evaluated" not in verdicts
+
+
+@pytest.mark.parametrize("where", SWEEPS)
+def test_a_sweep_report_is_its_csv_and_chooses_the_constant_runs_best(where):
+    argv = COMMANDS[where]
+    seeds = int(_flag(argv, "--seeds", "1"))
+    result = json.loads((REPO / where / sweep.SWEEP_JSON).read_text())
+    assert (result["task"], result["preset"]) == (_task(argv), _flag(argv, "--preset"))
+    with open(REPO / where / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    finals: dict[str, dict[float, list[float]]] = {}
+    for r in rows:
+        finals.setdefault(r["schedule"], {}).setdefault(float(r["lr"]), []).append(
+            float(r["final"]))
+    assert set(finals) == set(sweep.SCHEDULES)
+    assert all(len(v) == seeds for by_lr in finals.values() for v in by_lr.values())
+    chosen = sweep.best_lr(finals[sweep.SCHEDULES[0]])
+    assert result["chosen_lr"] == pytest.approx(chosen)
+    linear = sweep.best_lr(finals[sweep.SCHEDULES[1]])
+    assert result["linear_decay_best_lr"] == pytest.approx(linear)
+    grid = sorted(finals[sweep.SCHEDULES[0]])
+    assert grid[0] < chosen < grid[-1], "the chosen lr lies inside the grid"
+    report = (REPO / where / "REPORT.md").read_text()
+    assert f"**Chosen learning rate: {chosen:g}**" in report
+    assert (REPO / where / "figures" / "lr_sweep.png").read_bytes()[:8] == PNG
+
+
+def test_every_reproduced_preset_takes_its_lr_from_its_committed_sweep():
+    """The presets' learning rates are the sweeps', and each names the sweep it came from."""
+    swept = {(_task(COMMANDS[w]), _flag(COMMANDS[w], "--preset")): w for w in SWEEPS}
+    for where in REPRODUCTIONS:
+        key = (_task(COMMANDS[where]), _flag(COMMANDS[where], "--preset"))
+        assert key in swept, f"{where}: no committed sweep for {key}"
+        size = workloads.get(key[0]).size(key[1])
+        assert size.lr_source == swept[key], (where, size.lr_source)
+        assert size.lr == sweep.read_chosen_lr(REPO / swept[key]), where
 
 
 def _results(where: str) -> tuple[Results, compare_presets.Preset]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from jaxsched import _validate as v
 from jaxsched import plot
@@ -245,10 +246,13 @@ def plot_lr_sweep(
         ax.axvline(other, color=plot.default_color(1), lw=1.0, ls="--",
                    label=f"{list(finals)[1]}'s best {other:g}")
     ax.set_xscale("log")
+    grid = sorted({x for by_lr in finals.values() for x in by_lr})
+    ax.set_xticks(grid, [f"{x:g}" for x in grid], fontsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("final train loss")
+    ax.set_ylabel("final train loss (end-of-run statistic)")
     ax.set_title(title if not data_label else f"{title}\n({data_label})", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="best")
     if out is not None:
         plot.save_figure(fig, out)
     return fig

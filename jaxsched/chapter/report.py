@@ -363,8 +363,10 @@ def render(
         f"- Horizon: {preset.steps} steps (the notes: {alchemist.NOTES_STEPS}); smoothing window "
         f"{window} steps (the notes: {alchemist.NOTES_WINDOW}); EMA decays rescaled to keep the "
         "notes' averaging window as a fraction of the horizon.",
-        f"- Adam lr {preset.lr:g}" + (f" ({preset.lr_source})" if preset.lr_source else "")
-        + ".",
+        f"- Adam lr {preset.lr:g}" + (
+            f" (the constant run's best in the learning-rate sweep `{preset.lr_source}`)"
+            if preset.lr_source.startswith("results/") else
+            f" ({preset.lr_source})" if preset.lr_source else "") + ".",
         f"- Seeds: {seeds}" + (" (mean ± standard deviation across seeds)" if seeds > 1 else ""),
     ]
     if wall_seconds is not None:

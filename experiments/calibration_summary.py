@@ -1,0 +1,107 @@
+"""Render experiments/calibration/README.md from the calibration probes kept beside it.
+
+Every probe of the stand-in is one JSON file written by ``experiments/calibrate_standin.py
+--json`` (the candidate, and per learning rate and seed: both calibrating runs' end-of-run
+statistics, the noise share and every regime diagnostic). This script tabulates them in the
+order they were run, with the command that reruns each, so that the choice of the committed
+stand-ins can be followed and repeated.
+
+The first probes scored a run by the ``train_loss`` evaluation at its final parameters; the
+later ones keep each run's shape-smoothed curve, whose last point is the end-of-run statistic
+the reproduction now uses (the mean per-step loss over the last 5% of the run). Where a probe
+kept its curves the table shows that statistic; where it did not, the evaluation's value,
+marked with ``*``.
+
+    python experiments/calibration_summary.py
+
+A script a person runs; it writes one file.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent / "calibration"
+NU_BAND = (0.46, 0.91)
+
+
+def _order(path: pathlib.Path) -> tuple[int, str]:
+    prefix = re.match(r"[A-Z]+", path.stem).group(0)
+    return len(prefix), prefix
+
+
+def _knobs(c: dict) -> str:
+    """The candidate's settings, as the arguments that reproduce it."""
+    d = c["difficulty"]
+    parts = [f"--size {c['size']}", f"--batch {c['batch']}", f"--steps {c['steps']}",
+             f"--n-train {c['n_train']}", f"--zipf {d['zipf']:g}",
+             f"--label-noise {d['label_noise']:g}", f"--templates {d['templates']}"]
+    if d["noise"] != 0.5:
+        parts.append(f"--noise {d['noise']:g}")
+    if c.get("b2", 0.999) != 0.999:
+        parts.append(f"--b2 {c['b2']:g}")
+    return " ".join(parts)
+
+
+def _row(probe: str, c: dict, rows: list[dict], lr: float) -> str:
+    sel = [r for r in rows if r["lr"] == lr]
+    curves = all("const_curve" in r for r in sel)
+    const = [r["const_curve"][-1] if curves else r["const_final"] for r in sel]
+    drop = [r["drop_curve"][-1] if curves else r["drop_final"] for r in sel]
+    nus = [1.0 - b / a for a, b in zip(const, drop, strict=True)]
+    star = "" if curves else "*"
+    out = sorted({k for r in sel for k in r["out"] if k != "nu"})
+    nu_out = sum(not NU_BAND[0] <= x <= NU_BAND[1] for x in nus)
+    return (f"| {probe} | {lr:g} | {np.mean(const):.3f}{star} | "
+            f"{', '.join(f'{x:.2f}' for x in nus)} | {nu_out}/{len(nus)} | "
+            f"{', '.join(out) or '—'} |")
+
+
+def main() -> None:
+    probes = sorted(HERE.glob("*.json"), key=_order)
+    lines = [
+        "# Calibration probes of the stand-in",
+        "",
+        "Written by `python experiments/calibration_summary.py` from the JSON files beside it, "
+        "each written by `experiments/calibrate_standin.py` on the two calibrating runs of the "
+        "chapter alone (Constant LR and Stepwise at 75%), in the order they were run. "
+        "*constant*: the constant run's end-of-run statistic, mean over seeds (`*`: the "
+        "evaluation at the final parameters, which the first probes used); *nu*: the noise "
+        f"share per seed (band {NU_BAND[0]} - {NU_BAND[1]}); *out*: the other regime bands "
+        "some seed misses. The constant run's best learning rate of each probe is in bold.",
+        "",
+    ]
+    for path in probes:
+        data = json.loads(path.read_text())
+        c, rows = data["candidate"], data["rows"]
+        probe = re.match(r"[A-Z]+", path.stem).group(0)
+        lrs = sorted({r["lr"] for r in rows})
+
+        def score(lr: float, rows: list[dict] = rows) -> float:
+            sel = [r for r in rows if r["lr"] == lr]
+            return float(np.mean([r["const_curve"][-1] if "const_curve" in r
+                                  else r["const_final"] for r in sel]))
+
+        best = min(lrs, key=score)
+        lines += [f"## {probe}: `{path.name}`", "",
+                  f"`python experiments/calibrate_standin.py {_knobs(c)} --lrs "
+                  f"{' '.join(f'{x:g}' for x in lrs)} --seeds "
+                  f"{' '.join(str(s) for s in c['seeds'])}`", "",
+                  "| probe | lr | constant | nu per seed | nu out of band | other bands out |",
+                  "|---|---|---|---|---|---|"]
+        for lr in lrs:
+            row = _row(probe, c, rows, lr)
+            if lr == best:
+                row = row.replace(f"| {lr:g} |", f"| **{lr:g}** |", 1)
+            lines.append(row)
+        lines.append("")
+    (HERE / "README.md").write_text("\n".join(lines))
+    print(f"wrote {HERE / 'README.md'} ({len(probes)} probes)")
+
+
+if __name__ == "__main__":
+    main()
