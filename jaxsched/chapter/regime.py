@@ -157,9 +157,9 @@ spikes of up to 3x lasting 50-100 steps (learning-rate noise, which a decay remo
 window of a 2,000-step run (100 steps) does not average them out as the notes' 1,000-step
 windows do. Of the 23 pairs of candidate and learning rate whose ``nu`` was in band on every
 seed, 22 failed ``step`` on some seed, and none was inside every band on every seed
-(``experiments/calibration``); an autocorrelation-robust allowance (the spread of the window means' second differences) moved a
-failing run's score from 5.0 to 4.0 only, since the excursions are rare large events, not a
-steady wander. The band was not widened.
+(``experiments/calibration``); an autocorrelation-robust allowance (the spread of the window
+means' second differences) moved a failing run's score from 5.0 to 4.0 only, since the
+excursions are rare large events, not a steady wander. The band was not widened.
 
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
