@@ -520,9 +520,19 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
                    "other tasks read their own data (auto)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--no-bench", action="store_true",
-                   help="skip the grouped-vs-one-at-a-time measurement on a small grid")
-    p.add_argument("--no-group", action="store_true",
-                   help="train every run in its own program instead of vmapped groups")
+                   help="skip the grouped-vs-one-at-a-time measurement on a small grid (the "
+                   "device then picks: one at a time on a CPU, grouped elsewhere)")
+    grouping = p.add_mutually_exclusive_group()
+    grouping.add_argument("--group", action="store_true",
+                          help="train the runs of one optimizer in one vmapped program "
+                          "(default: grouped or one at a time, whichever measured faster on "
+                          "the small grid)")
+    grouping.add_argument("--no-group", action="store_true",
+                          help="train every run in its own program")
+    p.add_argument("--log-eval-loss", action="store_true",
+                   help="log the per-step loss of averaging and schedule-free runs at their "
+                   "averaged parameters (the notes' logging; one more forward pass per step, "
+                   "which the Cost table then includes)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_distributed_flags(p)
     p.set_defaults(func=functools.partial(_run_compare, parser=p))
@@ -540,14 +550,15 @@ def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -
         args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
         horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
         weight_decay=args.weight_decay, eval_every=args.eval_every, target=args.target,
-        data=args.data,
-        bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
+        data=args.data, bench=not args.no_bench,
+        group=True if args.group else False if args.no_group else None,
+        log_eval_loss=args.log_eval_loss, progress=not args.no_progress,
         log=functools.partial(print, file=sys.stderr),
     )
+    print(res.regime().headline())
     for v in report.verdicts(res):
-        mark = {True: "held", False: "not held", None: "not evaluated"}[v["held"]]
         print(f"{v['anytime']} at or below the tuned {v['scheduled']} envelope at every "
-              f"horizon: {mark}")
+              f"horizon: {report.verdict_word(v)}")
     print(path)
     return 0
 
