@@ -83,6 +83,14 @@ def candidate(a: argparse.Namespace) -> tuple[object, int]:
     return size, steps
 
 
+def _curve(losses: np.ndarray) -> list[float]:
+    """The run's mean loss over the 5% of the horizon ending at each 1% of it (100 points), the
+    regime rule's shape smoothing: enough to redraw the curve beside the notes'."""
+    w = regime.shape_window(losses.size)
+    ends = [max(1, round(k / 100 * losses.size)) for k in range(1, 101)]
+    return [round(float(np.mean(losses[max(0, e - w):e])), 5) for e in ends]
+
+
 def stack(tree, times: int):
     return jax.tree.map(lambda x: jnp.concatenate([x] * times), tree)
 
@@ -137,6 +145,7 @@ def main() -> None:
                      "nu": d.nu, "diagnostics": dataclasses.asdict(d),
                      "out": [k for k, ok in d.held().items() if not ok],
                      "const_test_loss": float(ends["loss"][i]),
+                     "const_curve": _curve(const_losses[i]), "drop_curve": _curve(drop_losses[i]),
                      "drop_gain": regime.drop_gain(const_losses[i], drop_losses[i])})
     nu_band = regime.NOISE_SHARE_BAND
     print(f"\nnu band [{nu_band.low:.2f}, {nu_band.high:.2f}] (notes {nu_band.notes:.2f}); "

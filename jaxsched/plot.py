@@ -331,7 +331,7 @@ def plot_loss_panel(
     legend = ax.legend(fontsize="small", title=note or None, title_fontsize="x-small")
     if note:
         legend.get_title().set_color("0.25")
-        legend.get_title().set_style("italic")
+        legend.get_title().set_fontstyle("italic")
 
 
 def data_note(data_label: str | None, seeds: int) -> str:

@@ -321,8 +321,9 @@ class Diagnostics:
         return {b.name: b.holds(getattr(self, b.name)) for b in BANDS}
 
 
-def plateau_fraction(losses: np.ndarray, window: int) -> float:
-    """Fraction of the horizon before the smoothed loss first falls below ``0.9 ln 10``.
+def plateau_fraction(losses: np.ndarray, window: int, chance: float = LN10) -> float:
+    """Fraction of the horizon before the smoothed loss first falls below ``0.9 chance``
+    (``chance``: the loss of a uniform prediction, ``ln 10`` for ten classes).
 
     1.0 when it never does. The step counted is the last one of the first window whose mean
     is below, so a curve below from its first window scores ``window / len(losses)``.
@@ -332,7 +333,7 @@ def plateau_fraction(losses: np.ndarray, window: int) -> float:
     """
     a = np.asarray(losses, np.float64)
     sm = moving_average(a, min(window, a.size))
-    below = np.nonzero(sm < PLATEAU_LEVEL * LN10)[0]
+    below = np.nonzero(sm < PLATEAU_LEVEL * chance)[0]
     if below.size == 0:
         return 1.0
     return float((below[0] + min(window, a.size)) / a.size)
@@ -412,19 +413,22 @@ def diagnose(
     n_train: int,
     window: int | None = None,
     nu: float = math.nan,
+    chance: float = LN10,
 ) -> Diagnostics:
     """Diagnostics of a constant-learning-rate run from its per-step losses.
 
     ``window`` (for ``final`` and ``plateau``) defaults to the notes' 1% of the horizon
     (``len(losses)``); the shape diagnostics always use :func:`shape_window`. ``nu`` is the
     run's :func:`noise_share` against the Stepwise-at-75% run of the same seed (NaN: not
-    measured, and then not in the regime).
+    measured, and then not in the regime). ``chance`` is the loss of a uniform prediction
+    (the notes' ten classes: ``ln 10``), the unit of ``final`` and the level of ``plateau``.
     """
     a = np.asarray(losses, np.float64)
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"losses must be a non-empty 1-D array, got shape {a.shape}")
     v.check_int("batch_size", batch_size, minimum=1)
     v.check_int("n_train", n_train, minimum=1)
+    v.check_positive("chance", chance)
     w = smoothing_window(a.size) if window is None else window
     v.check_int("window", w, minimum=1)
     ws = shape_window(a.size)
@@ -432,9 +436,9 @@ def diagnose(
         ratios = {p: loss_ratio(a, p, ws) for p in RATIO_POINTS}
         fall = late_fall(a, ws)
     return Diagnostics(
-        final=smoothed_at(a, a.size, w) / LN10,
+        final=smoothed_at(a, a.size, w) / chance,
         epochs=a.size * batch_size / n_train,
-        plateau=plateau_fraction(a, w),
+        plateau=plateau_fraction(a, w, chance),
         ratio_25=ratios[0.25],
         ratio_50=ratios[0.50],
         ratio_75=ratios[0.75],

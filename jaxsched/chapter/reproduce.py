@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from jaxsched import _dist as dist
 from jaxsched._io import atomic_write_json, atomic_write_text
-from jaxsched.chapter import alchemist, report
+from jaxsched.chapter import alchemist, regime, report
 from jaxsched.chapter import figures as figures_lib
 from jaxsched.chapter.figures import FIGURES, resolve_figures
 from jaxsched.train.runner import Runner, RunResult
@@ -101,7 +101,7 @@ def reproduce(
         wall_seconds=time.perf_counter() - t0,
         regime_diagnostics=report.regime_diagnostics(
             runs, batch_size=built.examples_per_step, n_train=built.train_examples,
-            window=window,
+            window=window, chance=built.chance_loss or regime.LN10,
         ),
         drop=report.drop_gains(runs),
         from_evaluations=report.uses_evaluations(runs),

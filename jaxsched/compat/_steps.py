@@ -40,7 +40,7 @@ def integer_steps(step: jax.typing.ArrayLike) -> jax.Array:
     return jnp.maximum(s.astype(jnp.int32), 0)
 
 
-def length(name: str, value: Any, minimum: int) -> Any:
+def length(name: str, value: Any, minimum: int) -> int | jax.Array:
     """A length (integer hyperparameter): a Python int when concrete, else int32.
 
     A concrete value must be a whole number (``10.0`` is accepted), at least ``minimum`` and

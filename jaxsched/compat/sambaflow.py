@@ -29,6 +29,8 @@ integer steps and lengths.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,8 +55,8 @@ def _with_warmup(
     warmup_steps: ArrayLike,
     max_steps: ArrayLike,
     end_lr_ratio: ArrayLike,
-    core: schedules.Schedule,
-):
+    core: Callable[..., schedules.Schedule],
+) -> schedules.Schedule:
     """``core`` (a warmup + decay of :mod:`jaxsched.schedules`) with SambaFlow's knobs.
 
     What is SambaFlow's own: integer steps and lengths, the end value as a ratio of the peak,
@@ -85,7 +87,7 @@ def cosine_schedule_with_warmup(
     warmup_steps: ArrayLike,
     max_steps: ArrayLike,
     end_lr_ratio: ArrayLike = 0.1,
-):
+) -> schedules.Schedule:
     """Linear warmup from 0 to ``learning_rate``, then cosine decay to ``end_lr_ratio`` x peak.
 
     ``lr(t) = learning_rate * t / W`` for ``t < W``; then
@@ -107,7 +109,7 @@ def polynomial_decay_schedule_with_warmup(
     warmup_steps: ArrayLike,
     max_steps: ArrayLike,
     end_lr_ratio: ArrayLike = 0.0,
-):
+) -> schedules.Schedule:
     """Linear warmup from 0 to ``learning_rate``, then linear decay to ``end_lr_ratio`` x peak.
 
     SambaFlow calls it polynomial but documents the decay as always linear:
@@ -124,7 +126,7 @@ def polynomial_decay_schedule_with_warmup(
     )
 
 
-def fixed_lr(learning_rate: ArrayLike):
+def fixed_lr(learning_rate: ArrayLike) -> schedules.Schedule:
     """No schedule: ``lr(t) = learning_rate`` at every step.
 
     >>> fixed_lr(1e-3)(jnp.arange(3)).tolist() == [float(jnp.float32(1e-3))] * 3

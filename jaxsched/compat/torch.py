@@ -138,7 +138,7 @@ def _cos2(k: Array, period: Any) -> Array:
     return jnp.sin(x) ** 2
 
 
-def _call_lambda(fn: Callable, x: Array) -> Array:
+def _call_lambda(fn: Callable[[Array], ArrayLike], x: Array) -> Array:
     """``fn`` at every element of ``x`` as float32 of ``x``'s shape.
 
     A scalar is passed as is; an array is ``vmap``-ped over, so a callable written for one step
@@ -150,7 +150,7 @@ def _call_lambda(fn: Callable, x: Array) -> Array:
     return flat.reshape(x.shape)
 
 
-def _lambda_prod(fn: Callable, lo: Array, hi: Array) -> Array:
+def _lambda_prod(fn: Callable[[Array], ArrayLike], lo: Array, hi: Array) -> Array:
     """``prod_{lo < k <= hi} fn(k)`` elementwise (1 where ``hi <= lo``), in float32.
 
     With concrete bounds sharing one ``lo`` the factors are evaluated once as a vector and
@@ -170,10 +170,10 @@ def _lambda_prod(fn: Callable, lo: Array, hi: Array) -> Array:
         return cum[jnp.clip(hi - a, 0, b - a)]
 
     def one(lo_s: Array, hi_s: Array) -> Array:
-        def cond(carry):
+        def cond(carry: tuple[Array, Array]) -> Array:
             return carry[0] <= hi_s
 
-        def body(carry):
+        def body(carry: tuple[Array, Array]) -> tuple[Array, Array]:
             k, acc = carry
             return k + 1, acc * _call_lambda(fn, k)
 
@@ -191,20 +191,18 @@ class _Chain(NamedTuple):
     at its zeros ``T, 3T, ...``, where the factor is 0); and CosineAnnealingLR adds
     ``lr * (1 - cos(pi / T)) / 2`` at the step after each zero.
 
-    overwrites(t): the last step ``<= t`` at which the scheduler overwrites the lr, or -1
-        (``None``: never).
-    written(k): the value it writes at such a step ``k``.
     ratio(k0, t): the product of its factors over steps ``(k0, t]`` (no overwrite or addition
         in between); ``k0 = -1`` includes the factor applied when the scheduler is built.
-    adds(k): whether its step ``k`` adds instead of multiplying (``None``: never).
-    added(k): the amount it adds at such a step.
+    overwrite: ``(overwrites, written)``, or ``None`` for a scheduler that never overwrites:
+        overwrites(t) is the last step ``<= t`` at which the scheduler overwrites the lr, or -1;
+        written(k) the value it writes at such a step ``k``.
+    add: ``(adds, added)``, or ``None`` for a scheduler that never adds: adds(k) is whether
+        its step ``k`` adds instead of multiplying; added(k) the amount it adds at such a step.
     """
 
-    overwrites: Callable[[Array], Array] | None
-    written: Callable[[Array], Array] | None
     ratio: Callable[[Array, Array], Array]
-    adds: Callable[[Array], Array] | None = None
-    added: Callable[[Array], Array] | None = None
+    overwrite: tuple[Callable[[Array], Array], Callable[[Array], Array]] | None = None
+    add: tuple[Callable[[Array], Array], Callable[[Array], Array]] | None = None
 
 
 class TorchSchedule:
@@ -263,15 +261,14 @@ class TorchSchedule:
 
 
 def _mult_chain(ratio: Callable[[Array, Array], Array]) -> _Chain:
-    return _Chain(overwrites=None, written=None, ratio=ratio)
+    return _Chain(ratio=ratio)
 
 
 def _abs_chain(fn: Callable[[Array], Array]) -> _Chain:
     """A scheduler whose every ``step()`` overwrites the lr (LambdaLR, CyclicLR, ...)."""
     return _Chain(
-        overwrites=lambda t: t,
-        written=fn,
         ratio=lambda k0, t: jnp.ones(jnp.broadcast_shapes(k0.shape, t.shape), _F32),
+        overwrite=(lambda t: t, fn),
     )
 
 
@@ -429,7 +426,7 @@ def cosine_annealing_lr(lr: Scalar, T_max: ArrayLike, eta_min: Scalar = 0.0) -> 
         def added(k: Array) -> Array:
             return lr_f * _cos2(k, T)  # = lr * (1 - cos(pi / T)) / 2 at those steps
 
-        chain = _Chain(overwrites, written, ratio, adds, added)
+        chain = _Chain(ratio, overwrite=(overwrites, written), add=(adds, added))
     return TorchSchedule(
         "cosine_annealing_lr", fn, base_lr=lr, chain=chain, chain_error=chain_error
     )
@@ -530,14 +527,17 @@ def cyclic_lr(
     down_arg = step_size_up if step_size_down is None else step_size_down
     v.check_nonnegative("step_size_down", down_arg)
     up_c, down_c = concrete(step_size_up), concrete(down_arg)
-    integral = (
+    # (up, down) when both are concrete whole numbers: the cycle is then found in int32
+    integral: tuple[int, int] | None = None
+    if (
         up_c is not None
         and down_c is not None
         and up_c.ndim == 0
         and down_c.ndim == 0
         and float(up_c).is_integer()
         and float(down_c).is_integer()
-    )
+    ):
+        integral = (int(up_c), int(down_c))
     base_f, max_f = _f32(base_lr), _f32(max_lr)
 
     if scale_fn is None:
@@ -555,8 +555,8 @@ def cyclic_lr(
         return _gamma_pow(gamma, t)
 
     def fn(t: Array) -> Array:
-        if integral:
-            up, down = int(up_c), int(down_c)
+        if integral is not None:
+            up, down = integral
             total = up + down
             cyc = t // total
             r = (t - cyc * total).astype(_F32)
@@ -664,13 +664,17 @@ def one_cycle_lr(
 
     def fn(t: Array) -> Array:
         tf = t.astype(_F32)
-        out = None
-        for i in reversed(range(len(ends))):
+
+        def phase(i: int) -> Array:
             start_step = _f32(0.0) if i == 0 else ends[i - 1]
             span = ends[i] - start_step
             pct = (tf - start_step) / _safe(span)
-            val = anneal(values[i][0], values[i][1], pct)
-            out = val if out is None else jnp.where(select(i, t), val, out)
+            return anneal(values[i][0], values[i][1], pct)
+
+        last = len(ends) - 1
+        out = phase(last)
+        for i in reversed(range(last)):
+            out = jnp.where(select(i, t), phase(i), out)
         return jnp.where(t > T, low, out)
 
     return TorchSchedule("one_cycle_lr", fn, base_lr=None, chain=_abs_chain(fn))
@@ -821,11 +825,12 @@ def multiplicative_lr(
     if not callable(lr_lambda):
         raise ValueError(f"lr_lambda must be callable, got lr_lambda={lr_lambda!r}")
     lr_f = _f32(lr)
-    table = None
+    # (max_steps, the products for t = 0..max_steps followed by NaN), or None without max_steps
+    table: tuple[int, Array] | None = None
     if max_steps is not None:
         n = _static_int("max_steps", max_steps, 1)
         ks = jnp.arange(1, n + 1, dtype=_I32)
-        table = jnp.concatenate(
+        table = n, jnp.concatenate(
             [jnp.ones((1,), _F32), jnp.cumprod(_call_lambda(lr_lambda, ks)), _f32([jnp.nan])]
         )
 
@@ -833,13 +838,14 @@ def multiplicative_lr(
         """prod_{1 <= k <= t} lr_lambda(k)."""
         if table is None:
             return _lambda_prod(lr_lambda, jnp.zeros_like(t), t)
+        last, products = table
         c = concrete(t)
-        if c is not None and c.size and int(c.max()) > max_steps:
+        if c is not None and c.size and int(c.max()) > last:
             raise ValueError(
                 f"step must be <= max_steps={max_steps} for this multiplicative_lr, "
                 f"got step={int(c.max())}"
             )
-        return table[jnp.minimum(t, max_steps + 1)]
+        return products[jnp.minimum(t, last + 1)]
 
     def fn(t: Array) -> Array:
         return lr_f * cum(t)
@@ -860,7 +866,9 @@ def multiplicative_lr(
 # composition
 
 
-def _pick_schedules(schedules: Any, schedulers: Any, fn_name: str) -> list:
+def _pick_schedules(
+    schedules: Any, schedulers: Any, fn_name: str
+) -> list[Callable[[ArrayLike], Any]]:
     if (schedules is None) == (schedulers is None):
         raise ValueError(
             f"{fn_name} takes exactly one of schedules / schedulers, got "
@@ -874,7 +882,7 @@ def _pick_schedules(schedules: Any, schedulers: Any, fn_name: str) -> list:
     if not items:
         raise ValueError(f"{name} must hold at least one schedule, got {name}=[]")
     for i, s in enumerate(items):
-        if isinstance(s, ReduceLROnPlateau):
+        if isinstance(s, Plateau):
             raise ValueError(
                 f"{name}[{i}] is a reduce_lr_on_plateau state machine, which {fn_name} cannot "
                 f"hold (as in torch), got {name}[{i}]={s!r}"
@@ -950,7 +958,8 @@ def sequential_lr(
     def fn(t: Array) -> Array:
         return upto(len(pieces), t)
 
-    base = pieces[first].base_lr if isinstance(pieces[first], TorchSchedule) else None
+    head = pieces[first]
+    base = head.base_lr if isinstance(head, TorchSchedule) else None
     return TorchSchedule(
         "sequential_lr",
         fn,
@@ -989,26 +998,27 @@ def chained_scheduler(
         )
         sched(0), sched(1), sched(2)  # 0.1, 0.09, 0.81
     """
+    given: object = schedules
     if more or isinstance(schedules, TorchSchedule):
-        schedules = [schedules, *more]
-    items = _pick_schedules(schedules, schedulers, "chained_scheduler")
+        given = [schedules, *more]
+    items = _pick_schedules(given, schedulers, "chained_scheduler")
     members: list[TorchSchedule] = []
+    chains: list[_Chain] = []
     for i, s in enumerate(items):
         if not isinstance(s, TorchSchedule):
             raise ValueError(
                 f"schedules[{i}] must be a jaxsched.compat.torch schedule (a plain callable "
                 f"does not say how its step acts on the lr), got schedules[{i}]={s!r}"
             )
-        if s._members is not None:
-            members.extend(s._members)
-            continue
-        if s._chain is None:
-            raise ValueError(f"schedules[{i}] cannot be chained: {s._chain_error}")
-        members.append(s)
+        # a nested chain is flattened: its members were checked when it was built
+        for m in s._members if s._members is not None else [s]:
+            if m._chain is None:
+                raise ValueError(f"schedules[{i}] cannot be chained: {m._chain_error}")
+            members.append(m)
+            chains.append(m._chain)
 
     bases = [m.base_lr for m in members if m.base_lr is not None]
-    known = [concrete(b) for b in bases]
-    known = [k for k in known if k is not None]
+    known = [k for k in (concrete(b) for b in bases) if k is not None]
     # cyclic_lr / one_cycle_lr (no base_lr) rewrite the optimizer's lr in torch, and the
     # schedulers built after them start from that value, so the lrs may legitimately differ
     resets = len(bases) < len(members)
@@ -1022,17 +1032,17 @@ def chained_scheduler(
             f"{[k.tolist() for k in known]}"
         )
     base = _f32(bases[0]) if bases else None
-    chains = [m._chain for m in members]
 
     def step_through(x: Array, k: Array, members: range) -> Array:
         """Apply step ``k`` of the given members (in order) to the lr ``x``."""
         for i in members:
             c = chains[i]
             mult = x * c.ratio(k - 1, k)
-            if c.adds is None:
+            if c.add is None:
                 x = mult
             else:
-                x = jnp.where(c.adds(k), x + c.added(k), mult)
+                adds, added = c.add
+                x = jnp.where(adds(k), x + added(k), mult)
         return x
 
     def fn(t: Array) -> Array:
@@ -1040,7 +1050,7 @@ def chained_scheduler(
         # of cosines that hit zero at k* - 1 (members after p, at step k*) or at k* (members
         # up to p, at step k* + 1) act on the lr.
         none = jnp.full(t.shape, -1, _I32)
-        ow = [c.overwrites(t) if c.overwrites is not None else none for c in chains]
+        ow = [c.overwrite[0](t) if c.overwrite is not None else none for c in chains]
         kstar = ow[0]
         for e in ow[1:]:
             kstar = jnp.maximum(kstar, e)
@@ -1055,12 +1065,13 @@ def chained_scheduler(
             out = jnp.zeros(t.shape, _F32)
         taken = jnp.zeros(t.shape, bool)
         for p in reversed(range(len(chains))):
-            cp = chains[p]
-            if cp.overwrites is None:
+            overwrite = chains[p].overwrite
+            if overwrite is None:
                 continue
             sel = (ow[p] == kstar) & (kstar >= 0) & ~taken
             taken = taken | sel
-            x = step_through(_finish(cp.written(k), t), k, range(p + 1, len(chains)))
+            written = overwrite[1]
+            x = step_through(_finish(written(k), t), k, range(p + 1, len(chains)))
             y = step_through(x, k + 1, range(len(chains)))
             for c in chains:
                 y = y * c.ratio(k + 1, t)

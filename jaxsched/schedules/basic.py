@@ -6,6 +6,7 @@ Every argument except the structural ones may be a JAX array, so ``jax.vmap`` ca
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from jaxsched import _validate as v
@@ -21,14 +22,16 @@ from jaxsched.schedules._core import power as _pow
 from jaxsched.schedules.registry import register
 
 
-def _check_decay(peak: ArrayLike, length_name: str, length: ArrayLike, end_value: ArrayLike):
+def _check_decay(
+    peak: ArrayLike, length_name: str, length: ArrayLike, end_value: ArrayLike
+) -> None:
     v.check_nonnegative("peak", peak)
     v.check_positive(length_name, length)
     v.check_nonnegative("end_value", end_value)
     v.check_le("end_value", end_value, "peak", peak)
 
 
-def _remaining(t, d):
+def _remaining(t: jax.Array, d: jax.Array) -> jax.Array:
     """``1 - t / d`` on ``[0, d)``, exactly 0 from ``d`` on.
 
     Under ``jit`` XLA may divide by a constant through its reciprocal, so ``d / d`` can round
@@ -49,7 +52,7 @@ def constant(value: ArrayLike) -> Schedule:
     """
     v.check_nonnegative("value", value)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         return finish(value, f32(step))
 
     return schedule
@@ -69,7 +72,7 @@ def linear_decay(peak: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike =
     """
     _check_decay(peak, "decay_steps", decay_steps, end_value)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         d = f32(decay_steps)
         frac = _remaining(t, d)
@@ -105,7 +108,7 @@ def cosine_decay(
     v.check_positive("exponent", exponent)
     v.check_positive("k_decay", k_decay)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         d = f32(decay_steps)
         x = _pow(jnp.minimum(t, d) / d, k_decay)
@@ -136,7 +139,7 @@ def polynomial_decay(
     _check_decay(peak, "decay_steps", decay_steps, end_value)
     v.check_positive("power", power)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         d = f32(decay_steps)
         frac = _pow(_remaining(t, d), power)

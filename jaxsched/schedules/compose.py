@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -23,13 +25,13 @@ def as_schedule(name: str, value: Schedule | ArrayLike) -> Schedule:
         raise ValueError(f"{name} must be a schedule or a number, got {name}={value!r}")
     v.check_nonnegative(name, value)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         return finish(value, f32(step))
 
     return schedule
 
 
-def evaluate(schedule: Callable, step: ArrayLike) -> jnp.ndarray:
+def evaluate(schedule: Callable[[ArrayLike], Any], step: ArrayLike) -> jax.Array:
     """``schedule(step)`` as float32 of the step's shape (user schedules may return floats)."""
     return finish(schedule(step), f32(step))
 
@@ -69,11 +71,11 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[ArrayLike]) -> Sche
         )
     for i, b in enumerate(bounds):
         v.check_nonnegative(f"boundaries[{i}]", b)
-    known = [v.concrete(b) for b in bounds]
-    if bounds and all(k is not None and k.ndim == 0 for k in known):
+    known = [k for k in map(v.concrete, bounds) if k is not None and k.ndim == 0]
+    if bounds and len(known) == len(bounds):
         v.check_sorted("boundaries", [float(k) for k in known], strict=True)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = f32(step)
         out = evaluate(pieces[0], step)
         for b, piece in zip(bounds, pieces[1:], strict=True):
@@ -101,7 +103,7 @@ def product(*schedules: Schedule | ArrayLike) -> Schedule:
         raise ValueError("product needs at least one schedule, got schedules=()")
     factors = [as_schedule(f"schedules[{i}]", s) for i, s in enumerate(schedules)]
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         out = evaluate(factors[0], step)
         for f in factors[1:]:
             out = out * evaluate(f, step)

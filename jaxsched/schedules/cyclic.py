@@ -5,7 +5,9 @@ Notation in the docstrings: ``t`` is the step (negative steps count as 0).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched.schedules._core import (
@@ -21,7 +23,7 @@ from jaxsched.schedules._core import power as _pow
 from jaxsched.schedules.registry import register
 
 
-def _mult_kind(mult) -> str:
+def _mult_kind(mult: ArrayLike) -> str:
     """``"one"`` or ``"geometric"`` when ``period_mult`` is concrete, ``"traced"`` otherwise.
 
     Specialising on a concrete multiplier halves the work (and the eager dispatch cost);
@@ -33,7 +35,7 @@ def _mult_kind(mult) -> str:
     return "one" if float(c) == 1.0 else "geometric"
 
 
-def _cycle_start(i, period, mult, kind: str):
+def _cycle_start(i: jax.Array, period: jax.Array, mult: jax.Array, kind: str) -> jax.Array:
     """First step of 0-based cycle ``i`` when cycle ``k`` lasts ``period * mult**k`` steps."""
     if kind == "one":
         return period * i
@@ -43,7 +45,7 @@ def _cycle_start(i, period, mult, kind: str):
     return jnp.where(mult == 1.0, period * i, geometric)
 
 
-def _cycle_index(t, period, mult, kind: str):
+def _cycle_index(t: jax.Array, period: jax.Array, mult: jax.Array, kind: str) -> jax.Array:
     """0-based index of the cycle holding step ``t`` (geometric cycle lengths)."""
     if kind == "one":
         i = jnp.floor(t / period)
@@ -55,7 +57,7 @@ def _cycle_index(t, period, mult, kind: str):
     # log, pow and division round in float32, so the guess can be one off at a boundary, and a
     # boundary that is an integer in exact arithmetic (71 * (m - 1) / (m - 1)) can come out a few
     # ulps above it. Compare with a few ulps of slack so such a step starts the new cycle.
-    slack = 4.0 * jnp.finfo(jnp.float32).eps * jnp.maximum(t, 1.0)
+    slack = 4.0 * np.finfo(np.float32).eps * jnp.maximum(t, 1.0)
     i = jnp.where(_cycle_start(i, period, mult, kind) > t + slack, i - 1.0, i)
     i = jnp.where(_cycle_start(i + 1.0, period, mult, kind) <= t + slack, i + 1.0, i)
     return jnp.maximum(i, 0.0)
@@ -119,7 +121,7 @@ def cosine_restarts(
 
     kind = _mult_kind(period_mult)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         p, m = f32(period), f32(period_mult)
         i = _cycle_index(t, p, m, kind)
@@ -177,13 +179,14 @@ def cyclical(
     v.check_choice("mode", mode, _CYCLICAL_MODES)
     v.check_in_range("gamma", gamma, 0.0, 1.0, low_inclusive=False)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         up, down = f32(step_size_up), f32(step_size_down)
         k = jnp.floor(t / (up + down))
         q = t - k * (up + down)
         h = jnp.where(q < up, q / up, 1.0 - (q - up) / down)
         h = jnp.clip(h, 0.0, 1.0)
+        scale: float | jax.Array
         if mode == "triangular":
             scale = 1.0
         elif mode == "triangular2":
@@ -199,7 +202,7 @@ def cyclical(
 _ANNEAL = ("cos", "cosine", "linear")
 
 
-def _interpolate(kind: str, start, end, x):
+def _interpolate(kind: str, start: jax.Array, end: jax.Array, x: jax.Array) -> jax.Array:
     # The same expressions as optax's one-cycle interpolations, so parity holds to rounding.
     if kind == "linear":
         return (end - start) * x + start
@@ -263,7 +266,7 @@ def one_cycle(
         )
     kind = "linear" if anneal_strategy == "linear" else "cosine"
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         top = f32(peak)
         init = top / f32(div_factor)
@@ -271,7 +274,9 @@ def one_cycle(
         total = f32(total_steps)
         a = f32(pct_start) * total
 
-        def phase(start, end, lo, hi):
+        def phase(
+            start: jax.Array, end: jax.Array, lo: jax.Array | float, hi: jax.Array
+        ) -> jax.Array:
             # A phase of zero length (pct_final = 1) is already complete.
             x = jnp.where(hi > lo, jnp.clip((t - lo) / safe_positive(hi - lo), 0.0, 1.0), 1.0)
             return _interpolate(kind, start, end, x)
@@ -290,7 +295,7 @@ def one_cycle(
     return schedule
 
 
-def _gt(a, b, strict: bool = True) -> bool:
+def _gt(a: ArrayLike, b: ArrayLike, strict: bool = True) -> bool:
     ca, cb = v.concrete(a), v.concrete(b)
     if ca is None or cb is None:
         return False

@@ -8,6 +8,7 @@ progress (``floor``-ed when ``staircase``).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -16,14 +17,18 @@ from jaxsched.schedules._core import ArrayLike, Schedule, as_step, f32, finish
 from jaxsched.schedules.registry import register
 
 
-def _progress(t, transition_steps, transition_begin, staircase: bool):
+def _progress(
+    t: jax.Array, transition_steps: ArrayLike, transition_begin: ArrayLike, staircase: bool
+) -> jax.Array:
     p = (t - f32(transition_begin)) / f32(transition_steps)
     if staircase:
         p = jnp.floor(p)
     return jnp.maximum(p, 0.0)
 
 
-def _check_exp(peak, transition_steps, transition_begin, staircase):
+def _check_exp(
+    peak: ArrayLike, transition_steps: ArrayLike, transition_begin: ArrayLike, staircase: bool
+) -> None:
     v.check_nonnegative("peak", peak)
     v.check_positive("transition_steps", transition_steps)
     v.check_nonnegative("transition_begin", transition_begin)
@@ -57,7 +62,7 @@ def exponential_decay(
     v.check_positive("decay_rate", decay_rate)
     _check_bound(peak, decay_rate, end_value)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         p = _progress(t, transition_steps, transition_begin, staircase)
         value = f32(peak) * jnp.power(f32(decay_rate), p)
@@ -93,7 +98,7 @@ def natural_exp_decay(
         v.check_nonnegative("end_value", end_value)
         v.check_le("end_value", end_value, "peak", peak)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         p = _progress(t, transition_steps, transition_begin, staircase)
         value = f32(peak) * jnp.exp(-f32(decay_rate) * p)
@@ -119,7 +124,7 @@ def inverse_sqrt(peak: ArrayLike, timescale: ArrayLike = 1.0) -> Schedule:
     v.check_nonnegative("peak", peak)
     v.check_positive("timescale", timescale)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         return finish(f32(peak) * jnp.reciprocal(jnp.sqrt(1.0 + t / f32(timescale))), t)
 
@@ -145,7 +150,7 @@ def inverse_time(
     _check_exp(peak, decay_steps, 0, staircase)
     v.check_nonnegative("decay_rate", decay_rate)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         p = _progress(t, decay_steps, 0, staircase)
         return finish(f32(peak) / (1.0 + f32(decay_rate) * p), t)
@@ -153,7 +158,7 @@ def inverse_time(
     return schedule
 
 
-def _check_bound(peak, decay_rate, end_value):
+def _check_bound(peak: ArrayLike, decay_rate: ArrayLike, end_value: ArrayLike | None) -> None:
     if end_value is None:
         return
     v.check_nonnegative("end_value", end_value)
@@ -166,7 +171,9 @@ def _check_bound(peak, decay_rate, end_value):
         v.check_le("peak", peak, "end_value", end_value)
 
 
-def _clip_bound(value, decay_rate, end_value):
+def _clip_bound(
+    value: jax.Array, decay_rate: ArrayLike, end_value: ArrayLike | None
+) -> jax.Array:
     if end_value is None:
         return value
     end = f32(end_value)

@@ -63,12 +63,12 @@ def lr_noise(
         v.check_positive("noise_end", noise_end)
         v.check_le("noise_start", noise_start, "noise_end", noise_end)
 
-    def draw(key, pct, std):
+    def draw(key: jax.Array, pct: jax.Array, std: jax.Array) -> jax.Array:
         if noise_type == "normal":
             return std * jax.random.truncated_normal(key, -pct / std, pct / std, (), jnp.float32)
         return jax.random.uniform(key, (), jnp.float32, -pct, pct)
 
-    def noisy(step: ArrayLike):
+    def noisy(step: ArrayLike) -> jax.Array:
         base = schedule(step)
         s = jnp.maximum(jnp.asarray(step), 0)
         s_int = s.astype(jnp.int32) if not jnp.issubdtype(s.dtype, jnp.signedinteger) else s

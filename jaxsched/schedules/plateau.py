@@ -17,8 +17,9 @@ array module (``numpy`` or ``jax.numpy``), and run in one of two arithmetics:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +67,21 @@ _FLOAT_HPARAMS = ("factor", "threshold", "min_lr", "eps")
 _INT_HPARAMS = ("patience", "cooldown")
 
 
-def _decide(xp, mode: str, threshold_mode: str, lr, best, num_bad, counter, metric, hp):
+# The decisions run over NumPy on the host (float64) or over jax.numpy on the device (float32).
+_Arr = TypeVar("_Arr", np.ndarray, jax.Array)
+
+
+def _decide(
+    xp: ModuleType,
+    mode: str,
+    threshold_mode: str,
+    lr: _Arr,
+    best: _Arr,
+    num_bad: _Arr,
+    counter: _Arr,
+    metric: _Arr,
+    hp: Mapping[str, Any],
+) -> tuple[_Arr, _Arr, _Arr, _Arr]:
     """One ``ReduceLROnPlateau.step(metric)``, in torch's order, over the array module ``xp``."""
     thr = hp["threshold"]
     if mode == "min":
@@ -103,6 +118,11 @@ def _from_bits(bits: np.ndarray) -> np.ndarray:
     return np.array(bits, np.uint32).view(np.float64)[..., 0]
 
 
+def _struct(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:
+    """The shape and dtype of one result of a host callback."""
+    return jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call]  # unannotated in jax
+
+
 def _carry(x: Any) -> tuple[str, Any]:
     if isinstance(x, jax.Array):
         if isinstance(x, jax.core.Tracer):
@@ -115,7 +135,16 @@ def _decode(tag: str, x: Any) -> np.ndarray:
     return _from_bits(x) if tag == "bits" else np.asarray(x, np.float64)
 
 
-def _host_update(mode, threshold_mode, tags, lr_best, num_bad, counter, metric, *hps):
+def _host_update(
+    mode: str,
+    threshold_mode: str,
+    tags: tuple[str, ...],
+    lr_best: np.ndarray,
+    num_bad: np.ndarray,
+    counter: np.ndarray,
+    metric: np.ndarray,
+    *hps: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     lr, best = (_from_bits(np.asarray(lr_best)[..., i, :]) for i in range(2))
     metric = _decode(tags[0], metric)
     hp = {n: _decode(t, x) for n, t, x in zip(_FLOAT_HPARAMS, tags[1:], hps[:4], strict=True)}
@@ -137,7 +166,7 @@ def _host_update(mode, threshold_mode, tags, lr_best, num_bad, counter, metric, 
     )
 
 
-def _host_init(tag: str, lr, worst: float):
+def _host_init(tag: str, lr: np.ndarray, worst: float) -> tuple[np.ndarray, np.ndarray]:
     lr = _decode(tag, lr)
     best = np.full(lr.shape, worst)
     return np.stack([_bits_of(lr), _bits_of(best)], axis=-2), lr.astype(np.float32)
@@ -238,8 +267,8 @@ def reduce_on_plateau(
     def init_carried(tag: str, carried: jax.Array) -> PlateauState:
         shape = carried.shape[:-1] if tag == "bits" else carried.shape
         out = (
-            jax.ShapeDtypeStruct((*shape, 2, 2), jnp.uint32),
-            jax.ShapeDtypeStruct(shape, jnp.float32),
+            _struct((*shape, 2, 2), jnp.uint32),
+            _struct(shape, jnp.float32),
         )
         exact, lr32 = jax.pure_callback(
             functools.partial(host_init, tag), out, carried, vmap_method="expand_dims"
@@ -255,11 +284,11 @@ def reduce_on_plateau(
             *(jnp.shape(floats[k]) for k in _FLOAT_HPARAMS), *(x.shape for x in hp_ints),
         )
         out = (
-            jax.ShapeDtypeStruct((*shape, 2, 2), jnp.uint32),
-            jax.ShapeDtypeStruct(shape, jnp.float32),
-            jax.ShapeDtypeStruct(shape, jnp.float32),
-            jax.ShapeDtypeStruct(shape, jnp.int32),
-            jax.ShapeDtypeStruct(shape, jnp.int32),
+            _struct((*shape, 2, 2), jnp.uint32),
+            _struct(shape, jnp.float32),
+            _struct(shape, jnp.float32),
+            _struct(shape, jnp.int32),
+            _struct(shape, jnp.int32),
         )
         host = functools.partial(_host_update, mode, threshold_mode, (tag, *hp_tags))
         exact, lr, best, num_bad, counter = jax.pure_callback(
@@ -270,7 +299,8 @@ def reduce_on_plateau(
 
     def init64(lr: ArrayLike) -> PlateauState:
         v.check_nonnegative("lr", lr)
-        return init_carried(*_carry(lr))
+        state: PlateauState = init_carried(*_carry(lr))  # jit's wrapper returns Any
+        return state
 
     def update64(state: PlateauState, metric: ArrayLike) -> PlateauState:
         if state.exact is None:
@@ -279,7 +309,8 @@ def reduce_on_plateau(
                 "update; start it with this plateau's init"
             )
         tag, m = _carry(metric)
-        return update_carried(tag, state, m)
+        new: PlateauState = update_carried(tag, state, m)
+        return new
 
     return Plateau(init=init64, update=update64, lr=lr_of)
 

@@ -32,7 +32,7 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, overload
 
 from jaxsched.schedules._core import Schedule
 
@@ -97,6 +97,33 @@ COMBINATORS: set[str] = set()
 _NAMESPACES: dict[str, str] = {}
 
 
+_Constructor = TypeVar("_Constructor", bound=Callable[..., Schedule])
+
+
+@overload
+def register(
+    name: str,
+    fn: Callable[..., Schedule],
+    *,
+    peak: str | None,
+    horizon: str | None,
+    schedule_args: tuple[str, ...] = (),
+    example: str = "",
+) -> None: ...
+
+
+@overload
+def register(
+    name: str | None = None,
+    fn: None = None,
+    *,
+    peak: str | None,
+    horizon: str | None,
+    schedule_args: tuple[str, ...] = (),
+    example: str = "",
+) -> Callable[[_Constructor], _Constructor]: ...
+
+
 def register(
     name: str | None = None,
     fn: Callable[..., Schedule] | None = None,
@@ -105,7 +132,7 @@ def register(
     horizon: str | None,
     schedule_args: tuple[str, ...] = (),
     example: str = "",
-) -> Any:
+) -> Callable[[_Constructor], _Constructor] | None:
     """Add a kind; ``peak``/``horizon`` must be arguments of ``fn`` (or ``None``).
 
     As ``register("name", fn, ...)``, or as a decorator ``@register(peak=..., horizon=...)``
@@ -138,7 +165,7 @@ def register(
         add(name, fn)
         return None
 
-    def decorator(f: Callable[..., Schedule]) -> Callable[..., Schedule]:
+    def decorator(f: _Constructor) -> _Constructor:
         add(name or f.__name__, f)
         return f
 
@@ -395,7 +422,7 @@ def parse(spec: str, *, table: Mapping[str, Callable[..., Any]] | None = None) -
     return Spec(name, kwargs, label)
 
 
-def parse_spec(spec: str) -> tuple[str, dict]:
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``(name, kwargs)`` of a spec of this registry (see :func:`parse`).
 
     >>> parse_spec("multistep:peak=1e-3,milestones=[50,75]")

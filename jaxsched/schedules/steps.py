@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 
 from jaxsched import _validate as v
@@ -37,7 +38,7 @@ def stepwise_drop(
     v.check_in_range("fraction", fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     v.check_in_range("factor", factor, 0.0, 1.0)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         dropped = t / f32(total_steps) > f32(fraction)
         return finish(f32(peak) * jnp.where(dropped, f32(factor), 1.0), t)
@@ -61,7 +62,7 @@ def step_decay(peak: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) ->
     v.check_positive("step_size", step_size)
     v.check_in_range("gamma", gamma, 0.0, 1.0)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         k = jnp.floor(t / f32(step_size))
         return finish(f32(peak) * jnp.power(f32(gamma), k), t)
@@ -70,7 +71,9 @@ def step_decay(peak: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) ->
 
 
 @register(peak="peak", horizon=None, example="milestones=[100;150]")
-def multistep(peak: ArrayLike, milestones: Sequence[ArrayLike], gamma: ArrayLike = 0.1) -> Schedule:
+def multistep(
+    peak: ArrayLike, milestones: Sequence[ArrayLike] | jax.Array, gamma: ArrayLike = 0.1
+) -> Schedule:
     """Multiply by ``gamma`` at each milestone reached.
 
     ``lr(t) = peak * gamma ** #{m in milestones: t >= m}``, the closed form of
@@ -87,7 +90,7 @@ def multistep(peak: ArrayLike, milestones: Sequence[ArrayLike], gamma: ArrayLike
     v.check_in_range("gamma", gamma, 0.0, 1.0)
     ms = _milestones("milestones", milestones)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         if ms.shape[0] == 0:
             return finish(peak, t)
@@ -119,7 +122,7 @@ def piecewise_constant(
         v.check_nonnegative("boundaries_and_scales key", boundary)
         v.check_nonnegative(f"boundaries_and_scales[{boundary!r}]", scale)
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         value = f32(init_value)
         for boundary, scale in items:
@@ -129,7 +132,7 @@ def piecewise_constant(
     return schedule
 
 
-def _milestones(name: str, milestones) -> jnp.ndarray:
+def _milestones(name: str, milestones: Sequence[ArrayLike] | jax.Array) -> jax.Array:
     if isinstance(milestones, (str, bytes)) or isinstance(milestones, Mapping):
         raise ValueError(f"{name} must be a sequence of steps, got {name}={milestones!r}")
     ms = f32(list(milestones) if not hasattr(milestones, "shape") else milestones)

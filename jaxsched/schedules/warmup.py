@@ -6,6 +6,7 @@ length, ``T`` the total length.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from jaxsched import _validate as v
@@ -26,7 +27,7 @@ from jaxsched.schedules.registry import register
 _SHAPES = ("linear", "cosine")
 
 
-def _ramp(shape: str, x):
+def _ramp(shape: str, x: jax.Array) -> jax.Array:
     if shape == "linear":
         return x
     return 1.0 - cosine_fraction(x)  # 0.5 * (1 - cos(pi x))
@@ -68,7 +69,7 @@ def warmup(
     v.check_choice("shape", shape, _SHAPES)
     v.check_bool("offset", offset)
 
-    def wrapped(step: ArrayLike):
+    def wrapped(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         w = f32(warmup_steps)
         if offset:
@@ -85,7 +86,9 @@ def warmup(
     return wrapped
 
 
-def _check_warmup_total(warmup_steps, total_steps, *, allow_equal: bool = False):
+def _check_warmup_total(
+    warmup_steps: ArrayLike, total_steps: ArrayLike, *, allow_equal: bool = False
+) -> None:
     v.check_nonnegative("warmup_steps", warmup_steps)
     v.check_positive("total_steps", total_steps)
     w, total = v.concrete(warmup_steps), v.concrete(total_steps)
@@ -199,7 +202,7 @@ def warmup_stable_decay(
             f"total_steps={total.tolist()!r}"
         )
 
-    def schedule(step: ArrayLike):
+    def schedule(step: ArrayLike) -> jax.Array:
         t = as_step(step)
         top, init, end = f32(peak), f32(init_value), f32(end_value)
         w, c = f32(warmup_steps), f32(cooldown_steps)

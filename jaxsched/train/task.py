@@ -32,7 +32,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["EVAL_SEED", "Task"]
+from jaxsched import _validate as v
+
+__all__ = ["EVAL_SEED", "Task", "with_train_loss"]
 
 EVAL_SEED = 0x5EED
 """Seed of the fixed batch and key of a task's default ``evaluate``."""
@@ -74,3 +76,41 @@ class Task(NamedTuple):
                 raise ValueError(f"{name} must be callable, got {name}={getattr(self, name)!r}")
         if self.evaluate is not None and not callable(self.evaluate):
             raise ValueError(f"evaluate must be callable or None, got evaluate={self.evaluate!r}")
+
+
+def with_train_loss(task: Task, batches: int) -> Task:
+    """``task`` whose ``evaluate`` also reports ``train_loss``: the training loss, with its
+    randomness (dropout) on, at the evaluated parameters, averaged over ``batches`` fixed
+    batches drawn with fixed keys.
+
+    Batch ``i`` and its key come from ``split(key(EVAL_SEED), batches)[i]`` (one key split into
+    a data key and a loss key), the same for every run and every evaluation: two runs' values
+    are paired. It estimates the expected training loss at the evaluated parameters without the
+    step-to-step noise of the per-step losses, so that two runs' final values can be compared at
+    lower variance than a short moving average gives. ``batches = 0`` returns ``task``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> task = Task(init=lambda k: jnp.ones(3), loss=lambda p, b, k: jnp.mean((b - p) ** 2),
+    ...             sample=lambda k: jax.random.normal(k, (8, 3)))
+    >>> sorted(with_train_loss(task, 4).metrics(jnp.zeros(3)))
+    ['loss', 'train_loss']
+    """
+    v.check_int("batches", batches, minimum=0)
+    if not batches:
+        return task
+    fixed = jax.random.split(jax.random.key(EVAL_SEED), batches)
+
+    def train_loss(params: Any) -> jax.Array:
+        def body(total: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
+            data_key, loss_key = jax.random.split(key)
+            return total + task.loss(params, task.sample(data_key), loss_key), None
+
+        total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), fixed)
+        return total / batches
+
+    def evaluate(params: Any) -> dict[str, jax.Array]:
+        out = dict(task.metrics(params))
+        out["train_loss"] = train_loss(params)
+        return out
+
+    return task._replace(evaluate=evaluate)

@@ -62,7 +62,7 @@ import optax
 from einops import rearrange
 
 from jaxsched import _validate as v
-from jaxsched.train.task import Task
+from jaxsched.train.task import Task, with_train_loss
 from jaxsched.workloads.catalogue import Built
 from jaxsched.workloads.text import Corpus, stdlib_corpus
 
@@ -92,6 +92,8 @@ class CharLMSize(NamedTuple):
       mlp_ratio: MLP hidden width as a multiple of ``d_model``.
       dropout: dropout rate (0 disables it).
       description: one line for reports.
+      train_eval_batches: fixed training batches behind a ``train_loss`` evaluation
+        (:func:`~jaxsched.train.task.with_train_loss`; 0: none).
     """
 
     name: str
@@ -106,6 +108,7 @@ class CharLMSize(NamedTuple):
     mlp_ratio: int = 4
     dropout: float = 0.0
     description: str = ""
+    train_eval_batches: int = 0
 
     def validate(self) -> None:
         """``ValueError`` naming the first bad field."""
@@ -121,6 +124,7 @@ class CharLMSize(NamedTuple):
             raise ValueError(f"val_windows must be a multiple of eval_batch={self.eval_batch}, "
                              f"got val_windows={self.val_windows}")
         v.check_in_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
+        v.check_int("train_eval_batches", self.train_eval_batches, minimum=0)
 
     def num_params(self) -> int:
         """Parameters of the model (tied readout: the embedding counts once)."""
@@ -293,7 +297,7 @@ def charlm_task(size: str | CharLMSize = "smoke", corpus: Corpus | None = None) 
         bpb = nll / count / math.log(2.0)
         return {"loss": bpb, "bits_per_byte": bpb, "accuracy": hits / count}
 
-    return Task(init, loss, sample, evaluate)
+    return with_train_loss(Task(init, loss, sample, evaluate), size.train_eval_batches)
 
 
 def build(size: str = "quick") -> Built:

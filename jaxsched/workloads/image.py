@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsched import _validate as v
-from jaxsched.train.task import EVAL_SEED, Task
+from jaxsched.train.task import Task, with_train_loss
 from jaxsched.workloads.catalogue import Built
 from jaxsched.workloads.cifar10 import (
     Dataset,
@@ -112,10 +112,8 @@ def image_classification_task(
     test set; otherwise the default: ``loss`` on a fixed training batch). With
     ``train_eval_batches = K > 0`` it also reports ``train_loss``: the training loss *with*
     dropout, the quantity the notes plot, averaged over K fixed batches drawn with fixed keys
-    (``fold_in(key(EVAL_SEED), i)``), the same batches and dropout masks for every run and every
-    evaluation. It estimates the expected training loss at the evaluated parameters without the
-    step-to-step noise of the per-step losses, so two runs' final values can be compared at
-    lower variance than a short moving average gives.
+    (``split(key(EVAL_SEED), K)[i]``), the same batches and dropout masks for every run and every
+    evaluation (:func:`~jaxsched.train.task.with_train_loss`).
 
     The arrays are captured as they are: put them on the device (or a mesh) beforehand.
     """
@@ -154,31 +152,14 @@ def image_classification_task(
         logits = model.apply({"params": params}, x, deterministic=False, rngs={"dropout": key})
         return cross_entropy(logits, y)
 
-    if test_images is None and not train_eval_batches:
-        return Task(init, loss, sample)
-
-    test = None if test_images is None else pad_batches(test_images, test_labels, eval_batch_size)
-    fixed = jax.random.split(jax.random.key(EVAL_SEED), max(train_eval_batches, 1))
-
-    def train_loss(params):
-        def body(total, key):
-            data_key, dropout_key = jax.random.split(key)
-            return total + loss(params, sample(data_key), dropout_key), None
-
-        total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), fixed[:train_eval_batches])
-        return total / train_eval_batches
+    if test_images is None:
+        return with_train_loss(Task(init, loss, sample), train_eval_batches)
+    test = pad_batches(test_images, test_labels, eval_batch_size)
 
     def evaluate(params):
-        if test is None:
-            key = jax.random.key(EVAL_SEED)
-            out = {"loss": loss(params, sample(key), key)}
-        else:
-            out = classification_metrics(model, params, *test)
-        if train_eval_batches:
-            out["train_loss"] = train_loss(params)
-        return out
+        return classification_metrics(model, params, *test)
 
-    return Task(init, loss, sample, evaluate)
+    return with_train_loss(Task(init, loss, sample, evaluate), train_eval_batches)
 
 
 # --------------------------------------------------------------------------------------------
