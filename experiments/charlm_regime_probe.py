@@ -55,6 +55,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--candidates", nargs="+", default=["cosine", "wsd", "constant"])
     p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--warmup", type=float, default=0.0,
+                   help="linear warmup, a fraction of each horizon (no WSD branching then)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--no-group", action="store_true")
     p.add_argument("--out", default=None, help="keep the runs here (resumable)")
     args = p.parse_args()
@@ -71,7 +74,8 @@ def main() -> None:
           f"per epoch; {_load()}")
     t0 = time.perf_counter()
     res = experiment.run(task, candidates=args.candidates, lrs=args.lrs,
-                         horizons=args.horizons, seeds=args.seeds,
+                         horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
+                         weight_decay=args.weight_decay,
                          eval_every=args.eval_every or max(args.horizons) // 8, out=args.out,
                          identity={"size": size._asdict(), "corpus": m.sha256},
                          group=not args.no_group, report=False, log=lambda msg: None)

@@ -188,9 +188,13 @@ def test_the_readme_claims_table_is_the_reports_verdicts():
 
 
 def test_the_readme_comparison_table_is_the_reports_verdicts():
-    header, _, *rows = _readme_table("What the comparisons found")
+    header, _, regime_row, *rows = _readme_table("What the comparisons found")
     wheres = [re.search(r"`(results/[\w-]+)`", h).group(1) for h in header[1:]]
     assert set(wheres) == set(COMPARISONS)
+    # the first row is each grid's regime check, recomputed from its results.csv
+    assert "regime check" in regime_row[0]
+    for where, cell in zip(wheres, regime_row[1:], strict=True):
+        assert cell.replace("*", "") == _results(where)[0].regime().status, where
     assert rows
     for r in rows:
         anytime, scheduled = re.match(r"`(\w+)` below tuned `(\w+)`", r[0]).groups()

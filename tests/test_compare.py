@@ -362,3 +362,27 @@ def test_the_loss_at_eval_params_is_logged_only_when_asked(tmp_path):
     # plain AdamW has no eval_params of its own: the same losses either way
     assert a["constant"][0] is b["constant"][0] is False
     np.testing.assert_array_equal(a["constant"][1], b["constant"][1])
+
+
+def test_cost_is_measured_interleaved_per_optimizer_program(tmp_path):
+    from jaxsched.compare import experiment
+
+    names = ["cosine", "constant", "sf_adamw"]
+    cost = experiment.cost_bench(TASK, candidates=names, lr=0.1, longest=10, steps=3,
+                                 rounds=1)
+    assert set(cost) == set(names) and all(s == 3 and t > 0 for s, t in cost.values())
+    assert cost["cosine"] == cost["constant"]  # one AdamW program: a schedule is a table
+    res = compare.run(TASK, candidates=names, lrs=[0.1], horizons=[5, 10], out=tmp_path,
+                      cost=cost, log=lambda m: None)
+    assert res.timing["cost_source"] == "interleaved"
+    assert {r["candidate"]: r["run_steps_per_s"] for r in res.cost} == pytest.approx(
+        {n: s / t for n, (s, t) in cost.items()})
+    for r in res.time_to_target:  # seconds to target at the measured rates
+        if r["steps_to_target"] is not None:
+            assert r["seconds_to_target"] == pytest.approx(
+                r["steps_to_target"] * cost[r["candidate"]][1] / 3)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "`jaxsched.compare.experiment.cost_bench`" in text
+    assert "| × AdamW | in the grid: run-steps/s | × AdamW |" in text
+    with pytest.raises(ValueError, match="rounds"):
+        experiment.cost_bench(TASK, candidates=names, lr=0.1, longest=10, rounds=0)

@@ -107,7 +107,7 @@ def test_charlm_smoke_writes_time_to_target_cost_and_its_corpus(tmp_path, capsys
     # 40 steps of a byte model: far from any noise floor, decay loses to constant
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("progress-limited: no schedule beats constant here, so the "
-                                 "verdicts below do not rank cooldowns (")
+                                 "verdicts below do not rank cooldowns: ")
     verdict_lines = [ln for ln in printed if " envelope at every horizon: " in ln]
     assert len(verdict_lines) == 2 and all(ln.endswith(" (progress-limited)")
                                            for ln in verdict_lines)

@@ -61,8 +61,9 @@ def test_a_schedule_below_constant_beyond_the_spread_ranks_cooldowns():
     assert first["best"] == "wsd" and first["gain"] == pytest.approx(1 - 1.9 / 1.8)
     assert first["above"] is False
     text = report.render(res)
-    assert text.splitlines()[2].startswith("**cooldowns matter here: the best tuned schedule "
-                                           "at T=400, wsd, ends 20.0% below tuned constant")
+    assert text.splitlines()[2] == ("**cooldowns matter here: at T=400 the best tuned schedule, "
+                                    "wsd, ends 20.0% below tuned constant, ± 2.8% over seeds; "
+                                    "so the verdicts below rank cooldowns.**")
     assert "(progress-limited)" not in text
     assert all(v["mark"] == "" for v in report.verdicts(res))
     assert "| wsd vs constant | -5.6% ± 6.2% (not above) | +20.0% ± 2.8% |" in text
@@ -76,7 +77,7 @@ def test_a_grid_where_no_schedule_beats_constant_is_progress_limited_and_says_so
     text = report.render(res)
     first = text.splitlines()[2]
     assert first.startswith("**progress-limited: no schedule beats constant here, so the "
-                            "verdicts below do not rank cooldowns (")
+                            "verdicts below do not rank cooldowns: ")
     assert "wsd, ends 5.0% above tuned constant" in first
     vs = report.verdicts(res)
     assert vs and all(v["mark"] == "progress-limited" for v in vs)
@@ -104,6 +105,9 @@ def test_one_seed_needs_a_positive_gain():
 
     assert one(0.99).status == regime.RANKS and one(0.99).spread == 0.0
     assert one(1.0).status == regime.PROGRESS_LIMITED  # a tie is no gain
+    assert "ends level with tuned constant, one seed, no spread" in one(1.0).headline()
+    level = _results({k: v[:1] for k, v in _grid((1.0,) * 3, (1.0004,) * 3).items()}, seeds=1)
+    assert "| wsd vs constant | -5.6% (not above) | +0.0% (not above) |" in report.render(level)
 
 
 def test_the_best_schedule_is_chosen_per_horizon_and_a_diverged_lr_is_left_out():

@@ -50,7 +50,7 @@ from jaxsched.stats import Stat
 from jaxsched.train.runner import Runner
 from jaxsched.train.task import Task
 
-__all__ = ["Results", "ROW_KEYS", "check_grid", "run"]
+__all__ = ["Results", "ROW_KEYS", "bench", "check_grid", "cost_bench", "run"]
 
 ROW_KEYS = ("candidate", "lr", "horizon", "seed", "step")
 """The leading columns of every row (the task's metrics follow)."""
@@ -394,6 +394,7 @@ def run(
     group: bool = True,
     branch_wsd: bool = True,
     log_eval_loss: bool = False,
+    cost: Mapping[str, tuple[int, float]] | None = None,
     chunk_size: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
@@ -427,6 +428,10 @@ def run(
       log_eval_loss: log the per-step loss of averaging and schedule-free runs at their
         ``eval_params`` (the notes' logging: one more forward pass per step, which their
         cost then includes); by default every run logs its training loss.
+      cost: ``candidate -> (run_steps, seconds)`` measured outside the grid
+        (:func:`cost_bench`), reported as the cost and used for the seconds to target instead
+        of each candidate's share of the grid's time (which a shared machine's load, changing
+        while the grid trains, makes uneven between programs).
       chunk_size: steps per dispatch (default ``min(500, max(horizons))``).
       progress: show a progress bar.
       log: where messages go.
@@ -481,7 +486,7 @@ def run(
             diverged=[r.summary.get("message", "") for r in results
                       if r.summary.get("status") == "diverged"],
         )
-        _measure(res, results, runs, target)
+        _measure(res, results, runs, target, cost)
         if out is not None and dist.is_primary():
             atomic_write_text(root / "results.csv", res.to_csv())
             targets.write_time_to_target(res.time_to_target, root / "time_to_target.csv")
@@ -498,18 +503,24 @@ def run(
             tmp.cleanup()
 
 
-def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | None) -> None:
-    """Fill ``res``'s cost (from the runs' compute share) and time to target."""
-    measured: dict[str, list[float]] = {}
+def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | None,
+             cost: Mapping[str, tuple[int, float]] | None = None) -> None:
+    """Fill ``res``'s cost (``cost`` when given, else the runs' compute share) and time to
+    target."""
+    shares: dict[str, list[float]] = {}
     for cfg, r in zip(runs, results, strict=True):
-        m = measured.setdefault(cfg.candidate.name, [0, 0.0])
+        m = shares.setdefault(cfg.candidate.name, [0, 0.0])
         m[0] += int(r.summary.get("compute_steps") or 0)
         m[1] += float(r.summary.get("compute_seconds") or 0.0)
-    measured = {n: m for n, m in measured.items() if m[0] > 0 and m[1] > 0}
-    res.cost = targets.cost({n: tuple(m) for n, m in measured.items()}) if measured else []
+    in_grid = {n: (int(m[0]), m[1]) for n, m in shares.items() if m[0] > 0 and m[1] > 0}
+    if in_grid:
+        res.timing["grid_cost"] = targets.cost(in_grid)
+    measured = dict(cost) if cost is not None else in_grid
+    res.timing["cost_source"] = "interleaved" if cost is not None else "grid"
+    res.cost = targets.cost(measured) if measured else []
     per_step = None
-    if len(measured) == len(res.candidates):
-        per_step = targets.seconds_per_run_step({n: tuple(m) for n, m in measured.items()})
+    if all(c.name in measured for c in res.candidates):
+        per_step = targets.seconds_per_run_step(measured)
     if target is None and (not res.rows or "cosine" not in [c.name for c in res.candidates]):
         return
     try:
@@ -518,6 +529,43 @@ def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | 
         return  # cosine has no tuned result at the longest horizon (every lr diverged)
     res.time_to_target = targets.time_to_target(res, target=res.target,
                                                 seconds_per_run_step=per_step)
+
+
+def cost_bench(task: Task, *, candidates: Sequence[Any], lr: float, longest: int,
+               weight_decay: float = 0.0, log_eval_loss: bool = False, steps: int = 50,
+               rounds: int = 3) -> dict[str, tuple[int, float]]:
+    """What each candidate's optimizer costs on ``task``: ``candidate -> (steps, seconds)``.
+
+    Each distinct optimizer program (candidates with the same
+    :meth:`~jaxsched.compare.candidates.Candidate.group_key` train the same one: a schedule is
+    a table lookup) trains one run at a constant ``lr`` for ``steps`` steps per call
+    (:class:`~jaxsched.train.throughput.CompiledLoop`), once to compile, then ``rounds`` times,
+    the programs interleaved so that load from elsewhere hits each alike; the best call counts.
+    ``longest`` sets what depends on the horizon (the EMA decay); ``log_eval_loss`` as in
+    :func:`run`.
+    """
+    from jaxsched.train.throughput import CompiledLoop
+
+    cands = resolve(candidates)
+    v.check_positive("lr", lr)
+    v.check_int("longest", longest, minimum=1)
+    v.check_int("steps", steps, minimum=1)
+    v.check_int("rounds", rounds, minimum=1)
+    loops = {}
+    for c in cands:
+        key = c.group_key(longest)
+        if key not in loops:
+            loops[key] = CompiledLoop(
+                task, c.build(longest), steps=steps, lr=lr,
+                hparams=c.run_hparams(lr, weight_decay, longest, 0),
+                record_eval_loss=bool(log_eval_loss and c.record_eval_loss))
+    for loop in loops.values():
+        loop.run()  # compiles
+    best = dict.fromkeys(loops, float("inf"))
+    for _ in range(rounds):
+        for key, loop in loops.items():
+            best[key] = min(best[key], loop.run())
+    return {c.name: (steps, best[c.group_key(longest)]) for c in cands}
 
 
 def bench(task: Task, *, candidates: Sequence[Any], lrs: Sequence[float],

@@ -120,14 +120,17 @@ class Regime:
             return (f"regime not checked: {self.reason}; the verdicts below may not rank "
                     "cooldowns")
         p = self._at_longest()
-        side = "below" if p["gain"] >= 0 else "above"
+        pct = f"{100 * abs(p['gain']):.1f}"
+        where = ("level with" if float(pct) == 0 else
+                 "below" if p["gain"] > 0 else "above")
         spread = (f"± {100 * p['spread']:.1f}% over seeds" if self.seeds > 1 else
                   "one seed, no spread")
-        figure = (f"the best tuned schedule at T={self.longest}, {p['best']}, ends "
-                  f"{100 * abs(p['gain']):.1f}% {side} tuned constant ({spread})")
+        figure = (f"at T={self.longest} the best tuned schedule, {p['best']}, ends "
+                  + (f"{pct}% " if where != "level with" else "") + f"{where} tuned constant, "
+                  f"{spread}")
         if self.status == PROGRESS_LIMITED:
-            return f"{PROGRESS_LIMITED_LINE} ({figure})"
-        return f"cooldowns matter here: {figure}, so the verdicts below rank cooldowns"
+            return f"{PROGRESS_LIMITED_LINE}: {figure}"
+        return f"cooldowns matter here: {figure}; so the verdicts below rank cooldowns"
 
     def target_line(self) -> str | None:
         """What the target is against ``L_c(T_max)``; ``None`` when either is missing."""
@@ -229,5 +232,6 @@ def gain_cells(regime: Regime, horizons: Sequence[int], name: str | None) -> lis
             continue
         mark = "" if (g > s if regime.seeds > 1 else g > 0) else " (not above)"
         spread = f" ± {100 * s:.1f}%" if regime.seeds > 1 else ""
-        cells.append(f"{label}{100 * g:+.1f}%{spread}{mark}")
+        # + 0.0 turns a rounded -0.0 into 0.0: a gain that rounds to nothing has no sign
+        cells.append(f"{label}{round(100 * g, 1) + 0.0:+.1f}%{spread}{mark}")
     return cells

@@ -265,14 +265,36 @@ def _cost_section(res) -> list[str]:
         logging = ("Every run logs its training loss and is evaluated only at the evaluation "
                    "points, so the rates measure the optimizers: what a user pays to train.")
     how = "grouped" if res.timing.get("grouped", True) else "one run at a time"
-    lines += [f"Run-steps/s of each candidate in this grid, trained {how}: the steps of its "
-              "runs over their share of their programs' time (compiles excluded), and the "
-              f"ratio to plain AdamW's (`{base}`). {logging}", ""]
-    rows = [[r["candidate"], str(r["run_steps"]), f"{r['seconds']:.1f}",
-             f"{r['run_steps_per_s']:.1f}", "—" if r["ratio"] is None else f"{r['ratio']:.2f}"]
-            for r in res.cost]
-    return [*lines, *_table(["candidate", "run-steps", "seconds", "run-steps/s", "× AdamW"],
-                            rows)]
+    grid = {r["candidate"]: r for r in res.timing.get("grid_cost", [])}
+    if res.timing.get("cost_source") == "interleaved":
+        lines += [
+            "Run-steps/s of each candidate's optimizer on this task, one run at a time: each "
+            "distinct optimizer program trained the same steps in rounds, interleaved in this "
+            "process, the best round counting (`jaxsched.compare.experiment.cost_bench`; "
+            "candidates that train the same optimizer share one program, a schedule being a "
+            f"table lookup), and the ratio to plain AdamW's (`{base}`). {logging} Beside it, "
+            f"each candidate's share of the grid's own time (trained {how}, compiles "
+            "excluded), which load from elsewhere, changing while the grid trains, makes "
+            "uneven between programs.", ""]
+        header = ["candidate", "run-steps/s", "× AdamW", "in the grid: run-steps/s",
+                  "× AdamW"]
+    else:
+        lines += [f"Run-steps/s of each candidate in this grid, trained {how}: the steps of "
+                  "its runs over their share of their programs' time (compiles excluded), and "
+                  f"the ratio to plain AdamW's (`{base}`). {logging}", ""]
+        header = ["candidate", "run-steps", "seconds", "run-steps/s", "× AdamW"]
+    rows = []
+    for r in res.cost:
+        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        if res.timing.get("cost_source") == "interleaved":
+            g = grid.get(r["candidate"])
+            rows.append([r["candidate"], f"{r['run_steps_per_s']:.1f}", ratio,
+                         "—" if g is None else f"{g['run_steps_per_s']:.1f}",
+                         "—" if g is None or g["ratio"] is None else f"{g['ratio']:.2f}"])
+        else:
+            rows.append([r["candidate"], str(r["run_steps"]), f"{r['seconds']:.1f}",
+                         f"{r['run_steps_per_s']:.1f}", ratio])
+    return [*lines, *_table(header, rows)]
 
 
 def plot_time_to_target(res, out, metric: str = "loss"):

@@ -6,6 +6,11 @@ one-at-a-time training on a small grid in the same process, trains the preset's 
 writes ``out/results.csv``, ``out/time_to_target.csv``, ``out/cost.csv``, ``out/regime.json``,
 ``out/REPORT.md``, the figures and the task's own files (``corpus.json`` for ``charlm``).
 
+Cost: before the grid, each candidate's optimizer trains one run at a time, the programs
+interleaved in rounds (:func:`jaxsched.compare.experiment.cost_bench`); the REPORT's Cost
+table and the seconds to target use those rates, which load from elsewhere changes alike,
+beside each candidate's share of the grid's own time (without the measurement: that share).
+
 Grouped or one at a time (``group=None``, the default): the grid is trained whichever way ran
 more run-steps/s on the small grid (:func:`jaxsched.compare.presets.bench_grid`, compiles
 included) just before, in this process; a tie goes to grouped. Grouping runs in one vmapped
@@ -110,13 +115,20 @@ def run_preset(
         log(f"small grid ({measured['run_steps']} run-steps): grouped "
             f"{measured['grouped_run_steps_per_s']:.1f} run-steps/s, one at a time "
             f"{measured['alone_run_steps_per_s']:.1f} run-steps/s: {measured['speedup']:.2f}x")
+    cost = None
+    if measured is not None:
+        log("measuring each optimizer's run-steps/s, one run at a time, interleaved ...")
+        cost = experiment.cost_bench(built.task, candidates=grid["candidates"],
+                                     lr=grid["lrs"][0], longest=max(grid["horizons"]),
+                                     weight_decay=weight_decay, log_eval_loss=log_eval_loss)
+        log("run-steps/s: " + ", ".join(f"{n} {s / t:.1f}" for n, (s, t) in cost.items()))
     group, why = pick_grouping(group, measured)
     log(f"training the grid {'grouped' if group else 'one run at a time'}: {why}")
     res = experiment.run(
         built.task, **grid, warmup=warmup, weight_decay=weight_decay,
         eval_every=eval_every or p.eval_every, out=out, identity=built.identity,
-        target=target, group=group, log_eval_loss=log_eval_loss, progress=progress, log=log,
-        report=False,
+        target=target, group=group, log_eval_loss=log_eval_loss, cost=cost,
+        progress=progress, log=log, report=False,
     )
     res.timing["group_choice"] = why
     if measured is not None:
