@@ -112,7 +112,8 @@ def grid(size, lrs, horizons, seeds) -> None:
     t0 = time.perf_counter()
     res = experiment.run(task, candidates=list(BUILTIN), lrs=lrs,
                          horizons=horizons, seeds=seeds, eval_every=max(horizons) // 8,
-                         task_name=f"charlm-{size}-{corpus.manifest.sha256[:12]}",
+                         identity={"size": SIZES[size]._asdict(),
+                                   "corpus": corpus.manifest.sha256},
                          log=lambda m: None)
     wall = time.perf_counter() - t0
     t = res.timing

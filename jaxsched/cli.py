@@ -400,20 +400,35 @@ def _run_train(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
 
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     from jaxsched.chapter import alchemist
+    from jaxsched.workloads import catalogue
 
     p = subparsers.add_parser(
         "bench",
         help="trainer throughput against a naive loop and a matmul peak",
         description=(
             "Measure, in one process, the compiled trainer's steps/s for TinyViT at batch 128, "
-            "the notes' naive per-step loop, XLA's FLOP count per step, and an f32 matmul peak."
+            "the notes' naive per-step loop, XLA's FLOP count per step, and an f32 matmul peak. "
+            "With --task: a workload of the catalogue at --size, run-steps/s of the compiled "
+            "loop grouped (--runs K runs in one program) and one run at a time, against a "
+            "plain flax + optax loop of the same task (one jitted step per call), for AdamW "
+            "and Schedule-Free AdamW (its cost against AdamW in each loop), and the share of "
+            "the matmul peak."
         ),
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--task", choices=tuple(catalogue.WORKLOADS), default=None,
+                   help="measure this workload of the catalogue instead of the notes' TinyViT")
+    p.add_argument("--size", "--preset", dest="size", default=None,
+                   help="with --task: its size (default: its first)")
+    p.add_argument("--runs", type=_positive_int, default=4, metavar="K",
+                   help="with --task: runs in one program for the grouped rate (default 4)")
+    p.add_argument("--rounds", type=_positive_int, default=3,
+                   help="with --task: timed rounds, the best counts (default 3)")
     p.add_argument("--sweep", type=_positive_int, nargs="*", metavar="K", default=None,
                    help="also measure K runs in one program against K sequential runs "
                    "(default K = 1 2 4 8 when the flag is given without values)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="timed compiled steps")
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help="timed compiled steps (with --task: steps per timed call, default 50)")
     p.add_argument("--project", default="full", choices=tuple(alchemist.presets()),
                    help="with --sweep: the reproduction preset whose training time the "
                    "measured rates project, grouped and sequential (default: full)")
@@ -429,6 +444,12 @@ def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
     from jaxsched.chapter import reproduce
     from jaxsched.workloads import bench
 
+    if args.task is not None:
+        return _run_task_bench(args, parser)
+    for flag, given in (("--size", args.size is not None), ("--runs", args.runs != 4),
+                        ("--rounds", args.rounds != 3)):
+        if given:
+            parser.error(f"argument {flag}: only with --task")
     result = bench.run_bench(tiny=args.tiny, steps=args.steps)
     if args.sweep is not None:
         result.update(bench.sweep_bench(args.sweep or (1, 2, 4, 8), tiny=args.tiny))
@@ -461,6 +482,50 @@ def _run_bench(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> 
               f"{result['projected_sequential_s'] / 60:.1f} min one run at a time "
               "(no compiles, evals or checkpoints"
               + ("; toy-model rates, not the notes' TinyViT)" if args.tiny else ")"))
+    return 0
+
+
+def _run_task_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    from jaxsched.workloads import bench, catalogue
+
+    for flag, given in (("--sweep", args.sweep is not None), ("--tiny", args.tiny)):
+        if given:
+            parser.error(f"argument {flag}: not with --task (use --size for a small one)")
+    workload = catalogue.get(args.task)
+    size = args.size or workload.sizes[0].name
+    names = tuple(s.name for s in workload.sizes)
+    if size not in names:
+        parser.error(f"argument --size: must be one of {', '.join(names)} for --task "
+                     f"{args.task}, got {size!r}")
+    r = bench.task_bench(args.task, size, steps=args.steps or 50, runs=args.runs,
+                         rounds=args.rounds)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"device: {r['device']}  task: {r['task']} {r['size']}  lr {r['lr']:g}  "
+          f"({r['steps']} steps per timing, best of {r['rounds']} rounds)")
+    print(f"{'run-steps/s':18s} {'grouped (K=' + str(r['runs']) + ')':>14s} "
+          f"{'one at a time':>14s} {'plain loop':>12s}")
+    for name in r["optimizers"]:
+        print(f"{name:18s} {r[f'{name}_grouped_run_steps_per_s']:14.1f} "
+              f"{r[f'{name}_alone_run_steps_per_s']:14.1f} {r[f'{name}_plain_steps_per_s']:12.1f}")
+    base = r["optimizers"][0]
+    for name in r["optimizers"][1:]:
+        c = r[f"{name}_cost"]
+        print(f"{name} / {base}: {c['grouped']:.2f}x grouped, {c['alone']:.2f}x one at a time, "
+              f"{c['plain']:.2f}x in the plain loop")
+        if f"{name}_logged_alone_run_steps_per_s" in r:
+            logged = r[f"{name}_logged_alone_run_steps_per_s"]
+            print(f"{name} with its loss logged at the averaged parameters: {logged:.1f} "
+                  f"run-steps/s one at a time ({logged / r[f'{base}_alone_run_steps_per_s']:.2f}x "
+                  f"{base})")
+    print(f"compiled loop over the plain loop ({base}, one run): {r['speedup']:.2f}x; grouped "
+          f"over one at a time: {r['grouped_speedup']:.2f}x")
+    print(f"{r['gflop_per_step']:.3f} GFLOP per run-step (XLA); matmul peak "
+          f"{r['matmul_peak_gflops']:.1f} GFLOP/s -> {r['pct_of_matmul_peak']:.1f}% of peak one "
+          f"at a time, {r['grouped_pct_of_matmul_peak']:.1f}% grouped")
     return 0
 
 
@@ -530,9 +595,19 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
                    "other tasks read their own data (auto)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--no-bench", action="store_true",
-                   help="skip the grouped-vs-one-at-a-time measurement on a small grid")
-    p.add_argument("--no-group", action="store_true",
-                   help="train every run in its own program instead of vmapped groups")
+                   help="skip the grouped-vs-one-at-a-time measurement on a small grid (the "
+                   "device then picks: one at a time on a CPU, grouped elsewhere)")
+    grouping = p.add_mutually_exclusive_group()
+    grouping.add_argument("--group", action="store_true",
+                          help="train the runs of one optimizer in one vmapped program "
+                          "(default: grouped or one at a time, whichever measured faster on "
+                          "the small grid)")
+    grouping.add_argument("--no-group", action="store_true",
+                          help="train every run in its own program")
+    p.add_argument("--log-eval-loss", action="store_true",
+                   help="log the per-step loss of averaging and schedule-free runs at their "
+                   "averaged parameters (the notes' logging; one more forward pass per step, "
+                   "which the Cost table then includes)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_tensorboard_flag(p)
     _add_distributed_flags(p)
@@ -551,14 +626,15 @@ def _run_compare(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -
         args.task, args.preset, args.out, candidates=args.candidates, lrs=args.lrs,
         horizons=args.horizons, seeds=args.seeds, warmup=args.warmup,
         weight_decay=args.weight_decay, eval_every=args.eval_every, target=args.target,
-        data=args.data,
-        bench=not args.no_bench, group=not args.no_group, progress=not args.no_progress,
+        data=args.data, bench=not args.no_bench,
+        group=True if args.group else False if args.no_group else None,
+        log_eval_loss=args.log_eval_loss, progress=not args.no_progress,
         log=functools.partial(print, file=sys.stderr), tensorboard=args.tensorboard,
     )
+    print(res.regime().headline())
     for v in report.verdicts(res):
-        mark = {True: "held", False: "not held", None: "not evaluated"}[v["held"]]
         print(f"{v['anytime']} at or below the tuned {v['scheduled']} envelope at every "
-              f"horizon: {mark}")
+              f"horizon: {report.verdict_word(v)}")
     print(path)
     return 0
 

@@ -169,6 +169,31 @@ def test_a_comparison_report_is_its_results(where):
         assert (REPO / where / name).read_text().count("\n") >= 2
 
 
+# Written before the regime check and not regenerated yet: its stand-in is being recalibrated.
+# Regenerate with `jaxsched compare --task tinyvit --preset quick --seeds 3 --out
+# results/compare-quick`, then remove it from here (the test below then passes strictly).
+BEFORE_THE_REGIME_CHECK = {"results/compare-quick"}
+
+
+@pytest.mark.parametrize("where", [
+    pytest.param(w, marks=pytest.mark.xfail(strict=True, reason="written before the regime "
+                                            "check")) if w in BEFORE_THE_REGIME_CHECK else w
+    for w in COMPARISONS])
+def test_a_comparison_report_opens_with_its_regime_check(where):
+    """The first line after the title is the regime check of its results.csv, and every
+    verdict carries its mark."""
+    res, _ = _results(where)
+    report = (REPO / where / "REPORT.md").read_text()
+    lines = report.splitlines()
+    assert lines[1] == "" and lines[3] == "" and lines[4] == "## Regime check"
+    regime = res.regime()
+    assert regime.status != "not checked"
+    assert lines[2] == f"**{regime.headline()}.**", (lines[2], regime.headline())
+    verdicts = re.findall(r"^- \*\*(?:held|not held|not evaluated)\*\*(.*?) — ", report, re.M)
+    assert verdicts and all(v == (f" ({regime.mark()})" if regime.mark() else "")
+                            for v in verdicts)
+
+
 def _readme_table(heading: str) -> list[list[str]]:
     """The rows of the README table that follows ``heading`` (its cells, stripped)."""
     text = README[README.index(heading):]
@@ -182,9 +207,12 @@ def _readme_table(heading: str) -> list[list[str]]:
 
 
 def _verdict(report: str, statement_start: str) -> str:
+    """The verdict word of the line holding ``statement_start``, with the regime's mark in
+    parentheses when it carries one (``held (progress-limited)``)."""
     line = next(l for l in report.splitlines() if re.match(r"- \*\*(held|not held)", l)
                 and statement_start in l)
-    return re.match(r"- \*\*(held|not held|not evaluated)\*\*", line).group(1)
+    m = re.match(r"- \*\*(held|not held|not evaluated)\*\*( \([\w -]+\))? — ", line)
+    return m.group(1) + (m.group(2) or "")
 
 
 def test_the_readme_claims_table_is_the_reports_verdicts():
@@ -207,13 +235,17 @@ def test_the_readme_claims_table_is_the_reports_verdicts():
 
 
 def test_the_readme_comparison_table_is_the_reports_verdicts():
-    header, _, *rows = _readme_table("What the comparisons found")
+    header, _, regime_row, *rows = _readme_table("What the comparisons found")
     wheres = [re.search(r"`(results/[\w-]+)`", h).group(1) for h in header[1:]]
     assert set(wheres) == set(COMPARISONS)
+    # the first row is each grid's regime check, recomputed from its results.csv
+    assert "regime check" in regime_row[0]
+    for where, cell in zip(wheres, regime_row[1:], strict=True):
+        assert cell.replace("*", "") == _results(where)[0].regime().status, where
     assert rows
     for r in rows:
         anytime, scheduled = re.match(r"`(\w+)` below tuned `(\w+)`", r[0]).groups()
         for where, cell in zip(wheres, r[1:], strict=True):
             report = (REPO / where / "REPORT.md").read_text()
-            assert cell.strip("*") == _verdict(
+            assert cell.replace("*", "") == _verdict(
                 report, f"— {anytime} is at or below the tuned {scheduled} envelope"), (where, r)

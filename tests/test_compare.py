@@ -322,3 +322,67 @@ def test_presets_run_every_builtin_candidate_by_default():
     for grids in presets.PRESETS.values():
         for p in grids.values():
             assert p.candidates == tuple(cands.BUILTIN)
+
+
+def test_the_loss_at_eval_params_is_logged_only_when_asked(tmp_path):
+    """Off by default: every run logs its training loss (the gradient's own forward pass);
+    ``log_eval_loss=True`` logs averaging and schedule-free runs at ``eval_params`` instead.
+    What is evaluated does not change, and the two never share a run directory."""
+    from jaxsched.train.results import list_runs
+
+    kw = dict(candidates=["sf_adamw", "constant"], lrs=[0.2], horizons=[5, 10],
+              log=lambda m: None, report=False)
+    off = compare.run(TASK, out=tmp_path / "off", **kw)
+    on = compare.run(TASK, out=tmp_path / "on", log_eval_loss=True, **kw)
+    assert on.rows == off.rows and off.timing["log_eval_loss"] is False
+
+    def logged(root):
+        out = {}
+        for rd in list_runs(root / "runs"):
+            run = rd.read_config()["run"]
+            out[run["candidate"]] = (run["record_eval_loss"], rd.load_losses(), rd.run_id)
+        return out
+
+    a, b = logged(tmp_path / "off"), logged(tmp_path / "on")
+    assert a["sf_adamw"][0] is False and b["sf_adamw"][0] is True
+    assert a["sf_adamw"][2] != b["sf_adamw"][2]
+    # off: sf_adamw's logged loss is the training loss at y, step by step
+    key, pkey = jax.random.split(jax.random.key(0, impl="threefry2x32"))
+    params = TASK.init(pkey)
+    opt = optim.schedule_free_adamw(0.2)
+    state, train_losses = opt.init(params), []
+    for t in range(10):
+        dk, drk = jax.random.split(jax.random.fold_in(key, t))
+        loss, grads = jax.value_and_grad(TASK.loss)(params, TASK.sample(dk), drk)
+        train_losses.append(float(loss))
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(a["sf_adamw"][1], train_losses, rtol=2e-5, atol=1e-6)
+    assert not np.allclose(b["sf_adamw"][1], train_losses, rtol=1e-3)
+    # plain AdamW has no eval_params of its own: the same losses either way
+    assert a["constant"][0] is b["constant"][0] is False
+    np.testing.assert_array_equal(a["constant"][1], b["constant"][1])
+
+
+def test_cost_is_measured_interleaved_per_optimizer_program(tmp_path):
+    from jaxsched.compare import experiment
+
+    names = ["cosine", "constant", "sf_adamw"]
+    cost = experiment.cost_bench(TASK, candidates=names, lr=0.1, longest=10, steps=3,
+                                 rounds=1)
+    assert set(cost) == set(names) and all(s == 3 and t > 0 for s, t in cost.values())
+    assert cost["cosine"] == cost["constant"]  # one AdamW program: a schedule is a table
+    res = compare.run(TASK, candidates=names, lrs=[0.1], horizons=[5, 10], out=tmp_path,
+                      cost=cost, log=lambda m: None)
+    assert res.timing["cost_source"] == "interleaved"
+    assert {r["candidate"]: r["run_steps_per_s"] for r in res.cost} == pytest.approx(
+        {n: s / t for n, (s, t) in cost.items()})
+    for r in res.time_to_target:  # seconds to target at the measured rates
+        if r["steps_to_target"] is not None:
+            assert r["seconds_to_target"] == pytest.approx(
+                r["steps_to_target"] * cost[r["candidate"]][1] / 3)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "`jaxsched.compare.experiment.cost_bench`" in text
+    assert "| × AdamW | in the grid: run-steps/s | × AdamW |" in text
+    with pytest.raises(ValueError, match="rounds"):
+        experiment.cost_bench(TASK, candidates=names, lr=0.1, longest=10, rounds=0)

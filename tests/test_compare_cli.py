@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from jaxsched import cli
 from jaxsched.compare import presets as presets_lib
+from jaxsched.compare import workflow
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,9 +35,18 @@ def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "sf_adamw at or below the tuned cosine envelope at every horizon:" in captured.out
     assert "run-steps/s" in captured.err and "one at a time" in captured.err
+    # the measurement comes first, and picks how the grid trains
+    choice = re.search(r"training the grid (grouped|one run at a time): (.*)", captured.err)
+    speedup = re.search(r"one at a time [\d.]+ run-steps/s: ([\d.]+)x", captured.err).group(1)
+    assert captured.err.index(speedup + "x") < choice.start()
+    if speedup != "1.00":
+        assert (choice.group(1) == "grouped") == (float(speedup) > 1.0), captured.err
+    assert "ran faster on the small grid" in choice.group(2)
     assert "cooldown branching: 2 cooldowns branched" in captured.err
     report = (out / "REPORT.md").read_text()
     assert "teacher-student" in report and "Grouped vs one at a time" in report
+    assert f"{'grouped' if choice.group(1) == 'grouped' else 'one run at a time'}: " \
+        f"{choice.group(2)})." in report
     assert "trained 220 run-steps instead of 300" in report
     for name in ("pareto.png", "lr_sensitivity.png"):
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -46,6 +57,17 @@ def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
     # Rerun: every run is finished, nothing trains.
     assert cli.main([*argv, "--no-bench"]) == 0
     assert "run-steps/s" not in capsys.readouterr().err
+
+
+def test_grouping_is_picked_by_measurement_then_by_device():
+    assert workflow.pick_grouping(True, {"speedup": 0.5}) == (True, "as asked")
+    assert workflow.pick_grouping(False, {"speedup": 2.0}) == (False, "as asked")
+    assert workflow.pick_grouping(None, {"speedup": 1.2})[0] is True
+    assert workflow.pick_grouping(None, {"speedup": 0.94})[0] is False
+    assert workflow.pick_grouping(None, None, platform="cpu")[0] is False
+    assert workflow.pick_grouping(None, None, platform="tpu")[0] is True
+    with pytest.raises(ValueError, match="group"):
+        workflow.run_preset("regression", "smoke", "unused", group="yes")
 
 
 @pytest.mark.parametrize(
@@ -64,6 +86,7 @@ def test_regression_smoke_end_to_end_and_resume(tmp_path, capsys):
         (["--target", "-1"], "--target"),
         (["--target", "low"], "--target"),
         (["--target", "nan"], "--target"),
+        (["--group", "--no-group"], "--no-group"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(extra, flag, tmp_path, capsys):
@@ -81,6 +104,13 @@ def test_charlm_smoke_writes_time_to_target_cost_and_its_corpus(tmp_path, capsys
     picked = ["cosine", "constant", "sf_adamw"]  # a baseline, the cost unit, an anytime one
     assert cli.main(["compare", "--task", "charlm", "--preset", "smoke", "--out", str(out),
                      "--candidates", *picked, "--no-bench", "--no-progress"]) == 0
+    # 40 steps of a byte model: far from any noise floor, decay loses to constant
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("progress-limited: no schedule beats constant here, so the "
+                                 "verdicts below do not rank cooldowns: ")
+    verdict_lines = [ln for ln in printed if " envelope at every horizon: " in ln]
+    assert len(verdict_lines) == 2 and all(ln.endswith(" (progress-limited)")
+                                           for ln in verdict_lines)
     with open(out / "time_to_target.csv") as f:
         ttt = list(csv.DictReader(f))
     assert list(ttt[0]) == ["candidate", "seed", "target", "steps_to_target",
@@ -97,6 +127,8 @@ def test_charlm_smoke_writes_time_to_target_cost_and_its_corpus(tmp_path, capsys
     corpus = json.loads((out / "corpus.json").read_text())
     assert corpus["files"] and len(corpus["sha256"]) == 64
     report = (out / "REPORT.md").read_text()
+    assert report.splitlines()[2].startswith("**progress-limited: no schedule beats constant")
+    assert json.loads((out / "regime.json").read_text())["progress_limited"] is True
     assert "## Time to target" in report and "## Cost" in report and "bits per byte" in report
     assert corpus["sha256"] in report
     assert (out / "figures" / "time_to_target.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

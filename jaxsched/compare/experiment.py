@@ -13,6 +13,16 @@ run of ``T_i`` branches from it there, training only its cooldown. The runner ch
 two learning-rate tables agree before the branch point, so a branch is exactly the run it
 would have been alone (with ``warmup > 0`` the warmups differ per horizon and no run branches;
 ``Results.branching`` says so).
+
+Every run logs its training loss at the point the gradient is taken. The notes log averaging
+and schedule-free runs at their averaged parameters instead, which costs one more forward pass
+per step; the comparison does not (``log_eval_loss=False``): its evaluations already happen at
+``eval_params`` at every evaluation point, and its Cost table then measures the optimizer,
+what a user pays to train.
+
+:meth:`Results.regime` is the regime check (:mod:`jaxsched.compare.regime`): whether any tuned
+schedule beats tuned constant at the longest horizon, without which the verdicts do not rank
+cooldowns.
 """
 
 from __future__ import annotations
@@ -32,14 +42,15 @@ import numpy as np
 
 from jaxsched import _dist as dist
 from jaxsched import _validate as v
-from jaxsched._io import atomic_write_text
+from jaxsched._io import atomic_write_json, atomic_write_text
+from jaxsched.compare import regime as regime_lib
 from jaxsched.compare import targets
 from jaxsched.compare.candidates import Candidate, resolve
 from jaxsched.stats import Stat
 from jaxsched.train.runner import Runner
 from jaxsched.train.task import Task
 
-__all__ = ["Results", "run", "ROW_KEYS"]
+__all__ = ["Results", "ROW_KEYS", "bench", "check_grid", "cost_bench", "run"]
 
 ROW_KEYS = ("candidate", "lr", "horizon", "seed", "step")
 """The leading columns of every row (the task's metrics follow)."""
@@ -64,6 +75,7 @@ class CompareRun:
     eval_steps: tuple[int, ...] = ()
     branch_steps: tuple[int, ...] = ()
     branch_from: tuple[CompareRun, int] | None = None
+    log_eval_loss: bool = False
 
     # -- the TrainingRun surface -----------------------------------------------------------
     @property
@@ -76,7 +88,8 @@ class CompareRun:
 
     @property
     def record_eval_loss(self) -> bool:
-        return self.candidate.record_eval_loss
+        # The notes' logging, only when asked for: it is one more forward pass per step.
+        return self.log_eval_loss and self.candidate.record_eval_loss
 
     @property
     def warmup_steps(self) -> int:
@@ -114,6 +127,8 @@ class CompareRun:
             "eval_every": self.eval_every, "eval_steps": list(self.eval_steps),
             "branch_steps": list(self.branch_steps),
             "branch_from": None if self.branch_from is None else self.branch_from[1],
+            # What metrics.jsonl logs: a resumed run never mixes the two.
+            "record_eval_loss": self.record_eval_loss,
         }
 
     def name(self) -> str:
@@ -195,6 +210,19 @@ class Results:
                                 "std": s.std, "n": s.n, "values": list(vals)})
         return out
 
+    def regime(self, metric: str = "loss") -> regime_lib.Regime:
+        """The regime check (:mod:`jaxsched.compare.regime`): the cooldown gain of the best
+        tuned schedule over tuned constant per horizon, with its spread over seeds, and whether
+        the grid ranks cooldowns or is progress-limited at the longest horizon."""
+        return regime_lib.check(self, metric=metric)
+
+    @property
+    def progress_limited(self) -> bool | None:
+        """``True`` when no tuned schedule beats tuned constant at the longest horizon by more
+        than the seeds' spread (the verdicts do not rank cooldowns), ``False`` when one does,
+        ``None`` when the grid cannot tell (no ``constant`` or no scheduled candidate)."""
+        return self.regime().progress_limited
+
     def to_csv(self) -> str:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=[*ROW_KEYS, *self.metrics], lineterminator="\n")
@@ -206,6 +234,18 @@ class Results:
 
 # --------------------------------------------------------------------------------------------
 # The grid
+
+
+def check_grid(candidates: Sequence[Any], lrs: Sequence[float], horizons: Sequence[int], *,
+               seeds: int = 1, warmup: float = 0.0, weight_decay: float = 0.0,
+               eval_every: int | None = None, target: float | None = None) -> list[Candidate]:
+    """:func:`run`'s checks of its grid, before anything trains: ``ValueError`` naming the
+    first bad argument; returns the resolved candidates."""
+    cands = resolve(candidates)
+    if target is not None:
+        targets.check_target(target)
+    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, cands)
+    return cands
 
 
 def _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every,
@@ -249,6 +289,7 @@ def plan(
     weight_decay: float,
     eval_every: int | None,
     branch_wsd: bool = True,
+    log_eval_loss: bool = False,
 ) -> tuple[list[CompareRun], dict[str, Any]]:
     """The runs of the grid (and what WSD branching does), in training order."""
     hs = tuple(sorted(int(h) for h in horizons))
@@ -257,7 +298,7 @@ def plan(
     runs: list[CompareRun] = []
     branching = {"branches": 0, "trained_steps": 0, "unbranched_steps": 0}
     common = dict(longest=longest, warmup=float(warmup), weight_decay=float(weight_decay),
-                  eval_every=every)
+                  eval_every=every, log_eval_loss=bool(log_eval_loss))
     for c in candidates:
         for lr in lrs:
             for seed in range(seeds):
@@ -354,6 +395,8 @@ def run(
     target: float | None = None,
     group: bool = True,
     branch_wsd: bool = True,
+    log_eval_loss: bool = False,
+    cost: Mapping[str, tuple[int, float]] | None = None,
     chunk_size: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
@@ -385,6 +428,13 @@ def run(
         a time, for measuring what grouping buys).
       branch_wsd: branch the cooldowns of a candidate with a ``cooldown`` (WSD) from the shared
         constant phase.
+      log_eval_loss: log the per-step loss of averaging and schedule-free runs at their
+        ``eval_params`` (the notes' logging: one more forward pass per step, which their
+        cost then includes); by default every run logs its training loss.
+      cost: ``candidate -> (run_steps, seconds)`` measured outside the grid
+        (:func:`cost_bench`), reported as the cost and used for the seconds to target instead
+        of each candidate's share of the grid's time (which a shared machine's load, changing
+        while the grid trains, makes uneven between programs).
       chunk_size: steps per dispatch (default ``min(500, max(horizons))``).
       progress: show a progress bar.
       log: where messages go.
@@ -407,12 +457,11 @@ def run(
     if not isinstance(task, Task):
         raise ValueError(f"task must be a jaxsched.compare.Task, got task={task!r}")
     task.validate()
-    cands = resolve(candidates)
-    if target is not None:
-        targets.check_target(target)
-    _check_grid(lrs, horizons, seeds, warmup, weight_decay, eval_every, cands)
+    cands = check_grid(candidates, lrs, horizons, seeds=seeds, warmup=warmup,
+                       weight_decay=weight_decay, eval_every=eval_every, target=target)
+    v.check_bool("log_eval_loss", log_eval_loss)
     runs, branching = plan(cands, lrs, horizons, seeds, warmup, weight_decay, eval_every,
-                           branch_wsd)
+                           branch_wsd, log_eval_loss)
     longest = max(horizons)
     chunk = chunk_size or min(500, longest)
     tmp = None
@@ -438,16 +487,17 @@ def run(
             branching=branching,
             timing={"run_steps": trained, "seconds": seconds,
                     "run_steps_per_s": trained / seconds if trained and seconds > 0 else None,
-                    "grouped": group},
+                    "grouped": group, "log_eval_loss": log_eval_loss},
             diverged=[r.summary.get("message", "") for r in results
                       if r.summary.get("status") == "diverged"],
         )
-        _measure(res, results, runs, target)
+        _measure(res, results, runs, target, cost)
         if out is not None and dist.is_primary():
             atomic_write_text(root / "results.csv", res.to_csv())
             targets.write_time_to_target(res.time_to_target, root / "time_to_target.csv")
             if res.cost:
                 targets.write_cost(res.cost, root / "cost.csv")
+            atomic_write_json(root / "regime.json", res.regime().to_dict())
             if report:
                 from jaxsched.compare import report as report_lib
 
@@ -458,18 +508,24 @@ def run(
             tmp.cleanup()
 
 
-def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | None) -> None:
-    """Fill ``res``'s cost (from the runs' compute share) and time to target."""
-    measured: dict[str, list[float]] = {}
+def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | None,
+             cost: Mapping[str, tuple[int, float]] | None = None) -> None:
+    """Fill ``res``'s cost (``cost`` when given, else the runs' compute share) and time to
+    target."""
+    shares: dict[str, list[float]] = {}
     for cfg, r in zip(runs, results, strict=True):
-        m = measured.setdefault(cfg.candidate.name, [0, 0.0])
+        m = shares.setdefault(cfg.candidate.name, [0, 0.0])
         m[0] += int(r.summary.get("compute_steps") or 0)
         m[1] += float(r.summary.get("compute_seconds") or 0.0)
-    measured = {n: m for n, m in measured.items() if m[0] > 0 and m[1] > 0}
-    res.cost = targets.cost({n: tuple(m) for n, m in measured.items()}) if measured else []
+    in_grid = {n: (int(m[0]), m[1]) for n, m in shares.items() if m[0] > 0 and m[1] > 0}
+    if in_grid:
+        res.timing["grid_cost"] = targets.cost(in_grid)
+    measured = dict(cost) if cost is not None else in_grid
+    res.timing["cost_source"] = "interleaved" if cost is not None else "grid"
+    res.cost = targets.cost(measured) if measured else []
     per_step = None
-    if len(measured) == len(res.candidates):
-        per_step = targets.seconds_per_run_step({n: tuple(m) for n, m in measured.items()})
+    if all(c.name in measured for c in res.candidates):
+        per_step = targets.seconds_per_run_step(measured)
     if target is None and (not res.rows or "cosine" not in [c.name for c in res.candidates]):
         return
     try:
@@ -478,6 +534,43 @@ def _measure(res: Results, results, runs: Sequence[CompareRun], target: float | 
         return  # cosine has no tuned result at the longest horizon (every lr diverged)
     res.time_to_target = targets.time_to_target(res, target=res.target,
                                                 seconds_per_run_step=per_step)
+
+
+def cost_bench(task: Task, *, candidates: Sequence[Any], lr: float, longest: int,
+               weight_decay: float = 0.0, log_eval_loss: bool = False, steps: int = 50,
+               rounds: int = 3) -> dict[str, tuple[int, float]]:
+    """What each candidate's optimizer costs on ``task``: ``candidate -> (steps, seconds)``.
+
+    Each distinct optimizer program (candidates with the same
+    :meth:`~jaxsched.compare.candidates.Candidate.group_key` train the same one: a schedule is
+    a table lookup) trains one run at a constant ``lr`` for ``steps`` steps per call
+    (:class:`~jaxsched.train.throughput.CompiledLoop`), once to compile, then ``rounds`` times,
+    the programs interleaved so that load from elsewhere hits each alike; the best call counts.
+    ``longest`` sets what depends on the horizon (the EMA decay); ``log_eval_loss`` as in
+    :func:`run`.
+    """
+    from jaxsched.train.throughput import CompiledLoop
+
+    cands = resolve(candidates)
+    v.check_positive("lr", lr)
+    v.check_int("longest", longest, minimum=1)
+    v.check_int("steps", steps, minimum=1)
+    v.check_int("rounds", rounds, minimum=1)
+    loops = {}
+    for c in cands:
+        key = c.group_key(longest)
+        if key not in loops:
+            loops[key] = CompiledLoop(
+                task, c.build(longest), steps=steps, lr=lr,
+                hparams=c.run_hparams(lr, weight_decay, longest, 0),
+                record_eval_loss=bool(log_eval_loss and c.record_eval_loss))
+    for loop in loops.values():
+        loop.run()  # compiles
+    best = dict.fromkeys(loops, float("inf"))
+    for _ in range(rounds):
+        for key, loop in loops.items():
+            best[key] = min(best[key], loop.run())
+    return {c.name: (steps, best[c.group_key(longest)]) for c in cands}
 
 
 def bench(task: Task, *, candidates: Sequence[Any], lrs: Sequence[float],

@@ -1,11 +1,14 @@
 """REPORT.md and the figures of an anytime comparison.
 
-Per horizon, each candidate's tuned loss (the best learning rate's mean ± std over seeds), and
-the gap of every anytime candidate to every scheduled envelope in % of the envelope, with the
-seeds' spread (the combined std, in the same %). The verdict "X is at or below the tuned Y
-envelope at every horizon" is marked held only when, at every horizon, the gap between the
-means exceeds the combined standard deviation (:func:`jaxsched.stats.below`, the
-reproduction's rule; with one seed: plain ``<=``).
+The REPORT opens with the regime check (:mod:`jaxsched.compare.regime`): the cooldown gain of
+each tuned schedule over tuned constant per horizon, and whether the grid ranks cooldowns or is
+progress-limited; a progress-limited grid says so in its first line and every verdict carries
+the mark. Per horizon, each candidate's tuned loss (the best learning rate's mean ± std over
+seeds), and the gap of every anytime candidate to every scheduled envelope in % of the
+envelope, with the seeds' spread (the combined std, in the same %). The verdict "X is at or
+below the tuned Y envelope at every horizon" is marked held only when, at every horizon, the
+gap between the means exceeds the combined standard deviation (:func:`jaxsched.stats.below`,
+the reproduction's rule; with one seed: plain ``<=``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from jaxsched._markdown import table
+from jaxsched.compare import regime as regime_lib
 from jaxsched.compare import targets
 from jaxsched.stats import Stat, below
 
 __all__ = ["grid_edges", "plot_envelopes", "plot_lr_sensitivity", "plot_time_to_target",
-           "render", "verdicts", "write"]
+           "render", "verdict_word", "verdicts", "write"]
 
 
 def _stat(e: dict[str, Any]) -> Stat:
@@ -32,9 +36,12 @@ def _stat(e: dict[str, Any]) -> Stat:
 def verdicts(res, metric: str = "loss") -> list[dict[str, Any]]:
     """One verdict per (anytime candidate, scheduled candidate).
 
-    Each: ``anytime, scheduled, held`` (``None`` when a horizon lacks a result), and
-    ``per_horizon``: ``horizon, gap_pct, spread_pct, below`` per horizon.
+    Each: ``anytime, scheduled, held`` (``None`` when a horizon lacks a result),
+    ``per_horizon``: ``horizon, gap_pct, spread_pct, below`` per horizon, and ``mark``: the
+    regime's mark (``"progress-limited"``, ``"regime not checked"``, or ``""`` when the grid
+    ranks cooldowns; :meth:`jaxsched.compare.regime.Regime.mark`).
     """
+    mark = regime_lib.check(res, metric=metric).mark()
     env = {(e["candidate"], e["horizon"]): e for e in res.envelope(metric)}
     out = []
     anytime = [c.name for c in res.candidates if c.anytime]
@@ -57,8 +64,15 @@ def verdicts(res, metric: str = "loss") -> list[dict[str, Any]]:
                             "below": ok})
                 if held is not None:
                     held = held and ok
-            out.append({"anytime": a, "scheduled": s, "held": held, "per_horizon": per})
+            out.append({"anytime": a, "scheduled": s, "held": held, "per_horizon": per,
+                        "mark": mark})
     return out
+
+
+def verdict_word(v: dict[str, Any]) -> str:
+    """``held`` / ``not held`` / ``not evaluated``, with the regime's mark in parentheses."""
+    word = {True: "held", False: "not held", None: "not evaluated"}[v["held"]]
+    return f"{word} ({v['mark']})" if v.get("mark") else word
 
 
 def grid_edges(res, metric: str = "loss") -> set[tuple[str, int]]:
@@ -82,7 +96,10 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
     """The text of REPORT.md."""
     envelope = res.envelope(metric)
     env = {(e["candidate"], e["horizon"]): e for e in envelope}
-    lines = [f"# {title}", ""]
+    regime = regime_lib.check(res, metric=metric)
+    lines = [f"# {title}", "", f"**{regime.headline()}.**", ""]
+    lines += _regime_section(res, regime, metric)
+    lines += ["", "## Setup", ""]
     lines += [f"- {n}" for n in notes]
     lines += [
         f"- Grid: candidates {', '.join(c.name for c in res.candidates)}; learning rates "
@@ -99,7 +116,8 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
         lines.append(
             f"- Trained {t['run_steps']} run-steps in {t['seconds']:.1f} s "
             f"({t['run_steps_per_s']:.1f} run-steps/s, compiles and evaluations included"
-            + (", grouped" if t.get("grouped") else ", one run at a time") + ")."
+            + (", grouped" if t.get("grouped") else ", one run at a time")
+            + (f": {t['group_choice']}" if t.get("group_choice") else "") + ")."
         )
     if "bench" in t:
         b = t["bench"]
@@ -125,12 +143,13 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
     edges = _edges(envelope, res.lrs)
     rows = []
     for c in res.candidates:
-        cells = [f"{c.name} ({'anytime' if c.anytime else 'scheduled'})"]
+        cells = []
         for h in res.horizons:
             e = env.get((c.name, h))
             mark = " †" if (c.name, h) in edges else ""
             cells.append("n/a" if e is None else f"{_stat(e)} (lr {e['lr']:g}{mark})")
-        rows.append(cells)
+        kind = "anytime" if c.anytime else "scheduled"
+        rows.append([f"{c.name} ({kind})", *cells])
     lines += ["", f"## Tuned {metric} per horizon", "",
               *table(["candidate", *(f"T={h}" for h in res.horizons)], rows)]
     if edges:
@@ -144,9 +163,12 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
                   "two over seeds, in the same %. A verdict is held only when, at every "
                   "horizon, the anytime mean is below the envelope's by more than the "
                   "combined std (one seed: at or below).", ""]
+        if vs[0]["mark"]:
+            lines += [f"Every verdict below is marked ({vs[0]['mark']}): see the regime check "
+                      "above.", ""]
         for v in vs:
             mark = {True: "**held**", False: "**not held**", None: "**not evaluated**"}[
-                v["held"]]
+                v["held"]] + (f" ({v['mark']})" if v["mark"] else "")
             parts = []
             for p in v["per_horizon"]:
                 if p["gap_pct"] is None:
@@ -166,6 +188,27 @@ def render(res, *, title: str = "Anytime comparison", notes: Sequence[str] = (),
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _regime_section(res, regime: regime_lib.Regime, metric: str) -> list[str]:
+    lines = ["## Regime check", "",
+             f"Cooldown gain = 1 − L_schedule(T) / L_constant(T), both tuned per horizon (the "
+             f"best learning rate's mean `{metric}` over seeds); ± is the combined std of the "
+             "two envelopes over seeds, in the same units. The grid ranks cooldowns when the "
+             "best schedule's gain at the longest horizon exceeds its ± (one seed: exceeds 0); "
+             "otherwise it is progress-limited (`jaxsched.compare.regime`)."]
+    if regime.status == regime_lib.NOT_CHECKED:
+        return [*lines, "", f"Not checked: {regime.reason}."]
+    scheduled = [c.name for c in res.candidates if not c.anytime]
+    rows = [[f"{name} vs constant", *regime_lib.gain_cells(regime, res.horizons, name)]
+            for name in scheduled]
+    rows.append(["best schedule vs constant",
+                 *regime_lib.gain_cells(regime, res.horizons, None)])
+    lines += ["", *table(["cooldown gain", *(f"T={h}" for h in res.horizons)], rows)]
+    target = regime.target_line()
+    if target is not None:
+        lines += ["", f"Time to target: {target}."]
+    return lines
+
+
 def _time_to_target_section(res, metric: str) -> list[str]:
     if res.target is None:
         return ["", "## Time to target", "",
@@ -182,7 +225,10 @@ def _time_to_target_section(res, metric: str) -> list[str]:
              "horizon, fixed in advance; an anytime candidate counts along its one run. Each "
              "candidate is tuned: the configuration where most seeds reach the target, then "
              "the fewest steps (`jaxsched.compare.targets`). Seconds are steps times the "
-             "candidate's measured seconds per run-step (Cost below).", ""]
+             "candidate's measured seconds per run-step (Cost below)."]
+    regime = regime_lib.check(res, metric=metric)
+    if regime.target_below_constant is False:
+        lines += ["", f"**Mind the target**: {regime.target_line()}."]
     rows = []
     for c in res.candidates:
         ch = choices[c.name]
@@ -190,13 +236,14 @@ def _time_to_target_section(res, metric: str) -> list[str]:
         steps = "never" if not hit else (
             f"{np.mean(hit):.0f}; " + ", ".join("—" if x is None else str(x) for x in ch.steps))
         secs = seconds.get(c.name)
-        rows.append([
-            c.name, f"{ch.reached} of {ch.seeds}", steps,
-            f"{np.mean(secs):.1f}" if secs else "—", "—" if ch.lr is None else f"{ch.lr:g}",
-            "anytime" if c.anytime else ("—" if ch.horizon is None else ch.horizon),
-        ])
-    return lines + table(["candidate", "reached (seeds)", "steps to target (mean; per seed)",
-                          "seconds (mean)", "lr", "horizon"], rows)
+        rows.append([c.name, f"{ch.reached} of {ch.seeds}", steps,
+                     f"{np.mean(secs):.1f}" if secs else "—",
+                     "—" if ch.lr is None else f"{ch.lr:g}",
+                     "anytime" if c.anytime else ("—" if ch.horizon is None else
+                                                  str(ch.horizon))])
+    return [*lines, "", *table(["candidate", "reached (seeds)",
+                                 "steps to target (mean; per seed)", "seconds (mean)", "lr",
+                                 "horizon"], rows)]
 
 
 def _cost_section(res) -> list[str]:
@@ -205,15 +252,44 @@ def _cost_section(res) -> list[str]:
         return [*lines, "Not measured: no program trained a chunk after its compile in this "
                 "call (the grid is too short, or every run was resumed from before)."]
     base = res.cost[0]["baseline"]
-    lines += [f"Run-steps/s of each candidate in this grid: the steps of its runs over their "
-              "share of their programs' time (compiles excluded), and the ratio to plain "
-              f"AdamW's (`{base}`). Averaging and schedule-free candidates log the loss at the "
-              "averaged parameters, one more forward pass per step; that is in their rate.", ""]
-    return lines + table(
-        ["candidate", "run-steps", "seconds", "run-steps/s", "× AdamW"],
-        ([r["candidate"], r["run_steps"], f"{r['seconds']:.1f}", f"{r['run_steps_per_s']:.1f}",
-          "—" if r["ratio"] is None else f"{r['ratio']:.2f}"] for r in res.cost),
-    )
+    if res.timing.get("log_eval_loss"):
+        logging = ("Averaging and schedule-free candidates log the loss at the averaged "
+                   "parameters here (the notes' logging), one more forward pass per step; that "
+                   "is in their rate.")
+    else:
+        logging = ("Every run logs its training loss and is evaluated only at the evaluation "
+                   "points, so the rates measure the optimizers: what a user pays to train.")
+    how = "grouped" if res.timing.get("grouped", True) else "one run at a time"
+    grid = {r["candidate"]: r for r in res.timing.get("grid_cost", [])}
+    if res.timing.get("cost_source") == "interleaved":
+        lines += [
+            "Run-steps/s of each candidate's optimizer on this task, one run at a time: each "
+            "distinct optimizer program trained the same steps in rounds, interleaved in this "
+            "process, the best round counting (`jaxsched.compare.experiment.cost_bench`; "
+            "candidates that train the same optimizer share one program, a schedule being a "
+            f"table lookup), and the ratio to plain AdamW's (`{base}`). {logging} Beside it, "
+            f"each candidate's share of the grid's own time (trained {how}, compiles "
+            "excluded), which load from elsewhere, changing while the grid trains, makes "
+            "uneven between programs.", ""]
+        header = ["candidate", "run-steps/s", "× AdamW", "in the grid: run-steps/s",
+                  "× AdamW"]
+    else:
+        lines += [f"Run-steps/s of each candidate in this grid, trained {how}: the steps of "
+                  "its runs over their share of their programs' time (compiles excluded), and "
+                  f"the ratio to plain AdamW's (`{base}`). {logging}", ""]
+        header = ["candidate", "run-steps", "seconds", "run-steps/s", "× AdamW"]
+    rows = []
+    for r in res.cost:
+        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        if res.timing.get("cost_source") == "interleaved":
+            g = grid.get(r["candidate"])
+            rows.append([r["candidate"], f"{r['run_steps_per_s']:.1f}", ratio,
+                         "—" if g is None else f"{g['run_steps_per_s']:.1f}",
+                         "—" if g is None or g["ratio"] is None else f"{g['ratio']:.2f}"])
+        else:
+            rows.append([r["candidate"], str(r["run_steps"]), f"{r['seconds']:.1f}",
+                         f"{r['run_steps_per_s']:.1f}", ratio])
+    return [*lines, *table(header, rows)]
 
 
 def plot_time_to_target(res, out, metric: str = "loss"):

@@ -1,5 +1,14 @@
 """Throughput figures that do not depend on what is trained: a matmul peak, FLOPs of a
-compiled program, and the training time that measured run-steps/s project for a list of runs.
+compiled program, the rates of any :class:`~jaxsched.train.task.Task` trained by the compiled
+loop and by a plain loop, and the training time that measured run-steps/s project for a list of
+runs.
+
+:class:`PlainLoop` is a task trained as a user writes it with flax and optax: one jitted step
+per Python iteration, ``params, opt_state, loss = step(params, opt_state, batch, key)``, the
+batch from a jitted ``task.sample``, the keys split on the host. :class:`CompiledLoop` is the
+same task in :class:`~jaxsched.train.loop.GroupTrainer`, ``runs`` runs in one program, many
+steps per dispatch. Both are steppable, so that a benchmark can interleave them (a burst of
+load from elsewhere then hits each alike).
 
 :func:`projected_seconds` turns run-steps/s measured at a few group sizes K (see
 :func:`jaxsched.workloads.bench.sweep_bench`) into the training time of a list of runs, grouped
@@ -14,15 +23,20 @@ as the runner groups them or one run after another.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from jaxsched import _validate as v
+from jaxsched.train.loop import GroupTrainer
+from jaxsched.train.task import Task
 
-__all__ = ["compiled_flops", "device_name", "matmul_peak_gflops", "projected_seconds", "rate_at"]
+__all__ = ["CompiledLoop", "PlainLoop", "compiled_flops", "device_name", "matmul_peak_gflops",
+           "projected_seconds", "rate_at"]
 
 
 def device_name() -> str:
@@ -53,6 +67,90 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
         f(a, b).block_until_ready()
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n**3 / best / 1e9
+
+
+class PlainLoop:
+    """One run of ``task`` with the optimizer ``tx``, trained as a user writes it.
+
+    >>> import jax.numpy as jnp
+    >>> task = Task(init=lambda k: jnp.ones(2), loss=lambda p, b, k: jnp.mean((b - p) ** 2),
+    ...             sample=lambda k: jax.random.normal(k, (4, 2)))
+    >>> loop = PlainLoop(task, optax.adam(0.1))
+    >>> loop.run(3) > 0 and loop.step_count
+    3
+    """
+
+    def __init__(self, task: Task, tx: optax.GradientTransformation, *, seed: int = 0):
+        if not isinstance(task, Task):
+            raise ValueError(f"task must be a jaxsched Task, got task={task!r}")
+        task.validate()
+        self.key, init_key = jax.random.split(jax.random.key(seed))
+        self.params = jax.jit(task.init)(init_key)
+        self.opt_state = jax.jit(tx.init)(self.params)
+        self.step_count = 0
+
+        @jax.jit
+        def step(params, opt_state, batch, key):
+            loss, grads = jax.value_and_grad(task.loss)(params, batch, key)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, loss
+
+        self.step = step
+        self.sample = jax.jit(task.sample)
+
+    def run(self, steps: int) -> float:
+        """Train ``steps`` steps; the seconds they took (the last loss fetched at the end)."""
+        v.check_int("steps", steps, minimum=1)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            self.key, data_key, dropout_key = jax.random.split(self.key, 3)
+            batch = self.sample(data_key)
+            self.params, self.opt_state, loss = self.step(self.params, self.opt_state, batch,
+                                                          dropout_key)
+        np.asarray(loss)
+        self.step_count += steps
+        return time.perf_counter() - t0
+
+    def flops_per_step(self) -> float:
+        """XLA's FLOP count of the jitted step."""
+        batch = self.sample(jax.random.key(0))
+        return compiled_flops(self.step.lower(self.params, self.opt_state, batch,
+                                              jax.random.key(0)).compile())
+
+
+class CompiledLoop:
+    """``runs`` runs of ``task`` in one program of the group loop, at a constant ``lr``.
+
+    ``make_optimizer(lr_fn, hparams)`` builds the optimizer as
+    :class:`~jaxsched.train.loop.GroupTrainer` takes it; ``hparams`` are its per-run scalars
+    (Python floats, the same for every run); ``record_eval_loss`` and ``compiler_options`` are
+    the trainer's.
+    """
+
+    def __init__(self, task: Task, make_optimizer: Callable, *, runs: int = 1, steps: int = 100,
+                 lr: float = 1e-3, hparams: Mapping[str, float] | None = None,
+                 record_eval_loss: bool = False,
+                 compiler_options: Mapping[str, Any] | None = None):
+        v.check_int("runs", runs, minimum=1)
+        v.check_int("steps", steps, minimum=1)
+        self.trainer = GroupTrainer(task, make_optimizer, record_eval_loss=record_eval_loss,
+                                    chunk_size=steps, compiler_options=compiler_options)
+        self.runs, self.steps = runs, steps
+        self.hparams = {k: np.full((runs,), x, np.float32) for k, x in (hparams or {}).items()}
+        self.tables = np.full((runs, 1), lr, np.float32)
+        self.state = self.trainer.init(np.arange(runs), self.hparams)
+
+    def run(self) -> float:
+        """Seconds for ``steps`` steps of every run (the losses fetched to the host)."""
+        t0 = time.perf_counter()
+        self.state, losses = self.trainer.train(self.state, self.tables, self.hparams,
+                                                self.steps)
+        np.asarray(losses)
+        return time.perf_counter() - t0
+
+    def flops_per_run_step(self) -> float:
+        """XLA's FLOP count of one step of one run."""
+        return self.trainer.flops_per_step(self.state, self.tables, self.hparams) / self.runs
 
 
 def rate_at(k: int, rates: Mapping[Any, float]) -> float:

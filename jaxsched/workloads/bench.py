@@ -1,4 +1,6 @@
-"""Throughput of the trainer on the notes' TinyViT against the notes' own loop, in one process.
+"""Throughput of the trainer against plain loops, in one process: the notes' TinyViT against
+the notes' own loop (:func:`run_bench`), and any workload of the catalogue against a plain flax +
+optax loop of the same task (:func:`task_bench`).
 
 :func:`run_bench` measures, interleaved in the same process (the best of ``rounds`` rounds, so a
 burst of load from elsewhere on a shared machine hits both sides alike):
@@ -22,10 +24,24 @@ trained one after another (K times the time of one), also in one process;
 :func:`jaxsched.train.throughput.projected_seconds` turns those rates into the training time of
 a list of runs (a preset).
 
+:func:`task_bench` measures a workload of :mod:`jaxsched.workloads.catalogue` at one of its
+sizes, interleaved in rounds (the best round of each counts), for plain AdamW and for
+Schedule-Free AdamW (the comparison's hyperparameters, the size's learning rate, constant):
+
+* run-steps/s of the compiled loop with ``runs`` runs in one program (``grouped``) and with
+  one run (``alone``; K runs one after another take K times as long);
+* steps/s of a plain loop as a user writes it (:class:`~jaxsched.train.throughput.PlainLoop`:
+  one jitted step per call, batches from a jitted ``task.sample``);
+* for the optimizers that have averaged parameters, the compiled loop with the loss logged at
+  them (one more forward pass per step, the notes' logging), to show what that logging costs;
+* each optimizer's rate over AdamW's in each loop (its cost), XLA's FLOPs per run-step and the
+  share of the f32 matmul peak measured in the same process.
+
 Example::
 
     from jaxsched.workloads import bench
-    print(bench.run_bench())            # the figures of `jaxsched bench --json`
+    print(bench.run_bench())                   # the figures of `jaxsched bench --json`
+    print(bench.task_bench("charlm", "quick"))  # `jaxsched bench --task charlm --size quick`
 """
 
 from __future__ import annotations
@@ -42,13 +58,21 @@ import numpy as np
 
 from jaxsched import _validate as v
 from jaxsched import optim
-from jaxsched.train.loop import GroupTrainer
-from jaxsched.train.throughput import compiled_flops, device_name, matmul_peak_gflops
+from jaxsched.train.optimizers import OPTIMIZERS
+from jaxsched.train.throughput import (
+    CompiledLoop,
+    PlainLoop,
+    compiled_flops,
+    device_name,
+    matmul_peak_gflops,
+)
+from jaxsched.workloads import catalogue
 from jaxsched.workloads.image import image_classification_task
 from jaxsched.workloads.notes_model import NotesTinyViT
 from jaxsched.workloads.tinyvit import TinyViT
 
-__all__ = ["compiled_steps_per_s", "naive_steps_per_s", "run_bench", "sweep_bench"]
+__all__ = ["TASK_OPTIMIZERS", "compiled_steps_per_s", "naive_steps_per_s", "run_bench",
+           "sweep_bench", "task_bench"]
 
 
 # The toy configuration only checks that everything runs (tests): its programs skip LLVM's
@@ -158,28 +182,13 @@ def _adam_constant(lr_schedule, hparams):
     return optim.adam(lr_schedule)
 
 
-class _Compiled:
-    """A group of ``runs`` runs of the trainer at a constant learning rate, steppable."""
-
-    def __init__(self, model, images, labels, *, batch: int, steps: int, runs: int = 1,
-                 compiler_options: dict[str, Any] | None = None):
-        task = image_classification_task(model, jnp.asarray(images), jnp.asarray(labels),
-                                         batch_size=batch)
-        self.trainer = GroupTrainer(task, _adam_constant, chunk_size=steps,
-                                    compiler_options=compiler_options)
-        self.runs, self.steps = runs, steps
-        self.state = self.trainer.init(np.arange(runs), {})
-        self.tables = jnp.full((runs, 1), 1e-3, jnp.float32)
-
-    def run(self) -> float:
-        """Seconds for ``steps`` steps of every run, losses fetched to the host at the end."""
-        t0 = time.perf_counter()
-        self.state, losses = self.trainer.train(self.state, self.tables, {}, self.steps)
-        np.asarray(losses)
-        return time.perf_counter() - t0
-
-    def gflop_per_step(self) -> float:
-        return self.trainer.flops_per_step(self.state, self.tables, {}) / 1e9 / self.runs
+def _compiled(model, images, labels, *, batch: int, steps: int, runs: int = 1,
+              compiler_options: dict[str, Any] | None = None) -> CompiledLoop:
+    """``runs`` runs of the trainer on the image task, the notes' Adam at 1e-3."""
+    task = image_classification_task(model, jnp.asarray(images), jnp.asarray(labels),
+                                     batch_size=batch)
+    return CompiledLoop(task, _adam_constant, runs=runs, steps=steps, lr=1e-3,
+                        compiler_options=compiler_options)
 
 
 def compiled_steps_per_s(
@@ -188,7 +197,7 @@ def compiled_steps_per_s(
     compiler_options: dict[str, Any] | None = None,
 ) -> float:
     """Run-steps/s of ``runs`` runs trained in one program (best of ``rounds`` dispatches)."""
-    c = _Compiled(model or TinyViT(), images, labels, batch=batch, steps=steps, runs=runs,
+    c = _compiled(model or TinyViT(), images, labels, batch=batch, steps=steps, runs=runs,
                   compiler_options=compiler_options)
     c.run()  # compiles and warms up
     return runs * steps / min(c.run() for _ in range(rounds))
@@ -226,7 +235,7 @@ def run_bench(
     images, labels = _data(cfg["n_images"])
     batch = cfg["batch"]
     peak = matmul_peak_gflops(cfg["peak_n"])
-    compiled = _Compiled(TinyViT(**cfg["arch"]), images, labels, batch=batch, steps=steps,
+    compiled = _compiled(TinyViT(**cfg["arch"]), images, labels, batch=batch, steps=steps,
                          compiler_options=cfg["options"])
     naive = _NaiveLoop(NotesTinyViT(**cfg["arch"]), images, labels, batch, cfg["options"])
     compiled.run()
@@ -239,7 +248,7 @@ def run_bench(
         best_naive = min(best_naive, time.perf_counter() - t0)
     sps = steps / best_compiled
     naive_sps = naive_steps / best_naive
-    gflop = compiled.gflop_per_step()
+    gflop = compiled.flops_per_run_step() / 1e9
     naive_gflop = naive.gflop_per_step()
     return {
         "device": device_name(),
@@ -293,3 +302,103 @@ def sweep_bench(
         "sweep_k": kmax,
         "sweep_speedup": rates[kmax] / rates[1],
     }
+
+
+# ----------------------------------------------------------------------- any workload
+
+TASK_OPTIMIZERS = ("adamw", "sf_adamw")
+"""The optimizers :func:`task_bench` measures by default; the first is the cost baseline."""
+
+# The comparison's AdamW-family hyperparameters (jaxsched.compare.candidates.ADAMW), no weight
+# decay and no warmup: every optimizer entry reads the ones it takes.
+_HPARAMS = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "warmup_steps": 0.0,
+            "ema_decay": 0.999}
+
+
+def task_bench(
+    task: str, size: str, *, steps: int = 50, runs: int = 4, rounds: int = 3,
+    lr: float | None = None, optimizers: Sequence[str] = TASK_OPTIMIZERS,
+) -> dict[str, Any]:
+    """The figures of ``jaxsched bench --task TASK --size SIZE`` (the module docstring).
+
+    Args:
+      task, size: a workload of the catalogue and one of its sizes.
+      steps: steps per timed call of each loop (a grouped call trains ``runs * steps``
+        run-steps).
+      runs: runs in one program for the grouped rate.
+      rounds: timed rounds, each loop once per round; the best round of each counts.
+      lr: the constant learning rate (default: the size's).
+      optimizers: names of :data:`~jaxsched.train.optimizers.OPTIMIZERS`; the first is the
+        baseline of the cost ratios.
+
+    Returns:
+      a dict: ``device``, ``task``, ``size``, ``lr``, ``runs``, ``steps``, ``rounds``,
+      ``optimizers``; per optimizer ``O``: ``O_grouped_run_steps_per_s``,
+      ``O_alone_run_steps_per_s``, ``O_plain_steps_per_s`` (and
+      ``O_logged_alone_run_steps_per_s`` where it logs at averaged parameters), ``O_cost``:
+      ``{"grouped", "alone", "plain"}`` rate over the baseline's; and, of the baseline,
+      the keys of :func:`run_bench`: ``steps_per_s`` (compiled, one run), ``naive_steps_per_s``
+      (the plain loop), ``speedup``, ``grouped_speedup`` (grouped over alone),
+      ``gflop_per_step``, ``naive_gflop_per_step``, ``gflops_per_s``, ``matmul_peak_gflops``,
+      ``pct_of_matmul_peak`` (one run) and ``grouped_pct_of_matmul_peak``.
+    """
+    v.check_int("steps", steps, minimum=1)
+    v.check_int("runs", runs, minimum=1)
+    v.check_int("rounds", rounds, minimum=1)
+    if isinstance(optimizers, str) or not optimizers:
+        raise ValueError(f"optimizers must be a non-empty list of names, got "
+                         f"optimizers={optimizers!r}")
+    for name in optimizers:
+        v.check_choice("optimizers", name, tuple(OPTIMIZERS))
+    built = catalogue.build(task, size)
+    lr = catalogue.get(task).size(size).lr if lr is None else lr
+    v.check_positive("lr", lr)
+    peak = matmul_peak_gflops()
+    loops: dict[str, Any] = {}
+    for name in optimizers:
+        kind = OPTIMIZERS[name]
+        hp = {k: _HPARAMS[k] for k in kind.hparams}
+        common = dict(steps=steps, lr=lr, hparams=hp)
+        loops[f"{name}_grouped"] = CompiledLoop(built.task, kind.build, runs=runs, **common)
+        loops[f"{name}_alone"] = CompiledLoop(built.task, kind.build, **common)
+        if kind.record_eval_loss:
+            loops[f"{name}_logged_alone"] = CompiledLoop(built.task, kind.build,
+                                                         record_eval_loss=True, **common)
+        # A user's optimizer takes the learning rate as a number.
+        loops[f"{name}_plain"] = PlainLoop(built.task, kind.build(lr, hp))
+    for loop in loops.values():  # compile and warm up
+        loop.run(2) if isinstance(loop, PlainLoop) else loop.run()
+    best = dict.fromkeys(loops, float("inf"))
+    for _ in range(rounds):
+        for key, loop in loops.items():
+            t = loop.run(steps) if isinstance(loop, PlainLoop) else loop.run()
+            best[key] = min(best[key], t)
+    out: dict[str, Any] = {"device": device_name(), "task": task, "size": size, "lr": lr,
+                           "runs": runs, "steps": steps, "rounds": rounds,
+                           "optimizers": list(optimizers)}
+    for key, seconds in best.items():
+        unit = "steps_per_s" if key.endswith("_plain") else "run_steps_per_s"
+        out[f"{key}_{unit}"] = steps * (runs if key.endswith("_grouped") else 1) / seconds
+    base = optimizers[0]
+    for name in optimizers:
+        out[f"{name}_cost"] = {
+            how: out[f"{name}_{how}_{unit}"] / out[f"{base}_{how}_{unit}"]
+            for how, unit in (("grouped", "run_steps_per_s"), ("alone", "run_steps_per_s"),
+                              ("plain", "steps_per_s"))}
+    sps = out[f"{base}_alone_run_steps_per_s"]
+    naive = out[f"{base}_plain_steps_per_s"]
+    gflop = loops[f"{base}_alone"].flops_per_run_step() / 1e9
+    out.update({
+        "steps_per_s": sps,
+        "naive_steps_per_s": naive,
+        "speedup": sps / naive,
+        "grouped_speedup": out[f"{base}_grouped_run_steps_per_s"] / sps,
+        "gflop_per_step": gflop,
+        "naive_gflop_per_step": loops[f"{base}_plain"].flops_per_step() / 1e9,
+        "gflops_per_s": sps * gflop,
+        "matmul_peak_gflops": peak,
+        "pct_of_matmul_peak": 100.0 * sps * gflop / peak,
+        "grouped_pct_of_matmul_peak":
+            100.0 * out[f"{base}_grouped_run_steps_per_s"] * gflop / peak,
+    })
+    return out

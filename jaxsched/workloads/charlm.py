@@ -30,8 +30,11 @@ machine carries it, no download. The model is a small decoder-only transformer o
   the training loss.
 
 :data:`SIZES` holds the sized configurations (:class:`CharLMSize`): ``smoke`` (tests, seconds
-on 2 CPU cores), ``quick`` (a 3-seed comparison grid in ~10-15 minutes on 2 CPU cores) and
-``gpu`` (a few million parameters, context 256, for one large GPU).
+on 2 CPU cores), ``quick`` (a 3-seed comparison grid in ~10-15 minutes on 2 CPU cores, too
+short for any schedule to beat a constant learning rate), ``cpu`` (context 32, batch 8: cheap
+enough steps for 8000-step runs in a 3-seed grid of about an hour on 2 CPU cores, long enough
+that tuned cooldowns beat tuned constant) and ``gpu`` (a few million parameters, context 256,
+for one large GPU).
 
 >>> import jax, optax
 >>> from jaxsched.train.loop import GroupTrainer
@@ -139,6 +142,12 @@ SIZES: dict[str, CharLMSize] = {
                    description="0.84 GFLOP per step; sized for a 3-seed grid of 7 candidates x 4 "
                    "lrs x horizons 100/200/400 (41,520 run-steps) in ~10-15 minutes on 2 quiet "
                    "CPU cores"),
+        CharLMSize("cpu", d_model=64, num_layers=2, num_heads=4, context=32, batch_size=8,
+                   max_bytes=2_000_000, val_windows=128, eval_batch=128,
+                   description="0.1 GFLOP per step; sized by experiments/charlm_regime_probe.py "
+                   "so that tuned cosine and WSD end below tuned constant at 8000 steps (a "
+                   "3-seed grid of 7 candidates x 3 lrs x horizons 2000/4000/8000 in about an "
+                   "hour on 2 quiet CPU cores)"),
         CharLMSize("gpu", d_model=256, num_layers=4, num_heads=8, context=256, batch_size=32,
                    max_bytes=None, val_windows=1024, eval_batch=256,
                    description="3.3M parameters on the whole selected stdlib (~880 steps per "
