@@ -212,8 +212,7 @@ BUILTIN: tuple[Workload, ...] = (
                  description="seconds; a one-layer byte model on 64 KiB of text"),
             Size("quick", steps=400, lr=3e-3,
                  description="a 2-layer width-64 byte model on 2 MB of text"),
-            Size("cpu", steps=8000, lr=2e-3,
-                 lr_source="tuned constant at 8000 steps, experiments/charlm_regime_probe.py",
+            Size("cpu", steps=8000, lr=1e-3, lr_source="results/charlm-cpu-lr-sweep",
                  description="the quick model at context 32, batch 8, for 8000 steps: long "
                  "enough that tuned cooldowns beat tuned constant"),
             Size("gpu", steps=4000, lr=1e-3,
