@@ -734,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jaxsched.train.runner import IncompatibleRunError
     from jaxsched.workloads.cifar10 import DataUnavailableError
 
-    sub = args.func.keywords.get("parser", parser)
+    sub: argparse.ArgumentParser = args.func.keywords.get("parser", parser)
     with _one_line_fallback_warnings(), _log_lines():
         try:
             if getattr(args, "tensorboard", None) is not None:

@@ -1,9 +1,9 @@
 """Lint, type check and the published types, as tests: a finding fails the default run.
 
-ruff checks the whole repository with the rules of ``[tool.ruff]``. mypy checks the paths listed
-in ``files`` of ``[tool.mypy]`` in pyproject.toml (that list is the one place to extend),
-strictly in ``jaxsched.schedules``, ``jaxsched.optim`` and ``jaxsched.compat``; its incremental
-cache lives in ``.mypy_cache``. Both run as ``python -m`` of this interpreter, so they are the
+ruff checks the whole repository with the rules of ``[tool.ruff]``. mypy checks every module of
+the ``jaxsched`` package (``files`` of ``[tool.mypy]`` in pyproject.toml), strictly in
+``jaxsched.schedules``, ``jaxsched.optim`` and ``jaxsched.compat``; its incremental cache lives
+in ``.mypy_cache``. Both run as ``python -m`` of this interpreter, so they are the
 versions the ``dev`` extra installed.
 """
 
@@ -37,6 +37,18 @@ def test_ruff_check_is_clean() -> None:
 
 def test_mypy_is_clean() -> None:
     _require_success(_run("mypy"), "mypy")  # the paths and settings of [tool.mypy]
+
+
+def test_mypy_checks_every_module_of_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mypy.main import process_options
+
+    monkeypatch.chdir(ROOT)
+    sources, _ = process_options([])  # what `python -m mypy` checks here
+    checked = {Path(s.path).resolve() for s in sources if s.path}
+    modules = set((ROOT / "jaxsched").rglob("*.py"))
+    assert modules, "no modules found under jaxsched/"
+    unchecked = sorted(str(m.relative_to(ROOT)) for m in modules - checked)
+    assert not unchecked, f"`python -m mypy` leaves out {unchecked}: see [tool.mypy] files"
 
 
 def _strict_flags() -> dict[str, object]:

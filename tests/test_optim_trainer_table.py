@@ -65,6 +65,23 @@ def test_entries_build_the_optimizers_they_name():
         assert np.max(np.abs(np.asarray(table[name][-1]) - np.asarray(params["w"]))) > 1e-3
 
 
+def test_entries_take_the_learning_rate_as_a_number_too():
+    """``jaxsched bench --task`` builds each entry as a user would, with a number for the
+    learning rate: every entry trains as with the constant function of that number."""
+    hp = dict(b1=0.8, b2=0.99, eps=1e-7, weight_decay=0.1, warmup_steps=0.0, ema_decay=0.9)
+    params = {"w": jnp.linspace(-1.0, 1.0, 5)}
+
+    def grad(p):
+        return jax.tree.map(lambda w: w**3, p)
+
+    for name, kind in OPTIMIZERS.items():
+        h = {k: hp[k] for k in kind.hparams}
+        got = scan_optimizer(kind.build(0.01, h), params, grad, 6)[0]["w"]
+        want = scan_optimizer(kind.build(lambda k: 0.01, h), params, grad, 6)[0]["w"]
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, err_msg=name)
+        assert np.max(np.abs(np.asarray(got) - np.asarray(params["w"]))) > 1e-3, name
+
+
 def test_warmup_steps_is_refused_where_it_does_nothing():
     warm = RunConfig(optimizer="sf_adamw", steps=100, warmup_steps=10)
     assert warm.hparams()["warmup_steps"] == 10.0

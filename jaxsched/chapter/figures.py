@@ -318,7 +318,7 @@ def plot_regime(
     legend = ax.legend(fontsize=6.5, title=plot.data_note(data_label, seeds) or None,
                        title_fontsize="x-small")
     if data_label or seeds > 1:
-        legend.get_title().set_style("italic")
+        legend.get_title().set_fontstyle("italic")
     if out is not None:
         plot.save_figure(fig, out)
     return fig

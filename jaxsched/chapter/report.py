@@ -71,7 +71,7 @@ class ClaimResult:
     evidence: str
 
 
-Finals = Callable[[str], "Stat | None"]
+Finals = Callable[[str], Stat]
 
 
 def _below_all(claim: alchemist.Claim, final: Finals, runs) -> tuple[bool, str]:
@@ -132,15 +132,14 @@ def evaluate_claims(runs: Mapping[str, Sequence[Any]]) -> list[ClaimResult]:
     """Each of :data:`alchemist.CLAIMS` on ``runs[label]``: one :class:`Record` (or per-step
     loss array) per seed."""
 
-    def final(label: str) -> Stat | None:
-        if label not in runs or not runs[label]:
-            return None
+    def final(label: str) -> Stat:
         return Stat.of([final_value(x) for x in runs[label]])
 
     out: list[ClaimResult] = []
     for claim in alchemist.CLAIMS:
         needed = [*claim.subjects, claim.reference, claim.baseline, *claim.reference_runs]
-        gone = [lab for lab in dict.fromkeys(needed) if lab and final(lab) is None]
+        # the rules run only when every run they need is there
+        gone = [lab for lab in dict.fromkeys(needed) if lab and not runs.get(lab)]
         if gone:
             out.append(ClaimResult(claim.name, claim.statement, None,
                                    f"missing runs: {', '.join(gone)}"))

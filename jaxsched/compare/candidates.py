@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """The candidates of the anytime comparison: scheduled baselines and anytime optimizers.
 
 A candidate turns a learning rate (and, for a scheduled one, a horizon) into runs of the
@@ -142,7 +143,9 @@ class Candidate:
     @property
     def record_eval_loss(self) -> bool:
         """Log the loss at ``eval_params``: the optimizer's setting, or anytime customs."""
-        return OPTIMIZERS[self.optimizer].record_eval_loss if self.builtin else self.anytime
+        if self.optimizer is None:
+            return self.anytime
+        return OPTIMIZERS[self.optimizer].record_eval_loss
 
     def warmup_steps(self, horizon: int, longest: int, warmup: float) -> int:
         """The warmup of a run: a fraction of its horizon, or of the longest (anytime)."""
@@ -167,7 +170,7 @@ class Candidate:
                     warmup_steps: int) -> dict[str, float]:
         """The per-run scalars of a run: what the optimizer entry reads and the candidate does
         not fix (the fixed ones stay compile-time constants)."""
-        if not self.builtin:
+        if self.optimizer is None:
             return {"lr": float(lr)}
         grid = {"weight_decay": weight_decay, "ema_decay": ema_decay(longest),
                 "warmup_steps": warmup_steps if self.optimizer_warmup else 0}
@@ -176,10 +179,12 @@ class Candidate:
 
     def build(self, horizon: int) -> Callable[[Callable, Mapping[str, jax.Array]], Any]:
         """``(lr_fn, hparams) -> optax transformation`` of a run (inside ``vmap``)."""
-        if self.builtin:
-            build, fixed = OPTIMIZERS[self.optimizer].build, dict(self.hparams)
+        if self.optimizer is not None:
+            build = OPTIMIZERS[self.optimizer].build
+            fixed: dict[str, jax.typing.ArrayLike] = dict(self.hparams)
             return lambda lr_fn, h: build(lr_fn, {**fixed, **h})
         factory = self.factory
+        assert factory is not None  # a candidate has exactly one of optimizer and factory
         return lambda lr_fn, h: factory(h["lr"], horizon)
 
     def group_key(self, horizon: int) -> str:

@@ -296,17 +296,19 @@ def plan(
     longest = hs[-1]
     every = eval_every or max(1, longest // 20)
     runs: list[CompareRun] = []
-    branching = {"branches": 0, "trained_steps": 0, "unbranched_steps": 0}
-    common = dict(longest=longest, warmup=float(warmup), weight_decay=float(weight_decay),
-                  eval_every=every, log_eval_loss=bool(log_eval_loss))
+    branching: dict[str, Any] = {"branches": 0, "trained_steps": 0, "unbranched_steps": 0}
+    common = functools.partial(
+        CompareRun, longest=longest, warmup=float(warmup), weight_decay=float(weight_decay),
+        eval_every=every, log_eval_loss=bool(log_eval_loss),
+    )
     for c in candidates:
         for lr in lrs:
             for seed in range(seeds):
-                base = dict(candidate=c, lr=float(lr), seed=seed, **common)
+                base = functools.partial(common, candidate=c, lr=float(lr), seed=seed)
                 if c.anytime:
-                    runs.append(CompareRun(horizon=longest, eval_steps=hs, **base))
+                    runs.append(base(horizon=longest, eval_steps=hs))
                     continue
-                alone = [CompareRun(horizon=h, eval_steps=(h,), **base) for h in hs]
+                alone = [base(horizon=h, eval_steps=(h,)) for h in hs]
                 if c.cooldown is None or not branch_wsd:
                     runs += alone
                     continue
@@ -314,7 +316,9 @@ def plan(
                 trunk_table = alone[-1].lr_table()
                 points = {}
                 for r in alone[:-1]:
-                    s = r.horizon - c.cooldown_steps(r.horizon)
+                    cooldown = c.cooldown_steps(r.horizon)
+                    assert cooldown is not None  # c.cooldown is set
+                    s = r.horizon - cooldown
                     if np.array_equal(r.lr_table()[:s], trunk_table[:s]):
                         points[r.horizon] = s
                 trunk = dataclasses.replace(alone[-1],

@@ -186,9 +186,11 @@ def check(res, *, metric: str = "loss", constant: str = CONSTANT) -> Regime:
                 gains[s] = _gain(e, c)
                 if best is None or e["mean"] < env[(best, h)]["mean"]:
                     best = s
-        gain, spread = gains[best] if best is not None else (None, None)
-        above = None
-        if gain is not None:
+        gain: float | None = None
+        spread: float | None = None
+        above: bool | None = None
+        if best is not None:
+            gain, spread = gains[best]
             above = gain > spread if res.seeds > 1 else gain > 0
         per.append({"horizon": h, "best": best, "gain": gain, "spread": spread,
                     "above": above, "constant": None if c is None else c["mean"],

@@ -48,7 +48,8 @@ def verdicts(res, metric: str = "loss") -> list[dict[str, Any]]:
     scheduled = [c.name for c in res.candidates if not c.anytime]
     for a in anytime:
         for s in scheduled:
-            per, held = [], True
+            per: list[dict[str, Any]] = []
+            held: bool | None = True
             for h in res.horizons:
                 ea, es = env.get((a, h)), env.get((s, h))
                 if ea is None or es is None:

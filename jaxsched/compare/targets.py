@@ -308,6 +308,7 @@ def cost(
         v.check_int(f"measured[{name!r}] run_steps", pair[0], minimum=1)
         v.check_positive(f"measured[{name!r}] seconds", pair[1])
         rates[name] = pair[0] / pair[1]
+    base: str | None
     if isinstance(baseline, str):
         if baseline not in measured:
             raise ValueError(f"baseline must be a measured candidate {list(measured)}, got "

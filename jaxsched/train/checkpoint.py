@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import importlib
 import itertools
@@ -76,17 +77,18 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
+import orbax.checkpoint as ocp  # type: ignore[import-untyped]  # orbax ships no py.typed
 from jax.experimental import multihost_utils
 
 from jaxsched._io import atomic_write_json, fsync_dir
 from jaxsched._validate import check_int
 
 _log = logging.getLogger(__name__)
+_Ts = TypeVarTuple("_Ts")
 
 __all__ = [
     "DIGEST_FILE",
@@ -292,7 +294,14 @@ class _OrbaxLoop(asyncio.SelectorEventLoop):
     results, so here they are dropped.
     """
 
-    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+    # A completion that arrives after the loop closed gets None, not the Handle the base
+    # class promises: nobody holds on to it.
+    def call_soon_threadsafe(  # type: ignore[override]
+        self,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle | None:
         try:
             return super().call_soon_threadsafe(callback, *args, context=context)
         except RuntimeError:
@@ -392,7 +401,7 @@ def _orbax_call() -> Iterator[None]:
 # Errors of failed saves
 
 
-def _chain(e: BaseException) -> Iterator[BaseException]:
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
     seen: set[int] = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """One training run of the trainer: optimizer, schedule, horizon, seed, hyperparameters.
 
 A :class:`RunConfig` is plain data (JSON round-trippable) and satisfies the

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """The compiled training loop: many runs in one program, many steps per dispatch.
 
 A *group* is R runs whose optimizers share a state structure. Their parameters, optimizer
@@ -112,8 +113,8 @@ def _over_runs(fn: Callable, num_runs: int, in_axes=0) -> Callable:
 
     def one(*args):
         axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
-        args = [_squeeze_runs(a) if ax == 0 else a for a, ax in zip(args, axes, strict=True)]
-        return _expand_runs(fn(*args))
+        squeezed = [_squeeze_runs(a) if ax == 0 else a for a, ax in zip(args, axes, strict=True)]
+        return _expand_runs(fn(*squeezed))
 
     return one
 

@@ -221,7 +221,7 @@ class TensorBoardUnavailableError(ImportError):
 def require_tensorboard() -> Any:
     """The ``tensorboardX`` module, or :class:`TensorBoardUnavailableError` in one line."""
     try:
-        import tensorboardX
+        import tensorboardX  # type: ignore[import-untyped]  # ships no py.typed
     except ImportError as e:
         raise TensorBoardUnavailableError(
             f"TensorBoard event files need tensorboardX ({e}): {INSTALL_HINT}"

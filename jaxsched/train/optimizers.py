@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """The optimizers the trainer knows by name: one table, one meaning per name.
 
 Each entry says which per-run scalars it takes (they ride on the vmapped run axis as data, so
@@ -37,35 +38,36 @@ import jax.numpy as jnp
 import optax
 
 from jaxsched import optim
+from jaxsched.optim._base import ScalarOrSchedule
 
 __all__ = ["OPTIMIZERS", "OptimizerKind"]
-
-LearningRate = Callable[[jax.Array], jax.Array]
 
 
 class OptimizerKind(NamedTuple):
     """How a named optimizer is built from a learning-rate function and per-run scalars.
 
     Attributes:
-      hparams: the per-run scalars ``build`` reads (f32 arrays under ``vmap``).
+      hparams: the per-run scalars ``build`` reads (f32 arrays under ``vmap``, or numbers).
       build: ``(lr_fn, hparams) -> optax.GradientTransformation``; ``lr_fn(count)`` is the
-        run's learning rate at the 0-based update count.
+        run's learning rate at the 0-based update count (or a number, as optax takes it).
       record_eval_loss: log the training loss at ``eval_params`` (one more forward pass).
       description: one line for help texts and reports.
     """
 
     hparams: tuple[str, ...]
-    build: Callable[[LearningRate, Mapping[str, jax.Array]], optax.GradientTransformation]
+    build: Callable[
+        [ScalarOrSchedule, Mapping[str, jax.typing.ArrayLike]], optax.GradientTransformation
+    ]
     record_eval_loss: bool
     description: str
 
 
 class _CountState(NamedTuple):
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as optax's states do
 
 
 def _decoupled_decay(
-    learning_rate: LearningRate, weight_decay: Any
+    learning_rate: ScalarOrSchedule, weight_decay: Any
 ) -> optax.GradientTransformation:
     """Adds ``-lr(k) * weight_decay * p`` to the updates (AdamW's decay, after the Adam step).
 
@@ -80,7 +82,7 @@ def _decoupled_decay(
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("decoupled weight decay needs params, got params=None")
-        lr = learning_rate(state.count)
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         new = jax.tree.map(
             lambda u, p: (u - (lr * weight_decay) * p).astype(u.dtype), updates, params
         )

@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -234,7 +234,7 @@ class RunDir:
 
     # -- eval metrics --------------------------------------------------------------------------
 
-    def save_eval(self, records: list[Mapping]) -> None:
+    def save_eval(self, records: Sequence[Mapping]) -> None:
         """Write the eval records (mappings with at least ``step``) to ``eval.json``."""
         if isinstance(records, (str, bytes, Mapping)) or not hasattr(records, "__iter__"):
             raise ValueError(f"records must be a list of mappings, got records={records!r}")

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Trains a list of runs on one task: groups them into vmapped programs, checkpoints, resumes.
 
 The runner is the only place that touches the disk during training. Its contract:
@@ -109,9 +110,14 @@ class TrainingRun(Protocol):
       record_eval_loss: log the loss at ``eval_params`` instead of the training loss.
     """
 
-    seed: int
-    steps: int
-    eval_every: int
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def steps(self) -> int: ...
+
+    @property
+    def eval_every(self) -> int: ...
 
     @property
     def train_steps(self) -> int: ...
@@ -610,6 +616,7 @@ class Runner:
     def _branch(self, r: _Run, fresh_state: TrainState) -> TrainState:
         """Start ``r`` from its parent's snapshot, with the parent's losses and evals so far."""
         parent_id, step = self._parent_id(r), _branch_start(r.cfg)
+        assert parent_id is not None  # only a run with branch_from branches
         parent = RunDir(self.root, parent_id)
         if parent_id not in self._configs:
             raise ValueError(
@@ -679,7 +686,7 @@ class Runner:
             while step < stop:
                 # Chunks end wherever any run evaluates; each run records only its own evals
                 # (its eval_every and its end), so eval.json does not depend on the group.
-                targets = [stop, step + self.chunk_size]
+                targets: list[int | None] = [stop, step + self.chunk_size]
                 for r in runs:
                     targets.append(_next_mark(step, r.cfg.eval_every, r.cfg.eval_steps))
                     targets.append(_next_mark(step, None, r.cfg.branch_steps))
@@ -711,7 +718,8 @@ class Runner:
                     results += [self._diverged(runs[i], *bad[i]) for i in sorted(bad)]
                 keep = [i for i in range(len(runs)) if i not in bad]
                 done = [i for i in keep if runs[i].end == step]
-                ckpt_now = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
+                ckpt_now = (self.checkpoint_every is not None
+                            and step % self.checkpoint_every == 0)
                 # One transfer of the whole group when runs are saved, then NumPy slices.
                 host = dist.to_host(state) if done or (ckpt_now and keep) else None
                 if ckpt_now:

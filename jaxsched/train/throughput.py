@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Throughput figures that do not depend on what is trained: a matmul peak, FLOPs of a
 compiled program, the rates of any :class:`~jaxsched.train.task.Task` trained by the compiled
 loop and by a plain loop, and the training time that measured run-steps/s project for a list of

@@ -49,7 +49,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -131,7 +131,10 @@ class _NaiveLoop:
             def loss_fn(p, x, y):
                 x = x / 255.0
                 onehot_labels = jax.nn.one_hot(y, 10)
-                logits = model.apply({"params": p}, x, rngs={"dropout": key}, deterministic=False)
+                # apply's return type covers `mutable=`; without it the output is the logits
+                logits = cast(jax.Array, model.apply(
+                    {"params": p}, x, rngs={"dropout": key}, deterministic=False
+                ))
                 return jnp.mean(jnp.sum(-nn.log_softmax(logits) * onehot_labels, axis=-1))
 
             loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
@@ -358,12 +361,13 @@ def task_bench(
     for name in optimizers:
         kind = OPTIMIZERS[name]
         hp = {k: _HPARAMS[k] for k in kind.hparams}
-        common = dict(steps=steps, lr=lr, hparams=hp)
-        loops[f"{name}_grouped"] = CompiledLoop(built.task, kind.build, runs=runs, **common)
-        loops[f"{name}_alone"] = CompiledLoop(built.task, kind.build, **common)
+        compiled = functools.partial(
+            CompiledLoop, built.task, kind.build, steps=steps, lr=lr, hparams=hp
+        )
+        loops[f"{name}_grouped"] = compiled(runs=runs)
+        loops[f"{name}_alone"] = compiled()
         if kind.record_eval_loss:
-            loops[f"{name}_logged_alone"] = CompiledLoop(built.task, kind.build,
-                                                         record_eval_loss=True, **common)
+            loops[f"{name}_logged_alone"] = compiled(record_eval_loss=True)
         # A user's optimizer takes the learning rate as a number.
         loops[f"{name}_plain"] = PlainLoop(built.task, kind.build(lr, hp))
     for loop in loops.values():  # compile and warm up

@@ -145,7 +145,7 @@ def _md5_of_file(path: pathlib.Path) -> str:
 def _download(url: str, dest: pathlib.Path, expected_md5: str, progress: bool) -> None:
     """Stream ``url`` into a temporary file beside ``dest``; rename it to ``dest`` only when
     complete and its md5 matches. On any failure the temporary file is removed."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no py.typed
 
     with atomic_writer(dest, suffix=".part") as out:
         try:

@@ -23,7 +23,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -62,7 +62,10 @@ def classification_metrics(model: nn.Module, params: Any, images, labels, weight
 
     def body(carry, xs):
         x, y, w = xs
-        logits = model.apply({"params": params}, x.astype(jnp.float32) / 255.0, deterministic=True)
+        # apply's return type covers `mutable=`; without it the output is the logits alone
+        logits = cast(jax.Array, model.apply(
+            {"params": params}, x.astype(jnp.float32) / 255.0, deterministic=True
+        ))
         nll = -jnp.take_along_axis(nn.log_softmax(logits), y[:, None], axis=-1)[:, 0]
         correct = (jnp.argmax(logits, axis=-1) == y).astype(jnp.float32)
         return (carry[0] + jnp.sum(w * nll), carry[1] + jnp.sum(w * correct)), None
@@ -149,7 +152,9 @@ def image_classification_task(
 
     def loss(params, batch, key):
         x, y = batch
-        logits = model.apply({"params": params}, x, deterministic=False, rngs={"dropout": key})
+        logits = cast(jax.Array, model.apply(
+            {"params": params}, x, deterministic=False, rngs={"dropout": key}
+        ))
         return cross_entropy(logits, y)
 
     if test_images is None:

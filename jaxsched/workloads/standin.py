@@ -35,8 +35,7 @@ _SYN_CHUNK = 2048
 def _frequencies() -> tuple[np.ndarray, np.ndarray]:
     # One of each +-(fy, fx) pair: cos/sin of the negated frequency add nothing new.
     f = np.arange(-_SYN_MAX_FREQ, _SYN_MAX_FREQ + 1)
-    fy, fx = np.meshgrid(f, f, indexing="ij")
-    fy, fx = fy.ravel(), fx.ravel()
+    fy, fx = (g.ravel() for g in np.meshgrid(f, f, indexing="ij"))
     keep = (fy > 0) | ((fy == 0) & (fx > 0))
     return fy[keep], fx[keep]
 
@@ -78,7 +77,7 @@ def _sample(
     shift = rng.integers(-d.shift, d.shift + 1, (n, 2))
     other_shift = rng.integers(0, 32, (n, 2))
     contrast = rng.uniform(*_SYN_CONTRAST, n).astype(np.float32)
-    brightness = (_SYN_BRIGHTNESS * rng.standard_normal((n, 3))).astype(np.float32)
+    brightness: np.ndarray = (_SYN_BRIGHTNESS * rng.standard_normal((n, 3))).astype(np.float32)
 
     def shifted(cls, idx, sh):
         # translating a Fourier series by (dy, dx) rotates each frequency's (cos, sin) pair

@@ -260,21 +260,23 @@ def stdlib_corpus(
     split_of = {p: ("val" if is_validation(p, val_fraction) else "train") for p in paths}
     budgets: dict[str, int | None] = {"train": None, "val": None}
     if max_bytes is not None:
-        budgets["val"] = max(1, round(val_fraction * max_bytes))
-        budgets["train"] = max_bytes - budgets["val"]
-        if budgets["train"] < 1:
+        val_budget = max(1, round(val_fraction * max_bytes))
+        train_budget = max_bytes - val_budget
+        if train_budget < 1:
             raise ValueError(f"max_bytes leaves no training bytes at val_fraction="
                              f"{val_fraction}, got max_bytes={max_bytes}")
+        budgets = {"train": train_budget, "val": val_budget}
     data: dict[str, bytes] = {}
     files: list[CorpusFile] = []
     for split in SPLITS:
         names = [p for p in paths if split_of[p] == split]
         chunks = []
+        budget = budgets[split]
         for p in names:
             chunks.append((base / p).read_bytes())
-            if budgets[split] is not None and sum(map(len, chunks)) >= budgets[split]:
+            if budget is not None and sum(map(len, chunks)) >= budget:
                 break  # later files cannot contribute
-        data[split], used = _join(chunks, budgets[split])
+        data[split], used = _join(chunks, budget)
         if not data[split]:
             raise ValueError(
                 f"the {split} split is empty: {len(names)} of {len(paths)} selected files under "

@@ -268,7 +268,7 @@ class _Attention(nn.Module):
             qkv = (qkv + jnp.concatenate(biases)[:, None]).reshape(3, h, d, b, length)
             q, k, val = qkv[0] / scale, qkv[1], qkv[2]
             w = jax.nn.softmax(jnp.einsum("hdbq,hdbk->hbqk", q, k), axis=-1)
-            if train:
+            if keep is not None:
                 w = _apply_keep(w, keep, 1.0 - self.dropout)
             o = jnp.einsum("hbqk,hdbk->hdbq", w, val).reshape(f, b * length)
             return (_dense_fm(o, out_k.reshape(f, f)) + out_b[:, None]).reshape(f, b, length)
@@ -277,7 +277,7 @@ class _Attention(nn.Module):
         q = _dense_fm(x[:, :, row], kernels[0]) + biases[0][:, None]
         q = q.reshape(h, d, b) / scale
         w = jax.nn.softmax(jnp.einsum("hdb,hdbk->hbk", q, kv[0]), axis=-1)
-        if train:
+        if keep is not None:
             w = _apply_keep(w, keep[row], 1.0 - self.dropout)
         o = jnp.einsum("hbk,hdbk->hdb", w, kv[1]).reshape(f, b)
         return _dense_fm(o, out_k.reshape(f, f)) + out_b[:, None]
@@ -438,10 +438,10 @@ class TinyViT(nn.Module):
                 shape_a, shape_b = (2 * f, b * length), (f, b * length)
             xs = x.reshape(f, -1)
             y = nn.gelu(dense0(ln1(xs)))
-            if train:
+            if masks is not None:
                 y = _apply_keep(y, masks[i][0].reshape(shape_a), keep_prob)
             y = dense1(y)
-            if train:
+            if masks is not None:
                 y = _apply_keep(y, masks[i][1].reshape(shape_b), keep_prob)
             x = (xs + y).reshape(x.shape)
         out = x if x.ndim == 2 else x[:, :, row]
