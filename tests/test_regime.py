@@ -296,25 +296,6 @@ def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
     assert "![regime.png](figures/regime.png)" in text
 
 
-@pytest.mark.slow
-def test_quick_preset_constant_run_is_in_the_regime():
-    """The quick preset's constant-LR run (seed 0) lands in every band (about a minute)."""
-    import jax.numpy as jnp
-
-    from jaxsched.train.loop import GroupTrainer
-
-    p, w = alchemist.preset("tinyvit", "quick"), SIZES["quick"]
-    data = w.load_data("synthetic")
-    cfg = alchemist.run_config(alchemist.RUNS["Constant LR"], p)
-    trainer = GroupTrainer(w.task(data), cfg.make_optimizer, chunk_size=p.steps)
-    hp = {k: jnp.full((1,), v, jnp.float32) for k, v in cfg.hparams().items()}
-    state = trainer.init(np.array([0], np.int32), hp)
-    _, losses = trainer.train(state, cfg.lr_table()[None], hp, p.steps)
-    d = diagnose(np.asarray(losses)[0], batch_size=w.batch_size,
-                        n_train=w.synthetic_train, window=p.window)
-    assert regime.in_regime(d), d
-
-
 def test_drop_gain_is_the_share_a_late_drop_removes_and_is_reported_unbanded():
     # the notes' late drop removes about half of their constant run's loss within 5%
     assert 0.45 < regime.NOTES_DROP_GAIN < 0.65
@@ -381,3 +362,20 @@ def test_the_report_reads_nu_from_the_end_of_run_statistic_of_both_calibrating_r
     (alone,) = report.regime_diagnostics({"Constant LR": runs["Constant LR"]}, batch_size=64,
                                          n_train=1536, window=10)
     assert math.isnan(alone.nu)
+
+
+def test_fidelity_section_says_what_chose_the_preset():
+    rows = [{"label": alchemist.CONSTANT, "ratio": 1.0, "notes_ratio": 1.0, "log_ratio": 0.0},
+            {"label": "Cosine Decay", "ratio": 0.8, "notes_ratio": 0.36,
+             "log_ratio": math.log(0.8 / 0.36)},
+            {"label": "Stepwise at 75%", "ratio": 0.5, "notes_ratio": 0.29,
+             "log_ratio": math.log(0.5 / 0.29)}]
+    notes = "\n".join(report.fidelity_section(rows))
+    other = "\n".join(report.fidelity_section(rows, notes_workload=False))
+    assert "The stand-in was calibrated on two runs" in notes
+    assert "stand-in" not in other and "This workload is not the notes'" in other
+    for text in (notes, other):
+        assert "| Stepwise at 75% | calibrating |" in text
+        assert "| Cosine Decay | held out |" in text
+        # the median is over the held-out runs only: cosine's alone here
+        assert f"**{abs(math.log(0.8 / 0.36)):.2f}**" in text

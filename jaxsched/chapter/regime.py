@@ -296,7 +296,8 @@ NOISE_SHARE_BAND = Band(
 BANDS: tuple[Band, ...] = (
     Band(
         "final",
-        "constant-LR run's final smoothed train loss, as a fraction of ln 10",
+        "constant-LR run's final smoothed train loss over chance (a uniform guess: ln 10 on "
+        "CIFAR-10)",
         0.18 / LN10, 0.04, 0.16, "0.078 (0.18 / ln 10)",
     ),
     Band(
@@ -306,7 +307,7 @@ BANDS: tuple[Band, ...] = (
     ),
     Band(
         "plateau",
-        "fraction of the horizon before the smoothed loss first falls below 0.9 ln 10",
+        "fraction of the horizon before the smoothed loss first falls below 0.9 x chance",
         0.01, 0.0, 0.05, "<= 0.01 (below from the first 1000-step window)",
     ),
     *(_ratio_band(p) for p in RATIO_POINTS),

@@ -306,14 +306,21 @@ def held_out_median(rows: Sequence[dict]) -> float | None:
     return float(np.median(logs)) if logs else None
 
 
-def fidelity_section(rows: Sequence[dict]) -> list[str]:
+def fidelity_section(rows: Sequence[dict], *, notes_workload: bool = True) -> list[str]:
     """REPORT.md's "Fidelity" table: each run's final over the constant run's, ours and the
     notes', and the log of their ratio (0: the same gain or loss relative to constant),
-    the calibrating runs apart from the held-out ones, and the held-out median."""
+    the calibrating runs apart from the held-out ones, and the held-out median.
+    ``notes_workload=False``: a workload other than the notes', whose size and rate were chosen
+    on the same two runs, but which no stand-in was built to match."""
     calibrating = " and ".join(alchemist.CALIBRATING)
+    if notes_workload:
+        chosen = (f"The stand-in was calibrated on two runs, {calibrating}: their regime bands, "
+                  "`nu` and the learning-rate sweep chose its knobs and the preset's size.")
+    else:
+        chosen = (f"This workload is not the notes': only two runs, {calibrating}, and the "
+                  "learning-rate sweep chose the preset's size and rate.")
     lines = ["## Fidelity to the notes", "",
-             f"The stand-in was calibrated on two runs, {calibrating}: their regime bands, "
-             "`nu` and the learning-rate sweep chose its knobs and the preset's size. The other "
+             f"{chosen} The other "
              "runs were not looked at while choosing, so their ratios to constant are "
              "predictions, held out. For each run: its final value over the constant run's, for "
              "this run and for the notes' CIFAR-10 curves (their last 1,000-step window), and "
@@ -391,7 +398,7 @@ def render(
           "" if r["notes"] is None else f"{r['notes']:.3f}",
           "" if r["test_accuracy"] is None else r["test_accuracy"], r["status"]] for r in rows),
     )
-    lines += ["", *fidelity_section(rows)]
+    lines += ["", *fidelity_section(rows, notes_workload=preset.task == alchemist.NOTES_TASK)]
     lines += ["## The notes' claims in this run", "",
               "Checked on the final values above (and, for the Pareto claim, the schedule-free "
               "run's value at the end of each linear decay).", ""]
