@@ -61,6 +61,17 @@ def test_each_claim_fails_when_its_runs_disagree(change, claim):
     assert all(c.held for c in others) or claim == "decay_beats_constant"
 
 
+def test_the_evidence_marks_the_run_that_breaks_an_inequality():
+    claims = _by_name(report.evaluate_claims(_losses({**NOTES, "Stepwise at 25%": 0.30})))
+    parts = claims["decay_beats_constant"].evidence.split("; ")
+    broken = [p for p in parts if p.endswith("(not below)")]
+    assert len(broken) == 1 and broken[0].startswith("Stepwise at 25% ")
+    lags = _by_name(report.evaluate_claims(_losses({**NOTES, "Polyak Avg": 0.10})))
+    assert lags["polyak_lags"].evidence.endswith("(not above)")
+    assert "(not" not in _by_name(report.evaluate_claims(_losses(NOTES)))[
+        "polyak_lags"].evidence
+
+
 def test_pareto_uses_the_curve_at_each_linear_end_not_only_the_final():
     losses = _losses(NOTES)
     # Schedule-free ends lowest but sits high at 25% of the horizon: not Pareto-dominant.

@@ -74,16 +74,25 @@ class ClaimResult:
 Finals = Callable[[str], Stat]
 
 
-def _below_all(claim: alchemist.Claim, final: Finals, runs) -> tuple[bool, str]:
+def _each_against(claim: alchemist.Claim, final: Finals, *, below: bool) -> tuple[bool, str]:
+    """Every subject below (or above) the reference; the evidence marks each one that is not,
+    so that a reader sees which run broke the claim."""
     ref = final(claim.reference)
-    parts = [f"{s} {final(s)} vs {claim.reference} {ref}" for s in claim.subjects]
-    return all(_below(final(s), ref) for s in claim.subjects), "; ".join(parts)
+    held, parts = True, []
+    for s in claim.subjects:
+        ok = _below(final(s), ref) if below else _below(ref, final(s))
+        held &= ok
+        miss = "" if ok else (" (not below)" if below else " (not above)")
+        parts.append(f"{s} {final(s)} vs {claim.reference} {ref}{miss}")
+    return held, "; ".join(parts)
+
+
+def _below_all(claim: alchemist.Claim, final: Finals, runs) -> tuple[bool, str]:
+    return _each_against(claim, final, below=True)
 
 
 def _above_all(claim: alchemist.Claim, final: Finals, runs) -> tuple[bool, str]:
-    ref = final(claim.reference)
-    parts = [f"{s} {final(s)} vs {claim.reference} {ref}" for s in claim.subjects]
-    return all(_below(ref, final(s)) for s in claim.subjects), "; ".join(parts)
+    return _each_against(claim, final, below=False)
 
 
 def _close(claim: alchemist.Claim, final: Finals, runs) -> tuple[bool, str]:
