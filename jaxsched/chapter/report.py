@@ -385,7 +385,8 @@ def render(
         f"- Seeds: {seeds}" + (" (mean ± standard deviation across seeds)" if seeds > 1 else ""),
     ]
     if wall_seconds is not None:
-        lines.append(f"- Wall time of this invocation: {wall_seconds:.0f} s")
+        lines.append(f"- Wall time of this invocation: {wall_seconds:.0f} s (runs finished by an "
+                     "earlier invocation are loaded, not retrained)")
     lines.append("")
     if regime_diagnostics is not None:
         lines += regime_section(regime_diagnostics, drop,

@@ -207,7 +207,8 @@ def render(result: SweepResult, built: catalogue.Built, seeds: int,
         *(f"- {line}" for line in built.notes),
         f"- Horizon: {result.steps} steps; seeds: {seeds}"
         + (" (mean ± standard deviation across seeds)" if seeds > 1 else "") + ".",
-        *([f"- Wall time of this invocation: {wall_seconds:.0f} s"]
+        *([f"- Wall time of this invocation: {wall_seconds:.0f} s (runs finished by an earlier "
+             "invocation are loaded, not retrained)"]
           if wall_seconds is not None else []),
         "",
         "## The rule",
