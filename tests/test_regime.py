@@ -379,3 +379,19 @@ def test_fidelity_section_says_what_chose_the_preset():
         assert "| Cosine Decay | held out |" in text
         # the median is over the held-out runs only: cosine's alone here
         assert f"**{abs(math.log(0.8 / 0.36)):.2f}**" in text
+
+
+def test_the_regime_figure_is_in_units_of_the_workloads_chance(tmp_path):
+    n = 400
+    runs = {"Constant LR": [report.Record(_power(n, final=1.5), [])] * 2}
+    chance = math.log(256.0)
+    (name,) = figures.draw_figures(["regime"], runs, 10, tmp_path, "stdlib", notes=False,
+                                   chance=chance)
+    assert name == "regime.png" and (tmp_path / name).stat().st_size > 1000
+    fig = figures.plot_regime(np.stack([r.losses for r in runs["Constant LR"]]), window=10,
+                              final_band=(0.04, 0.16), notes_final=0.078, plateau_band=0.05,
+                              chance=chance)
+    (ax,) = fig.axes
+    assert ax.lines[0].get_ydata()[-1] == pytest.approx(
+        runs["Constant LR"][0].losses[-10:].mean() / chance)
+    assert "5.55" in ax.get_ylabel()

@@ -312,7 +312,7 @@ def plot_regime(
     ax.set_xlim(0.0, 1.02)
     ax.set_ylim(0.0, max(1.1, float(np.nanmax(mean / chance)) * 1.05))
     ax.set_xlabel("fraction of the horizon")
-    ax.set_ylabel("smoothed loss / ln 10")
+    ax.set_ylabel(f"smoothed loss / chance ({chance:.3g})")
     ax.set_title("Regime: the constant-LR run in units of chance", fontsize=10)
     ax.grid(True, alpha=0.3)
     legend = ax.legend(fontsize=6.5, title=plot.data_note(data_label, seeds) or None,
@@ -351,9 +351,11 @@ def _ylim(notes_ylim: float, curves, window: int) -> float:
 
 
 def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str, *,
-                 notes: bool = True) -> list[str]:
+                 notes: bool = True, chance: float = regime.LN10) -> list[str]:
     """Draw the figures ``names`` (:data:`FIGURES`) of ``runs`` (label -> one
     :class:`~jaxsched.chapter.report.Record` per seed) into ``fig_dir``; returns the files.
+    ``chance``: the workload's loss of a uniform guess, the regime figure's unit (the one its
+    diagnostics use).
 
     With ``notes`` (the runs trained the notes' workload) every figure shows the notes' CIFAR-10
     curves (or finals) beside ours; without, they are left out and so is ``final_vs_notes``.
@@ -401,7 +403,7 @@ def draw_figures(names, runs, window, fig_dir: pathlib.Path, data_name: str, *,
             plot_regime(
                 stacked, fig_dir / file, window=window, final_band=(final.low, final.high),
                 notes_final=final.notes, plateau_band=plateau.high,
-                plateau_level=regime.PLATEAU_LEVEL, chance=regime.LN10, data_label=data_name,
+                plateau_level=regime.PLATEAU_LEVEL, chance=chance, data_label=data_name,
                 notes=notes,
             )
         drawn.append(file)

@@ -91,8 +91,10 @@ def reproduce(
     atomic_write_json(out / RUNS_INDEX, index)
 
     window = preset.window
+    chance = built.chance_loss or regime.LN10
     drawn = figures_lib.draw_figures(figure_names, runs, window, out / "figures",
-                                     built.data_name, notes=task == alchemist.NOTES_TASK)
+                                     built.data_name, notes=task == alchemist.NOTES_TASK,
+                                     chance=chance)
     rows = report.final_table(runs, summaries, window)
     text = report.render(
         preset=preset,
@@ -105,7 +107,7 @@ def reproduce(
         wall_seconds=time.perf_counter() - t0,
         regime_diagnostics=report.regime_diagnostics(
             runs, batch_size=built.examples_per_step, n_train=built.train_examples,
-            window=window, chance=built.chance_loss or regime.LN10,
+            window=window, chance=chance,
         ),
         drop=report.drop_gains(runs),
     )
