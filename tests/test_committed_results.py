@@ -123,6 +123,12 @@ def test_a_sweep_report_is_its_csv_and_chooses_the_constant_runs_best(where):
     assert grid[0] < chosen < grid[-1], "the chosen lr lies inside the grid"
     report = (REPO / where / "REPORT.md").read_text()
     assert f"**Chosen learning rate: {chosen:g}**" in report
+    others = sweep.unresolved(finals[sweep.SCHEDULES[0]], chosen)
+    assert result["unresolved_from_chosen"] == pytest.approx(others)
+    if others:
+        assert "**Not resolved by the seeds**: at " + ", ".join(f"{x:g}" for x in others) in report
+    else:
+        assert "run's best is resolved" in report
     assert (REPO / where / "figures" / "lr_sweep.png").read_bytes()[:8] == PNG
 
 

@@ -39,3 +39,33 @@ def test_a_committed_sweep_names_its_chosen_lr(tmp_path):
     (tmp_path / sweep.SWEEP_JSON).write_text(json.dumps({"chosen_lr": -1}))
     with pytest.raises(ValueError, match="chosen_lr"):
         sweep.read_chosen_lr(tmp_path)
+
+
+def test_the_rates_the_seeds_do_not_tell_apart_from_the_chosen_one_are_named():
+    finals = {5e-4: [0.146, 0.140, 0.150], 1e-3: [0.117, 0.124, 0.131],
+              2e-3: [0.112, 0.139, 0.128], 4e-3: [0.147, 0.180, 0.145]}
+    chosen = sweep.best_lr(finals)
+    assert chosen == 1e-3
+    # 2e-3 is within the combined spread; 5e-4 and 4e-3 end above it beyond the spread
+    assert sweep.unresolved(finals, chosen) == [2e-3]
+    # one seed: only an exact tie is left unresolved
+    assert sweep.unresolved({1e-3: [0.2], 2e-3: [0.2], 4e-3: [0.21]}, 1e-3) == [2e-3]
+    assert sweep.unresolved({1e-3: [0.2], 2e-3: [0.2001]}, 1e-3) == []
+    with pytest.raises(ValueError, match="chosen=0.003"):
+        sweep.unresolved(finals, 3e-3)
+
+
+@pytest.mark.parametrize("spread, expected", [(0.05, "**Not resolved by the seeds**: at 0.002"),
+                                              (0.001, "run's best is resolved")])
+def test_the_report_says_whether_the_seeds_resolved_the_choice(spread, expected):
+    import types
+
+    finals = {
+        "Constant LR": {1e-3: [0.10 - spread, 0.10 + spread], 2e-3: [0.11, 0.11 + 2 * spread],
+                        4e-3: [0.30, 0.31]},
+        "Linear Decay 100%": {1e-3: [0.09, 0.09], 2e-3: [0.08, 0.08], 4e-3: [0.07, 0.07]},
+    }
+    result = sweep.SweepResult("tinyvit", "quick", 100, finals, 1e-3, 4e-3, at_edge=False)
+    text = sweep.render(result, types.SimpleNamespace(notes=["Task: a test"]), seeds=2)
+    assert expected in text
+    assert result.to_json()["unresolved_from_chosen"] == result.unresolved

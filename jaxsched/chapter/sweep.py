@@ -16,6 +16,13 @@ So the rule, written down before any sweep was run:
    most :data:`MAX_EXTENSIONS` times);
 4. linear decay's own best is reported beside it, never chosen.
 
+Near its best the constant run's final loss is often flat in the learning rate, so the report
+also names the rates it did not resolve from the chosen one (:func:`unresolved`): those whose
+mean lies within the combined standard deviation of the chosen rate's (the spread rule of
+:mod:`jaxsched.stats`). Their choice is then up to the seeds: other seeds, or the same ones
+trained in groups of another size (whose floating-point sums differ, and a run at a high rate
+amplifies the difference), may pick one of them. The rule itself is unchanged.
+
 :func:`sweep` trains it through the one training path (:class:`~jaxsched.train.runner.Runner`,
 resumable) and writes ``out/REPORT.md``, ``out/sweep.csv`` (one row per run),
 ``out/sweep.json`` (the rule, the grid, both optima, the chosen learning rate) and
@@ -27,6 +34,8 @@ marked). A workload size names the sweep it took its learning rate from
 0.002
 >>> extension([1e-3, 2e-3, 4e-3], best=1e-3)
 [0.0005]
+>>> unresolved({1e-3: [0.30, 0.32], 2e-3: [0.25, 0.35], 4e-3: [0.40, 0.38]}, 1e-3)
+[0.002]
 """
 
 from __future__ import annotations
@@ -43,12 +52,12 @@ from jaxsched import _dist as dist
 from jaxsched import _validate as v
 from jaxsched._io import atomic_write_json, atomic_write_text
 from jaxsched.chapter import alchemist, report
-from jaxsched.stats import Stat
+from jaxsched.stats import Stat, below
 from jaxsched.train.runner import Runner
 from jaxsched.workloads import catalogue
 
 __all__ = ["MAX_EXTENSIONS", "SCHEDULES", "SWEEP_JSON", "SweepResult", "best_lr", "default_grid",
-           "extension", "read_chosen_lr", "render", "sweep"]
+           "extension", "read_chosen_lr", "render", "sweep", "unresolved"]
 
 SCHEDULES = (alchemist.CONSTANT, "Linear Decay 100%")
 """The runs a sweep trains at each learning rate; the first one's best is chosen."""
@@ -81,6 +90,18 @@ def best_lr(finals: Mapping[float, Sequence[float]]) -> float:
     return min(sorted(finals), key=lambda lr: sum(finals[lr]) / len(finals[lr]))
 
 
+def unresolved(finals: Mapping[float, Sequence[float]], chosen: float) -> list[float]:
+    """The learning rates of ``finals`` other than ``chosen`` whose finals ``chosen``'s are not
+    below beyond the spread (:func:`jaxsched.stats.below`), or equal to: the sweep did not
+    resolve them."""
+    if chosen not in finals:
+        raise ValueError(f"chosen must be a learning rate of finals, got chosen={chosen!r}")
+    best = Stat.of(finals[chosen])
+    stats = {lr: Stat.of(vals) for lr, vals in finals.items() if lr != chosen}
+    return [lr for lr, st in sorted(stats.items())
+            if not below(best, st) or st.mean == best.mean]
+
+
 def extension(grid: Sequence[float], best: float) -> list[float]:
     """The learning rate to add when ``best`` lies at an end of ``grid`` (a factor of 2 past
     that end), else none."""
@@ -106,12 +127,18 @@ class SweepResult:
     linear_lr: float
     at_edge: bool
 
+    @property
+    def unresolved(self) -> list[float]:
+        """The constant run's rates the seeds did not tell apart from the chosen one."""
+        return unresolved(self.finals[SCHEDULES[0]], self.chosen_lr)
+
     def to_json(self) -> dict:
         return {
             "task": self.task, "preset": self.preset, "steps": self.steps, "rule": RULE,
             "grid": sorted(self.finals[SCHEDULES[0]]),
             "chosen_lr": self.chosen_lr, "linear_decay_best_lr": self.linear_lr,
             "chosen_at_grid_edge": self.at_edge,
+            "unresolved_from_chosen": self.unresolved,
             "finals": {label: {f"{lr:g}": vals for lr, vals in sorted(by_lr.items())}
                        for label, by_lr in self.finals.items()},
         }
@@ -223,6 +250,7 @@ def render(result: SweepResult, built: catalogue.Built, seeds: int,
         + (" The constant run's best is still at the grid's end after "
            f"{MAX_EXTENSIONS} extensions." if result.at_edge else ""),
         "",
+        *_unresolved_lines(result, seeds),
         "## Final loss against learning rate",
         "",
         "The end-of-run statistic of the reproduction (`jaxsched.chapter.report.final_value`).",
@@ -239,6 +267,20 @@ def render(result: SweepResult, built: catalogue.Built, seeds: int,
         lines.append(f"| {lr:g} | {cells[0]} | {cells[1]} |")
     lines += ["", "![lr_sweep.png](figures/lr_sweep.png)", ""]
     return "\n".join(lines)
+
+
+def _unresolved_lines(result: SweepResult, seeds: int) -> list[str]:
+    others = result.unresolved
+    if not others:
+        return [f"The {SCHEDULES[0]} run's best is resolved: every other rate of the grid ends "
+                "above it " + ("by more than the combined standard deviation over seeds."
+                               if seeds > 1 else "(one seed: no spread to compare with).")]
+    names = ", ".join(f"{lr:g}" for lr in others)
+    return [f"**Not resolved by the seeds**: at {names} the {SCHEDULES[0]} run ends within the "
+            "combined standard deviation of the chosen rate's mean, so the choice between them is "
+            "up to the seeds (other seeds, or the same ones trained in groups of another size, may "
+            "pick another); a preset's `nu` and claims at the chosen rate may not hold at those.",
+            ""]
 
 
 def read_chosen_lr(directory: str | pathlib.Path) -> float:
