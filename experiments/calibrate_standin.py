@@ -17,7 +17,8 @@ It prints and writes (``--json``), per learning rate and seed: the constant run'
 diagnostics against their bands (:mod:`jaxsched.chapter.regime`), both runs' end-of-run
 statistic, and the noise share ``nu = 1 - L_step75(T) / L_const(T)`` against its band; then the
 learning rate the notes' protocol picks (the lowest mean constant ``train_loss`` over seeds) and
-whether the candidate is in every band there on every seed.
+whether the candidate is in every band there on every seed, and at every rate the seeds do not
+tell apart from it (:func:`jaxsched.chapter.sweep.unresolved`), any of which a sweep may pick.
 
     python experiments/calibrate_standin.py --size quick --lrs 1e-3 2e-3 4e-3 --seeds 0 1 2 \\
         [--width 64 --blocks 2 --heads 4 --batch 64 --steps 1000 --n-train 1536] \\
@@ -41,7 +42,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxsched.chapter import alchemist, regime, report  # noqa: E402
+from jaxsched.chapter import alchemist, regime, report, sweep  # noqa: E402
 from jaxsched.train.loop import GroupTrainer  # noqa: E402
 from jaxsched.workloads.image import SIZES  # noqa: E402
 from jaxsched.workloads.standin import Difficulty  # noqa: E402
@@ -182,10 +183,19 @@ def main() -> None:
     print(f"the constant run's best lr: {best[0]:g} (constant {best[1]:.3f})"
           + ("  AT THE GRID'S EDGE: extend the grid" if edge else "")
           + f"; in every band there: {best[2]}")
+    # the rates the seeds do not tell apart from the best: a sweep with other seeds, or the
+    # same seeds trained in groups of another size, may pick any of them
+    finals = {lr: [x["const_final"] for x in rows if x["lr"] == lr] for lr in lrs}
+    tied = sweep.unresolved(finals, best[0])
+    robust = all(not x["out"] for x in rows if x["lr"] in (best[0], *tied))
+    print(f"rates not resolved from the best: {tied or 'none'}; "
+          f"in every band on every seed at all of them: {robust}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"candidate": cfg, "wall_s": wall, "rows": rows, "best_lr": best[0],
-                       "best_at_edge": edge, "in_every_band_at_best": best[2]}, f, indent=1)
+                       "best_at_edge": edge, "in_every_band_at_best": best[2],
+                       "unresolved_from_best": tied, "in_every_band_at_unresolved": robust},
+                      f, indent=1)
 
 
 if __name__ == "__main__":
