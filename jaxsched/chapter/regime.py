@@ -161,6 +161,26 @@ seed, 22 failed ``step`` on some seed, and none was inside every band on every s
 means' second differences) moved a failing run's score from 5.0 to 4.0 only, since the
 excursions are rare large events, not a steady wander. The band was not widened.
 
+A second round (probes AE-AO) tested a rule written down before it ran: spend the quick
+preset's budget on examples per window, with a quarter-width model (2.7x cheaper per step,
+measured) trained 2.5 to 5 times longer (5,000 steps of 32, then 10,000 of 16). The wander
+appeared whenever the model saturated (1,536 to 3,584 training images, or a Zipf fall of 1.7
+or more) and not on 4,096 images with a fall of 1.6, where removing the moved labels raised
+``nu`` at the constant run's best rate from 0.30 to 0.44. One candidate (AO: 10,000 steps of
+16, 4,096 images, no moved label) was inside every band on every seed at 2e-3, its probe's best
+rate; but the committed sweep procedure on it picked 1e-3 (constant 0.124 +- 0.007 against
+0.126 +- 0.014 at 2e-3), where ``nu`` is 0.39-0.45 on every seed. The constant run's optimum is
+flat within the seeds' spread there, and the same seed and rate trained in groups of other
+sizes ended up to 15% apart at 2e-3 (identical to 3 digits at 5e-4): the seeds and the
+floating point, not the rates, decide between the two. AO was not adopted. Five more candidates
+were then held to a stricter test, written before they ran: every band on every seed at the
+probe's best rate and at every rate its seeds do not resolve from it
+(:func:`jaxsched.chapter.sweep.unresolved`). None passed: AQ (a Zipf fall of 1.7) held every
+band at its best rate, 2e-3, but ``nu`` was 0.41 on one seed at the unresolved 1e-3; the others
+saturated (a final loss below its band, or the wander) or, on 5,120 images, made fewer than 32
+passes. The quick preset keeps its first-round stand-in (``experiments/calibration``: AO_sweep,
+AQ-AU).
+
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
 fit, which the allowance does not cover, so ``step`` is the band a short run fails first; the
