@@ -104,15 +104,17 @@ def main() -> None:
         "the floating point's. At 1e-3, AO's `nu` is below its band on every seed: not "
         "accepted.",
         "",
-        "**Second round, part two (AQ - AU).** Written before AQ ran: a candidate is accepted "
+        "**Second round, part two (AQ - AX).** Written before AQ ran: a candidate is accepted "
         "only if it is in every band on every seed at its probe's best rate and at every rate "
         "the seeds do not resolve from it (`jaxsched.chapter.sweep.unresolved`; the script "
         "prints both), any of which a sweep may pick; same model and horizon as AO, the knobs "
-        "moved toward more saturation. None was accepted: AQ (Zipf 1.7) is in every band at "
-        "2e-3 but `nu` is 0.41 on one seed at the unresolved 1e-3; a steeper fall (AS, AT: "
-        "1.8, 1.75) or fewer images (AR: 3,584) saturates the model, and its final loss falls "
-        "below the band or its curve wanders (`step`); more images (AU: 5,120) leave fewer "
-        "than 32 passes. The quick preset keeps its first-round stand-in.",
+        "moved toward more saturation (AV - AX were added, under the same test, after AQ - AU). "
+        "None was accepted: AQ and AW (Zipf 1.7, 1.65) are in every band at 2e-3 but `nu` is "
+        "0.41 and 0.39 on one seed at the unresolved 1e-3; a steeper fall (AS, AT: 1.8, 1.75), "
+        "fewer images (AR: 3,584), noisier images (AV) or more sub-classes (AX: 384) saturate "
+        "the model, and its final loss falls below the band or its curve wanders (`step`); "
+        "more images (AU: 5,120) leave fewer than 32 passes. The quick preset keeps its "
+        "first-round stand-in.",
         "",
     ]
     for path in probes:

@@ -172,14 +172,16 @@ rate; but the committed sweep procedure on it picked 1e-3 (constant 0.124 +- 0.0
 0.126 +- 0.014 at 2e-3), where ``nu`` is 0.39-0.45 on every seed. The constant run's optimum is
 flat within the seeds' spread there, and the same seed and rate trained in groups of other
 sizes ended up to 15% apart at 2e-3 (identical to 3 digits at 5e-4): the seeds and the
-floating point, not the rates, decide between the two. AO was not adopted. Five more candidates
-were then held to a stricter test, written before they ran: every band on every seed at the
-probe's best rate and at every rate its seeds do not resolve from it
-(:func:`jaxsched.chapter.sweep.unresolved`). None passed: AQ (a Zipf fall of 1.7) held every
-band at its best rate, 2e-3, but ``nu`` was 0.41 on one seed at the unresolved 1e-3; the others
-saturated (a final loss below its band, or the wander) or, on 5,120 images, made fewer than 32
-passes. The quick preset keeps its first-round stand-in (``experiments/calibration``: AO_sweep,
-AQ-AU).
+floating point, not the rates, decide between the two. AO was not adopted. Eight more
+candidates were then held to a stricter test, written before they ran: every band on every seed
+at the probe's best rate and at every rate its seeds do not resolve from it
+(:func:`jaxsched.chapter.sweep.unresolved`). None passed. Two (Zipf falls of 1.65 and 1.7) held
+every band at their best rate, 2e-3, with ``nu`` 0.54-0.70, but at the unresolved 1e-3 ``nu``
+was 0.39-0.41 on one seed; the others saturated (a final loss below its band, or the wander)
+or, on 5,120 images, made fewer than 32 passes. On the two, ``nu`` rose by 0.1-0.15 per factor
+2 of the rate while the constant run's final loss moved by less than its spread between 1e-3
+and 2e-3, so which side of 0.46 it lands on is the sweep's choice between two tied rates. The
+quick preset keeps its first-round stand-in (``experiments/calibration``: AO_sweep, AQ-AX).
 
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
