@@ -216,7 +216,8 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
                    help="seeds per run (figures show mean and a ±1 std band)")
     p.add_argument("--sweep-lr", action="store_true",
                    help="instead of the chapter, run the notes' learning-rate protocol: Constant "
-                   "LR and Linear Decay 100%% over a learning-rate grid; writes OUT/REPORT.md, "
+                   "LR and Linear Decay 100%% over a learning-rate grid (and Stepwise at 75%% for "
+                   "the noise share at each lr); writes OUT/REPORT.md, "
                    "OUT/sweep.json (the chosen lr: the constant run's best), OUT/sweep.csv and "
                    "OUT/figures/lr_sweep.png")
     p.add_argument("--lrs", nargs="+", type=_positive_float, metavar="X", default=None,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jaxsched import workloads
-from jaxsched.chapter import alchemist, sweep
+from jaxsched.chapter import alchemist, regime, sweep
 from jaxsched.compare import candidates as candidates_lib
 from jaxsched.compare import presets as compare_presets
 from jaxsched.compare.experiment import Results
@@ -123,6 +123,12 @@ def test_a_sweep_report_is_its_csv_and_chooses_the_constant_runs_best(where):
     assert grid[0] < chosen < grid[-1], "the chosen lr lies inside the grid"
     report = (REPO / where / "REPORT.md").read_text()
     assert f"**Chosen learning rate: {chosen:g}**" in report
+    nus = result["noise_share"]
+    const, dropped = finals[sweep.SCHEDULES[0]], finals[sweep.SCHEDULES[2]]
+    assert {float(k) for k in nus} == set(grid)
+    for lr in grid:
+        expected = [regime.noise_share(c, d) for c, d in zip(const[lr], dropped[lr], strict=True)]
+        assert nus[f"{lr:g}"] == pytest.approx(expected, abs=1e-5)
     others = sweep.unresolved(finals[sweep.SCHEDULES[0]], chosen)
     assert result["unresolved_from_chosen"] == pytest.approx(others)
     if others:

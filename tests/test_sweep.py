@@ -64,8 +64,29 @@ def test_the_report_says_whether_the_seeds_resolved_the_choice(spread, expected)
         "Constant LR": {1e-3: [0.10 - spread, 0.10 + spread], 2e-3: [0.11, 0.11 + 2 * spread],
                         4e-3: [0.30, 0.31]},
         "Linear Decay 100%": {1e-3: [0.09, 0.09], 2e-3: [0.08, 0.08], 4e-3: [0.07, 0.07]},
+        "Stepwise at 75%": {1e-3: [0.05, 0.05], 2e-3: [0.04, 0.06], 4e-3: [0.10, 0.10]},
     }
     result = sweep.SweepResult("tinyvit", "quick", 100, finals, 1e-3, 4e-3, at_edge=False)
     text = sweep.render(result, types.SimpleNamespace(notes=["Task: a test"]), seeds=2)
     assert expected in text
+    assert "\n\n## Final loss against learning rate" in text
     assert result.to_json()["unresolved_from_chosen"] == result.unresolved
+
+
+def test_the_sweep_reports_the_noise_share_of_every_rate_seed_by_seed():
+    import types
+
+    finals = {
+        "Constant LR": {1e-3: [0.10, 0.20], 2e-3: [0.12, 0.12]},
+        "Linear Decay 100%": {1e-3: [0.09, 0.09], 2e-3: [0.08, 0.08]},
+        "Stepwise at 75%": {1e-3: [0.05, 0.05], 2e-3: [0.09, 0.03]},
+    }
+    result = sweep.SweepResult("tinyvit", "quick", 100, finals, 1e-3, 2e-3, at_edge=False)
+    assert result.noise_share[1e-3] == pytest.approx([0.5, 0.75])
+    assert result.noise_share[2e-3] == pytest.approx([0.25, 0.75])
+    assert result.to_json()["noise_share"]["0.002"] == pytest.approx([0.25, 0.75])
+    text = sweep.render(result, types.SimpleNamespace(notes=["Task: a test"]), seeds=2)
+    row = next(line for line in text.splitlines() if line.startswith("| 0.002 |"))
+    # 0.25 is below the band (0.46 - 0.91), 0.75 inside it
+    assert "0.500 ± 0.354 | 1/2 seeds |" in row
+    assert "| lr | Constant LR | Linear Decay 100% | Stepwise at 75% | nu | nu in band |" in text

@@ -252,7 +252,9 @@ def plot_lr_sweep(
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final train loss (end-of-run statistic)")
     ax.set_title(title if not data_label else f"{title}\n({data_label})", fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    # below the panel: with three schedules and two optima, a legend inside covers the curves
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+              frameon=False)
     if out is not None:
         plot.save_figure(fig, out)
     return fig

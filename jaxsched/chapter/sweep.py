@@ -16,6 +16,12 @@ So the rule, written down before any sweep was run:
    most :data:`MAX_EXTENSIONS` times);
 4. linear decay's own best is reported beside it, never chosen.
 
+Beside them the sweep trains the chapter's *Stepwise at 75%* run at every rate, and reports
+the noise share ``nu`` (:func:`jaxsched.chapter.regime.noise_share`) per rate and seed: the
+rate moves ``nu`` even where it hardly moves the constant run's loss, so the table shows where
+in the regime band each rate of the grid would put the reproduction. It does not enter the
+choice.
+
 Near its best the constant run's final loss is often flat in the learning rate, so the report
 also names the rates it did not resolve from the chosen one (:func:`unresolved`): those whose
 mean lies within the combined standard deviation of the chosen rate's (the spread rule of
@@ -25,10 +31,10 @@ amplifies the difference), may pick one of them. The rule itself is unchanged.
 
 :func:`sweep` trains it through the one training path (:class:`~jaxsched.train.runner.Runner`,
 resumable) and writes ``out/REPORT.md``, ``out/sweep.csv`` (one row per run),
-``out/sweep.json`` (the rule, the grid, both optima, the chosen learning rate) and
-``out/figures/lr_sweep.png`` (final loss against learning rate, both schedules, both optima
-marked). A workload size names the sweep it took its learning rate from
-(:attr:`jaxsched.workloads.catalogue.Size.lr_source`).
+``out/sweep.json`` (the rule, the grid, both optima, the chosen learning rate, ``nu``) and
+``out/figures/lr_sweep.png`` (final loss against learning rate, every schedule, each one's
+optimum ringed, the two optima marked). A workload size names the sweep it took its learning
+rate from (:attr:`jaxsched.workloads.catalogue.Size.lr_source`).
 
 >>> best_lr({1e-3: [0.30, 0.32], 2e-3: [0.25, 0.27], 4e-3: [0.40, 0.38]})
 0.002
@@ -51,7 +57,7 @@ from collections.abc import Callable, Mapping, Sequence
 from jaxsched import _dist as dist
 from jaxsched import _validate as v
 from jaxsched._io import atomic_write_json, atomic_write_text
-from jaxsched.chapter import alchemist, report
+from jaxsched.chapter import alchemist, regime, report
 from jaxsched.stats import Stat, below
 from jaxsched.train.runner import Runner
 from jaxsched.workloads import catalogue
@@ -59,8 +65,9 @@ from jaxsched.workloads import catalogue
 __all__ = ["MAX_EXTENSIONS", "SCHEDULES", "SWEEP_JSON", "SweepResult", "best_lr", "default_grid",
            "extension", "read_chosen_lr", "render", "sweep", "unresolved"]
 
-SCHEDULES = (alchemist.CONSTANT, "Linear Decay 100%")
-"""The runs a sweep trains at each learning rate; the first one's best is chosen."""
+SCHEDULES = (alchemist.CONSTANT, "Linear Decay 100%", regime.DROPPED)
+"""The runs a sweep trains at each learning rate: the first one's best is chosen, the second's
+is reported beside it, the third gives the noise share at each rate."""
 MAX_EXTENSIONS = 4
 """How many times the grid may grow past an end before the sweep stops with the best at it."""
 SWEEP_JSON = "sweep.json"
@@ -128,6 +135,14 @@ class SweepResult:
     at_edge: bool
 
     @property
+    def noise_share(self) -> dict[float, list[float]]:
+        """``nu`` per learning rate, one value per seed (the constant and stepwise runs of the
+        same seed)."""
+        const, dropped = self.finals[SCHEDULES[0]], self.finals[SCHEDULES[2]]
+        return {lr: [regime.noise_share(c, d) for c, d in zip(const[lr], dropped[lr], strict=True)]
+                for lr in sorted(const) if lr in dropped}
+
+    @property
     def unresolved(self) -> list[float]:
         """The constant run's rates the seeds did not tell apart from the chosen one."""
         return unresolved(self.finals[SCHEDULES[0]], self.chosen_lr)
@@ -139,6 +154,7 @@ class SweepResult:
             "chosen_lr": self.chosen_lr, "linear_decay_best_lr": self.linear_lr,
             "chosen_at_grid_edge": self.at_edge,
             "unresolved_from_chosen": self.unresolved,
+            "noise_share": {f"{lr:g}": vals for lr, vals in self.noise_share.items()},
             "finals": {label: {f"{lr:g}": vals for lr, vals in sorted(by_lr.items())}
                        for label, by_lr in self.finals.items()},
         }
@@ -226,7 +242,8 @@ def _csv(result: SweepResult) -> str:
 def render(result: SweepResult, built: catalogue.Built, seeds: int,
            wall_seconds: float | None = None) -> str:
     """The sweep's REPORT.md."""
-    const, linear = SCHEDULES
+    const, linear, dropped = SCHEDULES
+    band = regime.NOISE_SHARE_BAND
     grid = sorted(result.finals[const])
     lines = [
         f"# Learning-rate sweep: {result.task}, {result.preset} preset",
@@ -253,18 +270,26 @@ def render(result: SweepResult, built: catalogue.Built, seeds: int,
         *_unresolved_lines(result, seeds),
         "## Final loss against learning rate",
         "",
-        "The end-of-run statistic of the reproduction (`jaxsched.chapter.report.final_value`).",
+        "The end-of-run statistic of the reproduction (`jaxsched.chapter.report.final_value`). "
+        f"*nu*: the noise share 1 - L({dropped}) / L({const}) per seed, the regime rule's "
+        f"(band {band.low:.2f} - {band.high:.2f}; `jaxsched.chapter.regime`); it does not enter "
+        "the choice.",
         "",
-        f"| lr | {const} | {linear} |",
-        "|---|---|---|",
+        f"| lr | {const} | {linear} | {dropped} | nu | nu in band |",
+        "|---|---|---|---|---|---|",
     ]
+    nus = result.noise_share
     for lr in grid:
         cells = []
-        for label, best in ((const, result.chosen_lr), (linear, result.linear_lr)):
+        for label, best in ((const, result.chosen_lr), (linear, result.linear_lr),
+                            (dropped, None)):
             vals = result.finals[label].get(lr)
             text = "" if vals is None else str(Stat.of(vals))
             cells.append(f"**{text}**" if lr == best and text else text)
-        lines.append(f"| {lr:g} | {cells[0]} | {cells[1]} |")
+        nu = nus.get(lr, [])
+        held = sum(band.holds(x) for x in nu)
+        cells += [str(Stat.of(nu)) if nu else "", f"{held}/{len(nu)} seeds" if nu else ""]
+        lines.append(f"| {lr:g} | " + " | ".join(cells) + " |")
     lines += ["", "![lr_sweep.png](figures/lr_sweep.png)", ""]
     return "\n".join(lines)
 
@@ -274,7 +299,8 @@ def _unresolved_lines(result: SweepResult, seeds: int) -> list[str]:
     if not others:
         return [f"The {SCHEDULES[0]} run's best is resolved: every other rate of the grid ends "
                 "above it " + ("by more than the combined standard deviation over seeds."
-                               if seeds > 1 else "(one seed: no spread to compare with).")]
+                               if seeds > 1 else "(one seed: no spread to compare with)."),
+                ""]
     names = ", ".join(f"{lr:g}" for lr in others)
     return [f"**Not resolved by the seeds**: at {names} the {SCHEDULES[0]} run ends within the "
             "combined standard deviation of the chosen rate's mean, so the choice between them is "
