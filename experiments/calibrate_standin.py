@@ -43,6 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxsched.chapter import alchemist, regime, report, sweep  # noqa: E402
+from jaxsched.cli import _positive_float, _positive_int  # noqa: E402
 from jaxsched.train.loop import GroupTrainer  # noqa: E402
 from jaxsched.workloads.image import SIZES  # noqa: E402
 from jaxsched.workloads.standin import Difficulty  # noqa: E402
@@ -56,15 +57,15 @@ def parse() -> argparse.Namespace:
     p.add_argument("--size", default="quick", choices=tuple(SIZES),
                    help="the image size whose settings are the defaults")
     for name in ("width", "blocks", "heads", "batch", "steps", "n_train"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+        p.add_argument(f"--{name.replace('_', '-')}", type=_positive_int, default=None)
     p.add_argument("--dropout", type=float, default=None)
     for f in Difficulty._fields:
         p.add_argument(f"--{f.replace('_', '-')}", type=type(Difficulty._field_defaults[f]),
                        default=None)
     p.add_argument("--b2", type=float, default=None, help="Adam's b2 (default: the notes' 0.999)")
-    p.add_argument("--lrs", type=float, nargs="+", required=True)
+    p.add_argument("--lrs", type=_positive_float, nargs="+", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--chunk", type=int, default=250, help="steps per dispatch")
+    p.add_argument("--chunk", type=_positive_int, default=250, help="steps per dispatch")
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     return p.parse_args()
 
@@ -100,7 +101,10 @@ def stack(tree, times: int):
 
 def main() -> None:
     a = parse()
-    size, steps = candidate(a)
+    try:
+        size, steps = candidate(a)
+    except ValueError as e:  # a knob out of its range: one line, like the CLI
+        raise SystemExit(f"calibrate_standin.py: error: {e}") from None
     t0 = time.perf_counter()
     data = size.load_data("synthetic", progress=False)
     task = size.task(data)

@@ -67,7 +67,8 @@ def _row(probe: str, c: dict, rows: list[dict], lr: float) -> str:
             f"{', '.join(out) or '—'} |")
 
 
-def main() -> None:
+def render() -> str:
+    """The README's text, from the probes beside it."""
     probes = sorted(HERE.glob("*.json"), key=_order)
     lines = [
         "# Calibration probes of the stand-in",
@@ -141,8 +142,13 @@ def main() -> None:
                 row = row.replace(f"| {lr:g} |", f"| **{lr:g}** |", 1)
             lines.append(row)
         lines.append("")
-    (HERE / "README.md").write_text("\n".join(lines))
-    print(f"wrote {HERE / 'README.md'} ({len(probes)} probes)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    text = render()
+    (HERE / "README.md").write_text(text)
+    print(f"wrote {HERE / 'README.md'} ({text.count(chr(10) + '## ')} probes)")
 
 
 if __name__ == "__main__":
