@@ -188,9 +188,11 @@ same examples on still more steps, 20,000 of 8. That removed the wander: ``step`
 1.97 on every seed at every rate, and two candidates (Zipf 1.7 and 1.75 on 5,000 images) were
 in every band on every seed at 2e-3, ``nu`` 0.60-0.64. But the constant run's final loss was
 then flat within the seeds' spread from 5e-4 to 2e-3, a factor 4 of the rate, and ``nu`` at
-5e-4 was 0.35-0.48; a steeper fall that lifts it (Zipf 1.8) saturates the model again. The
-obstacle left at this size is the width of the constant run's optimum, not the shape of its
-curve.
+5e-4 was 0.34-0.48; a steeper fall that lifts it (Zipf 1.8) saturates the model again. The
+same held for the full-width model given twice the cpu preset's examples (16,000 steps of 8
+over 4,000 images): smooth, ``nu`` 0.60-0.75 from 2.5e-4 to 1e-3, but its constant run is
+best at 1.25e-4, tied with 2.5e-4, where ``nu`` is 0.33-0.41. The obstacle left at these sizes
+is the width of the constant run's optimum, not the shape of its curve.
 
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
