@@ -172,32 +172,30 @@ def main() -> None:
               f"{d['ratio_50']:5.2f} {d['ratio_75']:5.2f} {d['late_fall']:5.2f} "
               f"{d['step']:5.2f} {' '.join(out)}")
     print("\nper lr, mean over seeds:")
-    best = None
+    in_bands = {}
     for lr in lrs:
         sel = [x for x in rows if x["lr"] == lr]
-        c = float(np.mean([x["const_final"] for x in sel]))
         nus = [x["nu"] for x in sel]
-        ok = all(not x["out"] for x in sel)
-        print(f"  lr {lr:8.2g}: constant {c:.3f}  step75 "
+        in_bands[lr] = all(not x["out"] for x in sel)
+        print(f"  lr {lr:8.2g}: constant {np.mean([x['const_final'] for x in sel]):.3f}  step75 "
               f"{np.mean([x['drop_final'] for x in sel]):.3f}  nu {np.mean(nus):.3f} "
-              f"[{min(nus):.3f}, {max(nus):.3f}]  every band on every seed: {ok}")
-        if best is None or c < best[1]:
-            best = (lr, c, ok)
-    edge = best[0] in (min(lrs), max(lrs)) and len(lrs) > 1
-    print(f"the constant run's best lr: {best[0]:g} (constant {best[1]:.3f})"
-          + ("  AT THE GRID'S EDGE: extend the grid" if edge else "")
-          + f"; in every band there: {best[2]}")
-    # the rates the seeds do not tell apart from the best: a sweep with other seeds, or the
-    # same seeds trained in groups of another size, may pick any of them
+              f"[{min(nus):.3f}, {max(nus):.3f}]  every band on every seed: {in_bands[lr]}")
+    # the sweep's own rule picks the best; the rates the seeds do not tell apart from it are
+    # those a sweep with other seeds, or the same seeds grouped otherwise, may pick
     finals = {lr: [x["const_final"] for x in rows if x["lr"] == lr] for lr in lrs}
-    tied = sweep.unresolved(finals, best[0])
-    robust = all(not x["out"] for x in rows if x["lr"] in (best[0], *tied))
+    best = sweep.best_lr(finals)
+    edge = best in (min(lrs), max(lrs)) and len(lrs) > 1
+    print(f"the constant run's best lr: {best:g} (constant {np.mean(finals[best]):.3f})"
+          + ("  AT THE GRID'S EDGE: extend the grid" if edge else "")
+          + f"; in every band there: {in_bands[best]}")
+    tied = sweep.unresolved(finals, best)
+    robust = all(in_bands[lr] for lr in (best, *tied))
     print(f"rates not resolved from the best: {tied or 'none'}; "
           f"in every band on every seed at all of them: {robust}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"candidate": cfg, "wall_s": wall, "rows": rows, "best_lr": best[0],
-                       "best_at_edge": edge, "in_every_band_at_best": best[2],
+            json.dump({"candidate": cfg, "wall_s": wall, "rows": rows, "best_lr": best,
+                       "best_at_edge": edge, "in_every_band_at_best": in_bands[best],
                        "unresolved_from_best": tied, "in_every_band_at_unresolved": robust},
                       f, indent=1)
 

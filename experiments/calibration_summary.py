@@ -25,10 +25,11 @@ import re
 
 import numpy as np
 
+from jaxsched.chapter import regime
 from jaxsched.workloads.image import SIZES
 
 HERE = pathlib.Path(__file__).resolve().parent / "calibration"
-NU_BAND = (0.46, 0.91)
+NU_BAND = regime.NOISE_SHARE_BAND
 
 
 def _order(path: pathlib.Path) -> tuple[int, str]:
@@ -58,10 +59,10 @@ def _row(probe: str, c: dict, rows: list[dict], lr: float) -> str:
     curves = all("const_curve" in r for r in sel)
     const = [r["const_curve"][-1] if curves else r["const_final"] for r in sel]
     drop = [r["drop_curve"][-1] if curves else r["drop_final"] for r in sel]
-    nus = [1.0 - b / a for a, b in zip(const, drop, strict=True)]
+    nus = [regime.noise_share(a, b) for a, b in zip(const, drop, strict=True)]
     star = "" if curves else "*"
     out = sorted({k for r in sel for k in r["out"] if k != "nu"})
-    nu_out = sum(not NU_BAND[0] <= x <= NU_BAND[1] for x in nus)
+    nu_out = sum(not NU_BAND.holds(x) for x in nus)
     return (f"| {probe} | {lr:g} | {np.mean(const):.3f}{star} | "
             f"{', '.join(f'{x:.2f}' for x in nus)} | {nu_out}/{len(nus)} | "
             f"{', '.join(out) or '—'} |")
@@ -78,7 +79,7 @@ def render() -> str:
         "chapter alone (Constant LR and Stepwise at 75%), in the order they were run. "
         "*constant*: the constant run's end-of-run statistic, mean over seeds (`*`: the "
         "evaluation at the final parameters, which the first probes used); *nu*: the noise "
-        f"share per seed (band {NU_BAND[0]} - {NU_BAND[1]}); *out*: the other regime bands "
+        f"share per seed (band {NU_BAND.low} - {NU_BAND.high}); *out*: the other regime bands "
         "some seed misses. The constant run's best learning rate of each probe is in bold.",
         "",
         "The commands give the sizes that differ from today's defaults of `--size`.",

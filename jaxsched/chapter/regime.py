@@ -183,7 +183,7 @@ or, on 5,120 images, made fewer than 32 passes. On the two, ``nu`` rose by 0.1-0
 and 2e-3, so which side of 0.46 it lands on is the sweep's choice between two tied rates. The
 quick preset keeps its first-round stand-in (``experiments/calibration``: AO_sweep, AQ-AX).
 
-A third round (AY-BF, its rule and the same acceptance test written before it ran) spent the
+A third round (AY-BG, its rule and the same acceptance test written before it ran) spent the
 same examples on still more steps, 20,000 of 8. That removed the wander: ``step`` was at most
 1.97 on every seed at every rate, and two candidates (Zipf 1.7 and 1.75 on 5,000 images) were
 in every band on every seed at 2e-3, ``nu`` 0.60-0.64. But the constant run's final loss was
