@@ -47,8 +47,9 @@ def _knobs(c: dict) -> str:
     for flag, field in (("width", "features"), ("blocks", "num_blocks"), ("heads", "num_heads")):
         if model[field] != getattr(default, field):
             parts.insert(1, f"--{flag} {model[field]}")
-    if d["noise"] != 0.5:
-        parts.append(f"--noise {d['noise']:g}")
+    for flag, field, default_value in (("noise", "noise", 0.5), ("distractor", "distractor", 1.0)):
+        if d[field] != default_value:
+            parts.append(f"--{flag} {d[field]:g}")
     if c.get("b2", 0.999) != 0.999:
         parts.append(f"--b2 {c['b2']:g}")
     return " ".join(parts)
@@ -138,6 +139,24 @@ def render() -> str:
         "best at 1.25e-4 (0.110 ± 0.017; 2.5e-4 unresolved at 0.122 ± 0.009), where `nu` is "
         "0.33 - 0.41; it was not extended below, since a lower best rate only lowers `nu`. The "
         "presets keep their stand-ins.",
+        "",
+        "**Fourth round (BH - BN).** Its rule, written before BH ran: the same 160k examples "
+        "spent on steps once more, 40,000 steps of 4 (each halving of the batch had raised "
+        "`nu` at the constant run's best rate: 0.17 - 0.27 at 32, 0.39 - 0.45 at 16, 0.50 - "
+        "0.62 at 8), the quarter-width model, BC's data (Zipf 1.7, 5,000 images), Zipf down to "
+        "1.6 if the model saturates; then, each written before its probe ran, Zipf 1.75 (BJ), "
+        "a longer horizon over a larger set against BJ's saturation (BK: 48,000 steps over "
+        "6,000 images, 32 passes), the eighth-width model (width 16, 2 heads; BL, BM: Zipf "
+        "1.8, 1.9) and a heavier distractor (BN: 1.3). Acceptance unchanged. None was "
+        "accepted. At batch 4 the constant run's optimum is resolved on its high side on every "
+        "quarter-width probe (2e-3 ends 0.027 - 0.036 above the best), which leaves two tied "
+        "rates a factor 2 apart. At the higher of them BI and BN are in every band on every "
+        "seed (`nu` 0.56 - 0.62, 0.57 - 0.61); at the lower `nu` is 0.41 - 0.49 on BH, BI, BK "
+        "and BN. BJ (Zipf 1.75) has `nu` in band at both (0.48 - 0.51 and 0.60 - 0.61), but "
+        "one seed saturates at its best rate (final 0.034, `ratio_75` 1.61); BK's longer "
+        "horizon saturates more, not less (final 0.034 on two seeds at each tied rate). The "
+        "eighth-width model is limited by progress (`nu` 0.30 - 0.38 at the lower of its tied "
+        "rates, 0.30 - 0.37 at BM's best). The presets keep their stand-ins.",
         "",
     ]
     for path in probes:

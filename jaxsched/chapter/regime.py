@@ -194,6 +194,17 @@ over 4,000 images): smooth, ``nu`` 0.60-0.75 from 2.5e-4 to 1e-3, but its consta
 best at 1.25e-4, tied with 2.5e-4, where ``nu`` is 0.33-0.41. The obstacle left at these sizes
 is the width of the constant run's optimum, not the shape of its curve.
 
+A fourth round (BH-BN, each probe's rule written before it ran, the same acceptance test)
+halved the batch once more, 40,000 steps of 4 on the quarter-width model. That narrowed the
+optimum: 2e-3 ends 0.027-0.036 above the best on every such probe, leaving two tied rates a
+factor 2 apart. At the higher, two candidates (Zipf 1.6; Zipf 1.75 with a heavier distractor)
+are in every band on every seed, ``nu`` 0.56-0.62; at the lower ``nu`` is 0.41-0.49 on four
+of the five. The fifth (Zipf 1.75) has ``nu`` in band at both rates, 0.48-0.51 and 0.60-0.61,
+but one seed saturates at its best rate (final 0.034); a longer horizon over more images
+saturates it further, and an eighth-width model (width 16) is limited by progress (``nu``
+0.30-0.38 at its best rates). Across four rounds ``nu`` at the lower tied rate reaches 0.46
+only where the model is close to saturation.
+
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
 fit, which the allowance does not cover, so ``step`` is the band a short run fails first; the
