@@ -47,9 +47,11 @@ def _knobs(c: dict) -> str:
     for flag, field in (("width", "features"), ("blocks", "num_blocks"), ("heads", "num_heads")):
         if model[field] != getattr(default, field):
             parts.insert(1, f"--{flag} {model[field]}")
-    for flag, field, default_value in (("noise", "noise", 0.5), ("distractor", "distractor", 1.0)):
-        if d[field] != default_value:
-            parts.append(f"--{flag} {d[field]:g}")
+    # the other knobs only where they differ from the size's stand-in today
+    default_data = SIZES[c["size"]].difficulty
+    for field in ("shift", "distractor", "noise", "colour"):
+        if d[field] != getattr(default_data, field):
+            parts.append(f"--{field} {d[field]:g}")
     if c.get("b2", 0.999) != 0.999:
         parts.append(f"--b2 {c['b2']:g}")
     return " ".join(parts)
@@ -140,15 +142,16 @@ def render() -> str:
         "0.33 - 0.41; it was not extended below, since a lower best rate only lowers `nu`. The "
         "presets keep their stand-ins.",
         "",
-        "**Fourth round (BH - BN).** Its rule, written before BH ran: the same 160k examples "
+        "**Fourth round (BH - BP).** Its rule, written before BH ran: the same 160k examples "
         "spent on steps once more, 40,000 steps of 4 (each halving of the batch had raised "
         "`nu` at the constant run's best rate: 0.17 - 0.27 at 32, 0.39 - 0.45 at 16, 0.50 - "
         "0.62 at 8), the quarter-width model, BC's data (Zipf 1.7, 5,000 images), Zipf down to "
         "1.6 if the model saturates; then, each written before its probe ran, Zipf 1.75 (BJ), "
         "a longer horizon over a larger set against BJ's saturation (BK: 48,000 steps over "
         "6,000 images, 32 passes), the eighth-width model (width 16, 2 heads; BL, BM: Zipf "
-        "1.8, 1.9) and a heavier distractor (BN: 1.3). Acceptance unchanged. None was "
-        "accepted. At batch 4 the constant run's optimum is resolved on its high side on every "
+        "1.8, 1.9), a heavier distractor (BN: 1.3), and two between BJ and BN (BO: "
+        "Zipf 1.75, distractor 1.15; BP: Zipf 1.8, distractor 1.3). Acceptance unchanged. At "
+        "batch 4 the constant run's optimum is resolved on its high side on every "
         "quarter-width probe (2e-3 ends 0.027 - 0.036 above the best), which leaves two tied "
         "rates a factor 2 apart. At the higher of them BI and BN are in every band on every "
         "seed (`nu` 0.56 - 0.62, 0.57 - 0.61); at the lower `nu` is 0.41 - 0.49 on BH, BI, BK "
@@ -156,7 +159,13 @@ def render() -> str:
         "one seed saturates at its best rate (final 0.034, `ratio_75` 1.61); BK's longer "
         "horizon saturates more, not less (final 0.034 on two seeds at each tied rate). The "
         "eighth-width model is limited by progress (`nu` 0.30 - 0.38 at the lower of its tied "
-        "rates, 0.30 - 0.37 at BM's best). The presets keep their stand-ins.",
+        "rates, 0.30 - 0.37 at BM's best). **BO was accepted**: the constant run is best at "
+        "1e-3 (0.106; `nu` 0.60 - 0.64), 5e-4 is tied (0.111; `nu` 0.46 - 0.48), 2e-3 is "
+        "resolved above (0.141), and every band holds on every seed at both tied rates (its "
+        "narrowest margins: `nu` 0.464 against the band's 0.46, `final` 0.041 against 0.04). "
+        "BP was not (one seed's final 0.038 at its best rate, `nu` 0.44 on one seed at the "
+        "tied rate). The quick preset's stand-in is BO's, its rate the committed sweep's "
+        "(`results/quick-lr-sweep`); the cpu preset keeps its own.",
         "",
     ]
     for path in probes:

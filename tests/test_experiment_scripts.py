@@ -36,5 +36,10 @@ def test_the_committed_probe_table_is_the_one_the_committed_probes_give():
     spec.loader.exec_module(module)
     text = module.render()
     assert text == (EXPERIMENTS / "calibration" / "README.md").read_text()
-    # a probe at another width than its size's default gives the width in its command
-    assert "--size quick --width 32 --batch 16 --steps 10000" in text
+    # a probe at another width, or with another distractor, than its size's defaults of today
+    # gives them in its command (the first round's half-width model; the quick stand-in's
+    # distractor is 1.15), and one at the defaults does not
+    assert "--size quick --width 64 --batch 64 --steps 1000 " in text
+    assert "--templates 256 --distractor 1 --lrs" in text
+    bo = text[text.index("## BO:"):text.index("## BP:")]
+    assert "--width" not in bo and "--distractor" not in bo

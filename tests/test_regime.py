@@ -292,7 +292,7 @@ def test_report_has_the_regime_section_and_names_the_synthetic_knobs():
             window=10),
     )
     assert text.index("## Regime") < text.index("## Final train loss")
-    assert "Synthetic set: 1536 training images" in text and "colour=0.5" in text
+    assert "Synthetic set: 5000 training images" in text and "colour=0.5" in text
     assert "![regime.png](figures/regime.png)" in text
 
 

@@ -245,7 +245,7 @@ def preset(task: str, name: str) -> Preset:
 
     >>> p = preset("tinyvit", "quick")
     >>> p.steps, p.eval_every, p.chunk_size
-    (2000, 500, 500)
+    (40000, 2000, 500)
     """
     size = catalogue.get(task).size(name)
     points = 2 if size.steps < 100 else 4 if size.steps <= 10_000 else 20

@@ -54,9 +54,9 @@ PRESETS: dict[str, dict[str, Preset]] = {
         p.name: p for p in [
             Preset("smoke", lrs=(1e-3, 3e-3), horizons=(20, 40), eval_every=10, size="smoke",
                    description="seconds; a toy TinyViT"),
-            Preset("quick", lrs=(3e-4, 1e-3, 3e-3, 1e-2), horizons=(100, 200, 400),
-                   eval_every=50, size="quick",
-                   description="minutes on a 2-core CPU; half-width, half-depth TinyViT"),
+            Preset("quick", lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), horizons=(1250, 2500, 5000),
+                   eval_every=625, size="quick",
+                   description="minutes on a 2-core CPU; quarter-width, half-depth TinyViT"),
             Preset("cpu", lrs=(3e-4, 1e-3, 3e-3), horizons=(750, 1500, 3000), eval_every=150,
                    size="cpu", description="hours on a CPU; the notes' TinyViT"),
             Preset("full", lrs=(3e-4, 1e-3, 3e-3), horizons=(12500, 25000, 50000, 100000),

@@ -237,7 +237,7 @@ def synthetic(
     learned -- a sum over a power-law tail, hence itself a smooth power law in time. With a
     handful of equally frequent templates the same network learns in a few discrete stages,
     each one a plateau and a drop. CIFAR-10's classes are such a tail of sub-classes (poses,
-    backgrounds, breeds) and its loss curves are smooth. Measured on the quick TinyViT (width
+    backgrounds, breeds) and its loss curves are smooth. Measured on a half-width TinyViT (width
     64, 2 blocks, Adam 2e-3, batch 64, 1,000 steps, 1,536 images), 256 templates per class with
     ``zipf`` 1.3 and no shift make the constant run's curve follow the notes' on average, but
     it wanders: its 5%-window curve moves by about 10% (in log) about a smooth fit, and it
