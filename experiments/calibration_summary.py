@@ -142,7 +142,7 @@ def render() -> str:
         "0.33 - 0.41; it was not extended below, since a lower best rate only lowers `nu`. The "
         "presets keep their stand-ins.",
         "",
-        "**Fourth round (BH - BP).** Its rule, written before BH ran: the same 160k examples "
+        "**Fourth round (BH - BQ).** Its rule, written before BH ran: the same 160k examples "
         "spent on steps once more, 40,000 steps of 4 (each halving of the batch had raised "
         "`nu` at the constant run's best rate: 0.17 - 0.27 at 32, 0.39 - 0.45 at 16, 0.50 - "
         "0.62 at 8), the quarter-width model, BC's data (Zipf 1.7, 5,000 images), Zipf down to "
@@ -165,7 +165,12 @@ def render() -> str:
         "narrowest margins: `nu` 0.464 against the band's 0.46, `final` 0.041 against 0.04). "
         "BP was not (one seed's final 0.038 at its best rate, `nu` 0.44 on one seed at the "
         "tied rate). The quick preset's stand-in is BO's, its rate the committed sweep's "
-        "(`results/quick-lr-sweep`); the cpu preset keeps its own.",
+        "(`results/quick-lr-sweep`); the cpu preset keeps its own. BQ, the full-width "
+        "model with BG's data and the batch halved again (32,000 steps of 4 over 4,000 "
+        "images), is in every band on every seed from 1.25e-4 to 5e-4 (`step` at most 1.82, "
+        "`nu` 0.48 - 0.71), its constant run best at 1.25e-4 (0.110); but 6.25e-5, added by "
+        "the edge rule, is not resolved from it (0.132; seeds 0.107 - 0.154) and has `nu` "
+        "0.12 - 0.15: not accepted, a lead for the cpu preset.",
         "",
     ]
     for path in probes:

@@ -198,7 +198,7 @@ over 4,000 images): smooth, ``nu`` 0.60-0.75 from 2.5e-4 to 1e-3, but its consta
 best at 1.25e-4, tied with 2.5e-4, where ``nu`` is 0.33-0.41. The obstacle left at these sizes
 is the width of the constant run's optimum, not the shape of its curve.
 
-A fourth round (BH-BP, each probe's rule written before it ran, the same acceptance test)
+A fourth round (BH-BQ, each probe's rule written before it ran, the same acceptance test)
 halved the batch once more, 40,000 steps of 4 on the quarter-width model. That narrowed the
 optimum: 2e-3 ends 0.027-0.036 above the best on every such probe, leaving two tied rates a
 factor 2 apart. At the higher, two candidates (Zipf 1.6; Zipf 1.75 with a heavier distractor)
@@ -209,7 +209,10 @@ saturates it further, and an eighth-width model (width 16) is limited by progres
 0.30-0.38 at its best rates). Between the two, Zipf 1.75 with a distractor of 1.15 (BO) was
 accepted: best at 1e-3 (``nu`` 0.60-0.64), tied with 5e-4 (``nu`` 0.46-0.48), every band on
 every seed at both, with narrow margins (``nu`` 0.464, ``final`` 0.041). It is the quick
-preset's stand-in (:data:`jaxsched.workloads.image.STANDIN`).
+preset's stand-in (:data:`jaxsched.workloads.image.STANDIN`). The full-width model with the
+cpu preset's data at 32,000 steps of 4 over 4,000 images is in every band on every seed from
+1.25e-4 to 5e-4 (``nu`` 0.48-0.71), best at 1.25e-4; but 6.25e-5 is not resolved from it by the
+seeds' spread, and its ``nu`` is 0.12-0.15: not accepted (probe BQ).
 
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
