@@ -25,7 +25,7 @@ import re
 
 import numpy as np
 
-from jaxsched.chapter import regime
+from jaxsched.chapter import regime, sweep
 from jaxsched.workloads.image import SIZES
 
 HERE = pathlib.Path(__file__).resolve().parent / "calibration"
@@ -57,11 +57,19 @@ def _knobs(c: dict) -> str:
     return " ".join(parts)
 
 
-def _row(probe: str, c: dict, rows: list[dict], lr: float) -> str:
+def _ends(rows: list[dict], lr: float) -> tuple[list[float], list[float], bool]:
+    """Both calibrating runs' end-of-run values at ``lr``, one per seed, and whether they are
+    the curves' (the later probes) rather than the final evaluation's (the first ones)."""
     sel = [r for r in rows if r["lr"] == lr]
     curves = all("const_curve" in r for r in sel)
     const = [r["const_curve"][-1] if curves else r["const_final"] for r in sel]
     drop = [r["drop_curve"][-1] if curves else r["drop_final"] for r in sel]
+    return const, drop, curves
+
+
+def _row(probe: str, rows: list[dict], lr: float) -> str:
+    sel = [r for r in rows if r["lr"] == lr]
+    const, drop, curves = _ends(rows, lr)
     nus = [regime.noise_share(a, b) for a, b in zip(const, drop, strict=True)]
     star = "" if curves else "*"
     out = sorted({k for r in sel for k in r["out"] if k != "nu"})
@@ -178,13 +186,7 @@ def render() -> str:
         c, rows = data["candidate"], data["rows"]
         probe = re.match(r"[A-Z]+", path.stem).group(0)
         lrs = sorted({r["lr"] for r in rows})
-
-        def score(lr: float, rows: list[dict] = rows) -> float:
-            sel = [r for r in rows if r["lr"] == lr]
-            return float(np.mean([r["const_curve"][-1] if "const_curve" in r
-                                  else r["const_final"] for r in sel]))
-
-        best = min(lrs, key=score)
+        best = sweep.best_lr({lr: _ends(rows, lr)[0] for lr in lrs})
         lines += [f"## {probe}: `{path.name}`", "",
                   f"`python experiments/calibrate_standin.py {_knobs(c)} --lrs "
                   f"{' '.join(f'{x:g}' for x in lrs)} --seeds "
@@ -192,7 +194,7 @@ def render() -> str:
                   "| probe | lr | constant | nu per seed | nu out of band | other bands out |",
                   "|---|---|---|---|---|---|"]
         for lr in lrs:
-            row = _row(probe, c, rows, lr)
+            row = _row(probe, rows, lr)
             if lr == best:
                 row = row.replace(f"| {lr:g} |", f"| **{lr:g}** |", 1)
             lines.append(row)
