@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from jaxsched import optim
-from jaxsched.train.loop import GroupTrainer, TrainState
+from jaxsched.train.loop import GroupTrainer, TaskPrograms, TrainState
 from jaxsched.train.task import Task
 from jaxsched.workloads.image import cross_entropy, image_classification_task
 from jaxsched.workloads.tinyvit import TinyViT
@@ -233,6 +233,37 @@ def test_evaluate_uses_eval_params(polyak):
     logits = MODEL.apply({"params": avg}, jnp.asarray(TEST_X) / 255.0, deterministic=True)
     metrics = trainer.evaluate(state)
     np.testing.assert_allclose(metrics["loss"][0], cross_entropy(logits, TEST_Y), rtol=1e-5)
+
+
+def test_trainers_sharing_task_programs_compile_init_and_metrics_once():
+    programs = TaskPrograms(TASK, compiler_options=FAST)
+    adam = GroupTrainer(TASK, make_adam, compiler_options=FAST, programs=programs)
+    polyak = GroupTrainer(TASK, make_polyak, compiler_options=FAST, programs=programs)
+    own = GroupTrainer(TASK, make_adam, compiler_options=FAST)  # its own programs
+    evaluated = []
+    for t, b1 in [(adam, (0.9, 0.9, 0.8)), (polyak, (0.9,)), (adam, (0.9, 0.8)), (own, (0.9,))]:
+        h = hp(*b1)
+        state, _ = t.train(t.init(np.arange(len(b1)), h), tables(*(1e-2,) * len(b1)), h, 3)
+        shared = t.evaluate(state)
+        # the same numbers as the group's own vmapped program, to float32 rounding
+        vmapped = t._eval(state)
+        for name in ("loss", "accuracy"):
+            assert shared[name].shape == (len(b1),)
+            np.testing.assert_allclose(shared[name], vmapped[name], rtol=2e-6)
+        evaluated.append(state)
+    # three groups of two optimizers and three sizes: one compile each of init and metrics
+    assert programs.fresh._cache_size() == 1 and programs.metrics._cache_size() == 1
+    # the parameters are, bit for bit, those of one vmapped program over the group's seeds
+    seeds = np.array([0, 7, 3])
+    vmapped = jax.jit(jax.vmap(lambda s: programs.task.init(jax.random.split(
+        jax.random.key(s, impl="threefry2x32"))[1])), compiler_options=FAST)(seeds)
+    for a, b in zip(jax.tree.leaves(adam.init(seeds, hp(0.9, 0.9, 0.9)).params),
+                    jax.tree.leaves(vmapped), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="programs"):
+        GroupTrainer(TASK, make_adam, programs=TaskPrograms(Task(
+            init=lambda k: jnp.ones(3), loss=lambda p, b, k: jnp.sum(p),
+            sample=lambda k: jnp.ones(3))))
 
 
 def test_a_task_without_evaluate_reports_the_loss_on_a_fixed_batch():

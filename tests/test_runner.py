@@ -51,7 +51,11 @@ def test_group_equals_alone_and_finished_runs_are_skipped(dataset, tmp_path):
     ]
     own_evals = [[10, 20, 30], [10, 20, 25], [15, 30]]
     grouped = _runner(dataset, tmp_path / "g", chunk_size=10).run(cfgs)
-    alone = _runner(dataset, tmp_path / "a", group=False, chunk_size=7).run(cfgs)
+    runner = _runner(dataset, tmp_path / "a", group=False, chunk_size=7)
+    alone = runner.run(cfgs)
+    # the runs' groups (shrinking cohorts, one run at a time) share one compile of the task's
+    # initialisation and metrics
+    assert runner._programs.fresh._cache_size() == runner._programs.metrics._cache_size() == 1
     for g, a, steps in zip(grouped, alone, own_evals, strict=True):
         assert g.status == a.status == "finished"
         lg, la = g.run_dir.load_losses(), a.run_dir.load_losses()
@@ -261,6 +265,43 @@ def test_a_group_interrupted_mid_run_resumes_exactly(dataset, tmp_path, monkeypa
         pa, pb = ckpt.load_pytree(a.run_dir.params_dir), ckpt.load_pytree(b.run_dir.params_dir)
         for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_checkpoint_seconds_skips_periodic_checkpoints_closer_than_it(dataset, tmp_path,
+                                                                      monkeypatch):
+    import types
+
+    from jaxsched.train import runner as runner_mod
+    from jaxsched.train.loop import GroupTrainer
+
+    clock = [0.0]  # the runner's wall clock: 25 s per dispatched chunk of 5 steps
+    real_train = GroupTrainer.train
+
+    def slow_train(self, *args):
+        clock[0] += 25.0
+        return real_train(self, *args)
+
+    saved = []
+    real_save = ckpt.Checkpointer.save
+
+    def spy(self, step, state):
+        saved.append(step)
+        return real_save(self, step, state)
+
+    monkeypatch.setattr(GroupTrainer, "train", slow_train)
+    monkeypatch.setattr(ckpt.Checkpointer, "save", spy)
+    monkeypatch.setattr(runner_mod, "time", types.SimpleNamespace(
+        monotonic=lambda: clock[0], perf_counter=time.perf_counter))
+    cfg = _cfg(steps=40)
+    for seconds, marks in [(None, [10, 20, 30]), (0.0, [10, 20, 30]), (60.0, [20]),
+                           (1e9, [])]:
+        saved.clear()
+        (res,) = _runner(dataset, tmp_path / f"s{seconds}", chunk_size=5, checkpoint_every=10,
+                         checkpoint_seconds=seconds).run([cfg])
+        # at 50 s the mark of step 10 is too soon; 20 is at 100 s; 30 only 50 s after it
+        assert (res.status, saved) == ("finished", marks), seconds
+    with pytest.raises(ValueError, match=r"checkpoint_seconds.*-1"):
+        _runner(dataset, tmp_path / "bad", checkpoint_every=10, checkpoint_seconds=-1)
 
 
 def test_one_checkpoint_manager_per_run_holding_the_named_state(dataset, tmp_path,

@@ -21,6 +21,10 @@ from jaxsched.workloads import catalogue
 
 NOTES_STEPS = 100_000
 NOTES_WINDOW = 1000
+CHECKPOINT_SECONDS = 60.0
+"""A preset's runs checkpoint at their evaluation marks, at most once a minute of wall time: a
+kill loses about a minute of training, and a five-minute preset does not spend a tenth of its
+time writing checkpoints."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +234,18 @@ class Preset:
         than halving each step.
         """
         return 1.0 - min((1.0 - decay) * self.scale, 0.5)
+
+    def runner_options(self) -> dict[str, Any]:
+        """How the preset's runs are trained: :class:`~jaxsched.train.runner.Runner`'s
+        dispatch size, checkpoint marks (every evaluation, :data:`CHECKPOINT_SECONDS` apart at
+        the least) and smoothing window.
+
+        >>> preset("tinyvit", "quick").runner_options()["checkpoint_every"]
+        2000
+        """
+        return {"chunk_size": self.chunk_size,
+                "checkpoint_every": max(self.chunk_size, self.eval_every),
+                "checkpoint_seconds": CHECKPOINT_SECONDS, "smoothing": self.window}
 
 
 NOTES_TASK = "tinyvit"

@@ -66,10 +66,8 @@ def reproduce(
     log(f"data: {built.data_name} ({built.train_examples} training examples)")
     by_label = alchemist.all_runs(preset, seeds=seeds)
     runner = Runner(
-        built.task, out, identity=built.identity, group=group,
-        chunk_size=preset.chunk_size,
-        checkpoint_every=max(preset.chunk_size, preset.eval_every),
-        smoothing=preset.window, progress=progress, log=log, tensorboard=tensorboard,
+        built.task, out, identity=built.identity, group=group, progress=progress, log=log,
+        tensorboard=tensorboard, **preset.runner_options(),
     )
     results = runner.run([c for cs in by_label.values() for c in cs])
     by_id = {r.run_dir.run_id: r for r in results}

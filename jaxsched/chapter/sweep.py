@@ -189,10 +189,8 @@ def sweep(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     built = catalogue.build(task, preset.name, data=data, progress=progress, **options)
-    runner = Runner(built.task, out, identity=built.identity, group=group,
-                    chunk_size=preset.chunk_size,
-                    checkpoint_every=max(preset.chunk_size, preset.eval_every),
-                    smoothing=preset.window, progress=progress, log=log)
+    runner = Runner(built.task, out, identity=built.identity, group=group, progress=progress,
+                    log=log, **preset.runner_options())
     finals: dict[str, dict[float, list[float]]] = {label: {} for label in SCHEDULES}
     todo = list(grid)
     for _ in range(MAX_EXTENSIONS + 1):

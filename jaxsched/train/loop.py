@@ -59,7 +59,7 @@ from jaxsched import _validate as v
 from jaxsched.optim import eval_params
 from jaxsched.train.task import Task
 
-__all__ = ["EVAL_LOSS_TIMINGS", "GroupTrainer", "MakeOptimizer", "TrainState"]
+__all__ = ["EVAL_LOSS_TIMINGS", "GroupTrainer", "MakeOptimizer", "TaskPrograms", "TrainState"]
 
 MakeOptimizer = Callable[
     [Callable[[jax.Array], jax.Array], Mapping[str, jax.Array]], optax.GradientTransformation
@@ -119,6 +119,59 @@ def _over_runs(fn: Callable, num_runs: int, in_axes=0) -> Callable:
     return one
 
 
+def _fresh_one(task: Task, seed) -> tuple[jax.Array, Any]:
+    """One run's key data and initial parameters, as the notes seed them."""
+    key, param_key = jax.random.split(jax.random.key(seed, impl=_KEY_IMPL))
+    return jax.random.key_data(key), task.init(param_key)
+
+
+def _stack_runs(trees: list) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _on_one_device(tree: Any) -> bool:
+    sharding = getattr(jax.tree.leaves(tree)[0], "sharding", None)
+    return sharding is None or len(sharding.device_set) == 1
+
+
+class TaskPrograms:
+    """A task's programs that no optimizer enters, compiled once for every group sharing them.
+
+    A run's fresh parameters and its metrics depend on the task alone, yet a group's programs
+    are compiled per optimizer and per number of runs. Every :class:`GroupTrainer` given the
+    same ``TaskPrograms`` (the runner gives one to all its groups) initialises each run's
+    parameters and evaluates each run's ``eval_params`` with these two programs of a single
+    run, compiled once: on XLA:CPU each compile of a TinyViT's metrics or initialisation takes
+    seconds, several times per reproduction otherwise. The parameters are bitwise those of a
+    group's own vmapped initialisation.
+
+    Args:
+      task: the task of every trainer that uses them.
+      compiler_options: XLA options (``jax.jit``'s ``compiler_options``).
+    """
+
+    def __init__(self, task: Task, *, compiler_options: Mapping[str, Any] | None = None):
+        if not isinstance(task, Task):
+            raise ValueError(f"task must be a jaxsched Task, got task={task!r}")
+        self.task = task
+        jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
+        self.fresh = jit(functools.partial(_fresh_one, task))
+        """``seed -> (key data, params)`` of one run."""
+        self.metrics = jit(task.metrics)
+        """``params -> {name: scalar}`` of one run (:meth:`Task.metrics`)."""
+
+    def fresh_runs(self, seeds: np.ndarray) -> tuple[jax.Array, Any]:
+        """Key data ``[R, 2]`` and parameters (leading axis ``R``) of runs with these seeds."""
+        pairs = [self.fresh(np.int32(s)) for s in seeds]
+        return jnp.stack([k for k, _ in pairs]), _stack_runs([p for _, p in pairs])
+
+    def metrics_runs(self, params: Any, num_runs: int) -> dict[str, jax.Array]:
+        """``{name: f32[R]}``: the metrics of each run of parameters stacked on axis 0."""
+        each = [self.metrics(jax.tree.map(lambda a, i=i: a[i], params))
+                for i in range(num_runs)]
+        return {name: jnp.stack([m[name] for m in each]) for name in each[0]}
+
+
 class GroupTrainer:
     """Trains a group of runs that share a task and an optimizer structure.
 
@@ -143,6 +196,10 @@ class GroupTrainer:
         leaves placement to XLA.
       compiler_options: XLA options for the trainer's programs (``jax.jit``'s
         ``compiler_options``), e.g. cheaper compiles for short tests.
+      programs: the task's programs of one run (:class:`TaskPrograms`), to share with other
+        trainers of the same task; by default the trainer's own. They initialise the
+        parameters, and evaluate when the state is on one device (a state split over devices
+        is evaluated by one vmapped program of the group).
     """
 
     def __init__(
@@ -156,6 +213,7 @@ class GroupTrainer:
         unroll: int = 1,
         batch_sharding: jax.sharding.Sharding | None = None,
         compiler_options: Mapping[str, Any] | None = None,
+        programs: TaskPrograms | None = None,
     ):
         if not isinstance(task, Task):
             raise ValueError(f"task must be a jaxsched Task, got task={task!r}")
@@ -177,8 +235,15 @@ class GroupTrainer:
         self.batch_sharding = batch_sharding
         jit = functools.partial(jax.jit, compiler_options=dict(compiler_options or {}))
         self._run = jit(self._run_impl, donate_argnums=(0,))
-        self._init = jit(self._init_impl)
+        if programs is None:
+            programs = TaskPrograms(task, compiler_options=compiler_options)
+        elif not isinstance(programs, TaskPrograms) or programs.task is not task:
+            raise ValueError(f"programs must be the TaskPrograms of this trainer's task, got "
+                             f"programs={programs!r}")
+        self.programs = programs
+        self._opt_init = jit(self._opt_init_impl)
         self._eval = jit(self._eval_impl)
+        self._eval_params = jit(self._eval_params_impl)
 
     # -- one run, unbatched -------------------------------------------------------------------
     def _optimizer(self, table: jax.Array, hparams: Mapping[str, jax.Array]):
@@ -189,11 +254,8 @@ class GroupTrainer:
 
         return self.make_optimizer(lr_schedule, hparams)
 
-    def _init_one(self, seed, hparams, table) -> TrainState:
-        key, param_key = jax.random.split(jax.random.key(seed, impl=_KEY_IMPL))
-        params = self.task.init(param_key)
-        opt_state = self._optimizer(table, hparams).init(params)
-        return TrainState(jnp.int32(0), params, opt_state, jax.random.key_data(key))
+    def _opt_init_one(self, params, hparams, table):
+        return self._optimizer(table, hparams).init(params)
 
     def _step(self, state: TrainState, table, hparams) -> tuple[TrainState, jax.Array]:
         opt = self._optimizer(table, hparams)
@@ -215,8 +277,8 @@ class GroupTrainer:
         return TrainState(state.step + 1, params, opt_state, state.key), loss
 
     # -- compiled programs --------------------------------------------------------------------
-    def _init_impl(self, seeds, hparams, tables):
-        return _over_runs(self._init_one, seeds.shape[0])(seeds, hparams, tables)
+    def _opt_init_impl(self, params, hparams, tables):
+        return _over_runs(self._opt_init_one, tables.shape[0])(params, hparams, tables)
 
     def _run_impl(self, state: TrainState, tables, hparams, n):
         num_runs = _num_runs(state)
@@ -245,6 +307,12 @@ class GroupTrainer:
     def _eval_impl(self, state):
         def one(s):
             return self.task.metrics(eval_params(s.opt_state, s.params))
+
+        return _over_runs(one, _num_runs(state))(state)
+
+    def _eval_params_impl(self, state):
+        def one(s):
+            return eval_params(s.opt_state, s.params)
 
         return _over_runs(one, _num_runs(state))(state)
 
@@ -288,7 +356,9 @@ class GroupTrainer:
         num_runs = seeds.shape[0]
         hp = self._check_hparams(hparams, num_runs)
         tables = jnp.zeros((num_runs, 1), jnp.float32)
-        return self._init(jnp.asarray(seeds, jnp.int32), hp, tables)
+        keys, params = self.programs.fresh_runs(seeds)
+        opt_state = self._opt_init(params, hp, tables)
+        return TrainState(jnp.zeros((num_runs,), jnp.int32), params, opt_state, keys)
 
     def train(
         self, state: TrainState, lr_tables: Any, hparams: Mapping[str, Any], num_steps: int
@@ -335,6 +405,10 @@ class GroupTrainer:
     def evaluate(self, state: TrainState) -> dict[str, jax.Array]:
         """The task's metrics (:meth:`Task.metrics`) of every run at its ``eval_params``.
 
-        Returns ``{name: f32[R]}``, at least ``"loss"``. One compiled program per group shape.
+        Returns ``{name: f32[R]}``, at least ``"loss"``. On one device each run is evaluated by
+        the task's one-run program (:class:`TaskPrograms`), compiled once for every group; a
+        state split over devices by one vmapped program per group shape.
         """
+        if _on_one_device(state.step):
+            return self.programs.metrics_runs(self._eval_params(state), _num_runs(state))
         return self._eval(state)

@@ -57,7 +57,7 @@ from jaxsched.smoothing import smoothed_at, smoothing_window
 from jaxsched.train import checkpoint as ckpt
 from jaxsched.train import metrics, sharding
 from jaxsched.train.fingerprint import optimizer_fingerprint, task_fingerprint
-from jaxsched.train.loop import GroupTrainer, TrainState
+from jaxsched.train.loop import GroupTrainer, TaskPrograms, TrainState
 from jaxsched.train.results import RunDir, config_key, list_runs
 from jaxsched.train.task import Task
 
@@ -271,6 +271,11 @@ class Runner:
       group: train runs of one structure in one vmapped program (``False``: one at a time).
       chunk_size: most steps per dispatch.
       checkpoint_every: checkpoint period in steps (``None``: no periodic checkpoints).
+      checkpoint_seconds: with ``checkpoint_every``, skip a periodic checkpoint when the
+        cohort's last one (or its start) is less than this many seconds of wall time ago, so
+        short runs do not spend their time writing checkpoints while a kill still loses at most
+        about this much training (``None``: every period). A finished run's parameters and
+        branch points are always written.
       smoothing: window of ``final_loss_smoothed`` (default: 1% of each run's horizon).
       progress: show a progress bar.
       log: where messages go (default: the ``jaxsched.train.runner`` logger, a child of
@@ -294,6 +299,7 @@ class Runner:
         group: bool = True,
         chunk_size: int = 500,
         checkpoint_every: int | None = None,
+        checkpoint_seconds: float | None = None,
         smoothing: int | None = None,
         progress: bool = True,
         log: Callable[[str], None] | None = None,
@@ -306,6 +312,8 @@ class Runner:
         v.check_int("chunk_size", chunk_size, minimum=1)
         if checkpoint_every is not None:
             v.check_int("checkpoint_every", checkpoint_every, minimum=1)
+        if checkpoint_seconds is not None:
+            v.check_nonnegative("checkpoint_seconds", checkpoint_seconds)
         if smoothing is not None:
             v.check_int("smoothing", smoothing, minimum=1)
         if tensorboard is not None:
@@ -322,6 +330,7 @@ class Runner:
         self.group = group
         self.chunk_size = chunk_size
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
         self.smoothing = smoothing
         self.progress = progress
         self.log = log
@@ -330,6 +339,7 @@ class Runner:
         self.shard = shard
         self.tensorboard = None if tensorboard is None else pathlib.Path(tensorboard)
         self._trainers: dict[tuple, GroupTrainer] = {}
+        self._programs = TaskPrograms(task)  # one compile of init and metrics for all groups
         self._configs: dict[str, TrainingRun] = {}
         self._fingerprints: dict[str, str] = {}
         self._compiled: set[tuple] = set()
@@ -495,6 +505,7 @@ class Runner:
                 self.task, cfg0.make_optimizer, record_eval_loss=cfg0.record_eval_loss,
                 chunk_size=self.chunk_size,
                 batch_sharding=sharding.batch_sharding(mesh) if mesh and axis == "data" else None,
+                programs=self._programs,
             )
         return self._trainers[key], _Placement(mesh, axis)
 
@@ -671,6 +682,7 @@ class Runner:
         self, trainer, placement: _Placement, runs: list[_Run], state, bar
     ) -> list[RunResult]:
         results: list[RunResult] = []
+        last_checkpoint = time.monotonic()
         while runs:
             step = runs[0].step
             hparams = self._hparams(runs)
@@ -719,12 +731,16 @@ class Runner:
                 keep = [i for i in range(len(runs)) if i not in bad]
                 done = [i for i in keep if runs[i].end == step]
                 ckpt_now = (self.checkpoint_every is not None
-                            and step % self.checkpoint_every == 0)
+                            and step % self.checkpoint_every == 0
+                            and (self.checkpoint_seconds is None
+                                 or time.monotonic() - last_checkpoint
+                                 >= self.checkpoint_seconds))
                 # One transfer of the whole group when runs are saved, then NumPy slices.
                 host = dist.to_host(state) if done or (ckpt_now and keep) else None
                 if ckpt_now:
                     self._checkpoint([runs[i] for i in keep if i not in done],
                                      host, [i for i in keep if i not in done])
+                    last_checkpoint = time.monotonic()
                 snap = [i for i in keep if step in runs[i].cfg.branch_steps]
                 if snap:
                     host = dist.to_host(state) if host is None else host
