@@ -180,6 +180,21 @@ def render() -> str:
         "the edge rule, is not resolved from it (0.132; seeds 0.107 - 0.154) and has `nu` "
         "0.12 - 0.15: not accepted, a lead for the cpu preset.",
         "",
+        "**Fifth round (BR - BS), the cpu preset.** Its rule, written before BR ran: BQ's low "
+        "rates must fall behind, so one variable, the quick stand-in's Zipf exponent 1.75 "
+        "(BR; at batch 8 a steeper Zipf had raised the quarter-width model's best rate); "
+        "then one more probe chosen by BR's failure, a distractor of 1.15 if a seed "
+        "saturates (BS), Zipf 2.0 otherwise. Acceptance unchanged. On the full-width model "
+        "Zipf 1.75 made the task easier, not harder: BR's constant run is best at 1.25e-4 "
+        "(0.081 against BQ's 0.110 at the same rate), resolved from 6.25e-5 (0.098) and "
+        "2.5e-4 (0.117), with `nu` 0.51 - 0.59 there; but one seed saturates at it (final "
+        "0.032). BS (distractor 1.15) is best at 1.25e-4 too (0.083), resolved from both "
+        "neighbours (0.102, 0.119), `nu` 0.51 - 0.64 there, and again one seed's final is "
+        "below the band (0.038); at 2.5e-4 it is in every band on every seed (`nu` 0.71 - "
+        "0.72). Neither was accepted, and the cpu preset is unchanged. Both rounds at this "
+        "size resolved the optimum on both sides (BQ's tie at 6.25e-5 is gone at Zipf 1.75): "
+        "what is left is the saturation of one seed in three at the best rate.",
+        "",
     ]
     for path in probes:
         data = json.loads(path.read_text())
