@@ -195,7 +195,7 @@ BUILTIN: tuple[Workload, ...] = (
             Size("smoke", steps=40, lr=1e-3,
                  description="seconds; a toy TinyViT for the tests (outside the regime)"),
             Size("quick", steps=40_000, lr=1e-3, lr_source="results/quick-lr-sweep",
-                 description="about 5 minutes on a 2-core CPU; quarter-width, half-depth "
+                 description="about 4 minutes on a 2-core CPU; quarter-width, half-depth "
                  "TinyViT, 40,000 steps of 4"),
             Size("cpu", steps=2000, lr=5e-4, lr_source="results/cpu-lr-sweep",
                  description="about 20 minutes on a 2-core CPU; the notes' TinyViT at batch 32"),
