@@ -195,6 +195,14 @@ def render() -> str:
         "size resolved the optimum on both sides (BQ's tie at 6.25e-5 is gone at Zipf 1.75): "
         "what is left is the saturation of one seed in three at the best rate.",
         "",
+        "**Sixth round (BT), the cpu preset.** Its rule, written before BT ran: on the "
+        "quarter-width model a heavier distractor ended saturation (BN, 1.3), so one "
+        "variable, BS with a distractor of 1.3; acceptance unchanged. **BT was accepted**: "
+        "the constant run is best at 1.25e-4 (0.092), resolved from 6.25e-5 (0.109) and "
+        "2.5e-4 (0.126), and every band holds on every seed there (`nu` 0.58 - 0.66, `final` "
+        "0.046 - 0.058). It is the lead for the cpu preset: adopting it takes the preset's "
+        "sweep and three-seed reproduction, hours each at this size on a 2-core CPU.",
+        "",
     ]
     for path in probes:
         data = json.loads(path.read_text())

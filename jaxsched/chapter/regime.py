@@ -216,7 +216,8 @@ seeds' spread, and its ``nu`` is 0.12-0.15: not accepted (probe BQ). A fifth rou
 size (BR, BS) took the quick stand-in's Zipf exponent, 1.75, which made the task easier for
 the full-width model: the optimum is resolved on both sides (best 1.25e-4, ``nu`` 0.51-0.64
 there), but one seed in three saturates at it (final 0.032; with a distractor of 1.15,
-0.038): not accepted.
+0.038): not accepted. With a distractor of 1.3 (BT) it was accepted: best 1.25e-4, resolved
+on both sides, every band on every seed there (``nu`` 0.58-0.66, ``final`` 0.046-0.058).
 
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth
