@@ -125,6 +125,10 @@ def _fresh_one(task: Task, seed) -> tuple[jax.Array, Any]:
     return jax.random.key_data(key), task.init(param_key)
 
 
+def _eval_params_one(state: TrainState) -> Any:
+    return eval_params(state.opt_state, state.params)
+
+
 def _stack_runs(trees: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
@@ -305,16 +309,10 @@ class GroupTrainer:
         return carry
 
     def _eval_impl(self, state):
-        def one(s):
-            return self.task.metrics(eval_params(s.opt_state, s.params))
-
-        return _over_runs(one, _num_runs(state))(state)
+        return _over_runs(lambda s: self.task.metrics(_eval_params_one(s)), _num_runs(state))(state)
 
     def _eval_params_impl(self, state):
-        def one(s):
-            return eval_params(s.opt_state, s.params)
-
-        return _over_runs(one, _num_runs(state))(state)
+        return _over_runs(_eval_params_one, _num_runs(state))(state)
 
     # -- checks -------------------------------------------------------------------------------
     @staticmethod
