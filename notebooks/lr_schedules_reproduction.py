@@ -33,7 +33,7 @@
 #
 # **Scale.** `PRESET` chooses the size. `"smoke"` (the default, what the tests run) is a toy
 # model for 40 steps: it checks that everything runs, and its numbers mean nothing. `"quick"`
-# takes about 4 minutes on a 2-core CPU, `"cpu"` about 20, `"full"` is the notes' 100k steps
+# takes about 4 minutes on a 2-core CPU, `"cpu"` a few hours, `"full"` is the notes' 100k steps
 # and wants a GPU or TPU (JAX uses whatever accelerator it finds; nothing in this notebook
 # changes). Shorter presets keep the notes' proportions: decay lengths, the EMA averaging window
 # and the loss-smoothing window are all fractions of the horizon.
@@ -43,7 +43,7 @@
 # which data they used; losses on synthetic data are only comparable with each other.
 
 # %%
-PRESET = "smoke"  # "quick" (about 4 minutes on a CPU), "cpu" (about 20), "full" (the notes' 100k)
+PRESET = "smoke"  # "quick" (about 4 minutes on a CPU), "cpu" (hours), "full" (the notes' 100k)
 OUT_DIR = None  # a directory to keep the runs in (and resume from); None: a temporary one
 
 # %%

@@ -125,7 +125,9 @@ Adam lr 1e-3 b1 0.9 b2 0.999 eps 1e-6, batch 128, 100k steps, 50k images) onto a
   examples raised it further each time (10,000 of 16, 20,000 of 8, 40,000 of 4 on the
   quarter-width model) and removed the wander that fails ``step``; the quick preset trains
   40,000 steps of 4 (160k examples, 32 passes over 5,000 images), the most a 5-minute budget
-  allows (this clause was amended again after the fourth round of probes).
+  allows, and the cpu preset the notes' full-width model for 32,000 steps of 4 (128k examples,
+  32 passes over 4,000 images), hours on a 2-core CPU (this clause was amended again after the
+  fourth and the sixth round of probes).
 * *Learning rate*: the notes' protocol, not a transfer rule: the notes found their 1e-3 "by
   doing a sweep", so each preset's rate is its own sweep's, the constant run's best
   (:mod:`jaxsched.chapter.sweep`; the committed sweeps are ``results/<preset>-lr-sweep``).
@@ -217,7 +219,8 @@ size (BR, BS) took the quick stand-in's Zipf exponent, 1.75, which made the task
 the full-width model: the optimum is resolved on both sides (best 1.25e-4, ``nu`` 0.51-0.64
 there), but one seed in three saturates at it (final 0.032; with a distractor of 1.15,
 0.038): not accepted. With a distractor of 1.3 (BT) it was accepted: best 1.25e-4, resolved
-on both sides, every band on every seed there (``nu`` 0.58-0.66, ``final`` 0.046-0.058).
+on both sides, every band on every seed there (``nu`` 0.58-0.66, ``final`` 0.046-0.058). It is
+the cpu preset's stand-in (:data:`jaxsched.workloads.image.STANDIN_CPU`).
 
 The ``step`` test's noise allowance treats steps as independent. A constant run's per-step
 losses are not: at 1,000 steps its 5%-window curve wanders by 5-10% (in log) about a smooth

@@ -57,8 +57,10 @@ PRESETS: dict[str, dict[str, Preset]] = {
             Preset("quick", lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), horizons=(1250, 2500, 5000),
                    eval_every=625, size="quick",
                    description="minutes on a 2-core CPU; quarter-width, half-depth TinyViT"),
-            Preset("cpu", lrs=(3e-4, 1e-3, 3e-3), horizons=(750, 1500, 3000), eval_every=150,
-                   size="cpu", description="hours on a CPU; the notes' TinyViT"),
+            Preset("cpu", lrs=(6.25e-5, 1.25e-4, 2.5e-4, 5e-4), horizons=(8000, 16000, 32000),
+                   eval_every=1600, size="cpu",
+                   description="many hours on a 2-core CPU; the notes' TinyViT at batch 4 (the "
+                   "cpu size), up to the chapter's 32,000 steps"),
             Preset("full", lrs=(3e-4, 1e-3, 3e-3), horizons=(12500, 25000, 50000, 100000),
                    eval_every=2500, size="full",
                    description="the notes' TinyViT and horizon; for a GPU or TPU"),

@@ -197,8 +197,8 @@ BUILTIN: tuple[Workload, ...] = (
             Size("quick", steps=40_000, lr=1e-3, lr_source="results/quick-lr-sweep",
                  description="about 4 minutes on a 2-core CPU; quarter-width, half-depth "
                  "TinyViT, 40,000 steps of 4"),
-            Size("cpu", steps=2000, lr=5e-4, lr_source="results/cpu-lr-sweep",
-                 description="about 20 minutes on a 2-core CPU; the notes' TinyViT at batch 32"),
+            Size("cpu", steps=32_000, lr=1.25e-4, lr_source="results/cpu-lr-sweep",
+                 description="a few hours on a 2-core CPU; the notes' TinyViT, 32,000 steps of 4"),
             Size("full", steps=100_000, lr=1e-3, lr_source="the notes'",
                  description="the notes' TinyViT, batch, data and 100k steps; for a GPU or TPU"),
         ),

@@ -42,9 +42,9 @@ from jaxsched.workloads.cifar10 import (
 from jaxsched.workloads.standin import Difficulty, synthetic
 from jaxsched.workloads.tinyvit import READOUTS, TinyViT
 
-__all__ = ["KINDS", "MODEL_FIELDS", "SIZES", "STANDIN", "STANDIN_FULL_WIDTH", "ImageSize", "build",
-           "classification_metrics", "cross_entropy", "image_classification_task", "load",
-           "pad_batches"]
+__all__ = ["KINDS", "MODEL_FIELDS", "SIZES", "STANDIN", "STANDIN_CPU", "STANDIN_FULL_WIDTH",
+           "ImageSize", "build", "classification_metrics", "cross_entropy",
+           "image_classification_task", "load", "pad_batches"]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -310,7 +310,10 @@ STANDIN = Difficulty(templates=256, zipf=1.75, shift=0, distractor=1.15, noise=0
 """The quick size's stand-in."""
 STANDIN_FULL_WIDTH = Difficulty(templates=256, zipf=1.5, shift=0, distractor=1.0, noise=0.5,
                                 colour=0.5, label_noise=0.01)
-"""The stand-in of the notes' full-width TinyViT (the ``cpu`` and ``full`` sizes)."""
+"""The stand-in of the notes' full-width TinyViT at the ``full`` size."""
+STANDIN_CPU = Difficulty(templates=256, zipf=1.75, shift=0, distractor=1.3, noise=0.5,
+                         colour=0.5, label_noise=0.01)
+"""The cpu size's stand-in (probe BT: the full-width TinyViT, 32,000 steps of 4)."""
 
 SIZES: dict[str, ImageSize] = {
     w.name: w
@@ -326,9 +329,9 @@ SIZES: dict[str, ImageSize] = {
             eval_examples=1_000, description="quarter-width, half-depth TinyViT, batch 4",
         ),
         ImageSize(
-            "cpu", TinyViT(), batch_size=32, synthetic_train=1_536, synthetic_test=2_000,
-            difficulty=STANDIN_FULL_WIDTH, eval_examples=2_000,
-            description="the notes' TinyViT at batch 32",
+            "cpu", TinyViT(), batch_size=4, synthetic_train=4_000, synthetic_test=2_000,
+            difficulty=STANDIN_CPU, eval_examples=2_000,
+            description="the notes' TinyViT at batch 4",
         ),
         ImageSize(
             "full", TinyViT(), batch_size=128, synthetic_train=50_000, synthetic_test=10_000,
